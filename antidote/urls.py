@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "Antidote Billing — back office"
+admin.site.site_title = "Antidote Billing"
+admin.site.index_title = "Credits, clinics and leads"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("leads.urls")),
+]

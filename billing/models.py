@@ -1,0 +1,138 @@
+"""Credit accounts, pricing tiers and the append-only ledger.
+
+Only ``billing.services`` writes ``CreditTransaction`` rows or ``CreditAccount.balance``.
+The rules are kept in layers: checks in the service, constraints here, and on PostgreSQL a
+trigger that refuses UPDATE and DELETE on the ledger table (migration 0002).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from antidote.errors import AntidoteError
+
+
+class CreditAccount(models.Model):
+    clinic = models.OneToOneField(
+        "leads.Clinic", on_delete=models.PROTECT, related_name="credit_account"
+    )
+    balance = models.BigIntegerField(default=0, editable=False)
+    overdraft_limit = models.PositiveIntegerField(
+        default=0, help_text="Credits the balance may go below zero."
+    )
+    low_balance_threshold = models.PositiveIntegerField(
+        default=500, help_text="Warn the clinic when its balance falls below this."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(balance__gte=-F("overdraft_limit")), name="balance_above_floor"
+            )
+        ]
+
+    def __str__(self):
+        return f"Credits of {self.clinic}"
+
+    @property
+    def floor(self) -> int:
+        return -self.overdraft_limit
+
+    @property
+    def is_low(self) -> bool:
+        return self.balance < self.low_balance_threshold
+
+
+class PricingTier(models.Model):
+    """A lead costs ``credits`` when its package's price is at least ``min_price_paise``."""
+
+    min_price_paise = models.PositiveBigIntegerField(
+        unique=True, help_text="Lower bound (inclusive) of the package price, in paise."
+    )
+    credits = models.PositiveIntegerField()
+    label = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        ordering = ["min_price_paise"]
+        constraints = [
+            models.CheckConstraint(condition=Q(credits__gt=0), name="tier_credits_positive")
+        ]
+
+    def __str__(self):
+        return f"≥ ₹{self.min_price_paise // 100:,} → {self.credits} credits"
+
+
+class Kind(models.TextChoices):
+    PURCHASE = "purchase", "Purchase"
+    BONUS = "bonus", "Bonus"
+    PROMO_BONUS = "promo_bonus", "Promo bonus"
+    LEAD_CHARGE = "lead_charge", "Lead charge"
+    DISPUTE_REFUND = "dispute_refund", "Dispute refund"
+    ADMIN_ADJUSTMENT = "admin_adjustment", "Admin adjustment"
+    REVERSAL = "reversal", "Reversal"
+
+
+CREDIT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS, Kind.DISPUTE_REFUND})
+DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE})
+
+
+class LedgerQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")
+
+    def delete(self):
+        raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+class CreditTransaction(models.Model):
+    """One ledger entry. ``credits`` is signed; ``balance_after`` chains per account."""
+
+    Kind = Kind
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    credits = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    lead = models.ForeignKey(
+        "leads.Lead", on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_entries",
+    )
+    memo = models.CharField(max_length=255, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["account", "id"], name="ledger_account_id")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(credits=0), name="ledger_credits_nonzero"),
+            models.CheckConstraint(
+                condition=Q(kind__in=sorted(CREDIT_KINDS), credits__gt=0)
+                | Q(kind__in=sorted(DEBIT_KINDS), credits__lt=0)
+                | Q(kind__in=[Kind.ADMIN_ADJUSTMENT, Kind.REVERSAL]),
+                name="ledger_sign_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(kind="lead_charge"), name="one_charge_per_lead"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.credits:+} ({self.idempotency_key})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")

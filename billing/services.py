@@ -1,0 +1,324 @@
+"""The posting service: the only code that writes ledger entries or account balances.
+
+Every operation goes through ``post_entry``, which in one transaction locks the account row
+(the UPDATE takes the row lock), refuses a debit that would pass the floor, moves the balance
+and inserts the entry with its ``balance_after``. On PostgreSQL this is a single statement, so
+a lead charge costs one round trip besides BEGIN/COMMIT; there are no extra reads and no SUM.
+Refusals and replays are worked out afterwards, on the cold path.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from antidote.errors import AntidoteError, InsufficientCredits
+from billing.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    CreditAccount,
+    CreditTransaction,
+    Kind,
+    PricingTier,
+)
+from billing.signals import credits_added
+
+logger = logging.getLogger(__name__)
+
+# No single entry moves more than this; anything larger is a typo or an attack.
+MAX_ENTRY_CREDITS = 10_000_000
+GRANT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS})
+
+_ACCOUNT = CreditAccount._meta.db_table
+_LEDGER = CreditTransaction._meta.db_table
+_CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
+
+_MOVE_BALANCE = f"""
+    UPDATE {_ACCOUNT} SET balance = balance + %(credits)s, updated_at = %(now)s
+    WHERE clinic_id = %(clinic_id)s
+      AND (%(credits)s > 0 OR balance + %(credits)s >= -overdraft_limit)
+      AND EXISTS (SELECT 1 FROM {_CLINIC} c WHERE c.id = %(clinic_id)s AND c.is_active)
+    RETURNING id, balance"""
+_COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
+_VALUES = "%(kind)s, %(credits)s, {balance}, %(lead_id)s, %(actor_id)s, %(memo)s, %(key)s"
+# ON CONFLICT without a target covers both the idempotency key and one-charge-per-lead.
+_POST_POSTGRES = f"""
+    WITH acc AS ({_MOVE_BALANCE}),
+    ins AS (
+        INSERT INTO {_LEDGER} ({_COLUMNS}, created_at)
+        SELECT acc.id, {_VALUES.format(balance="acc.balance")}, %(now)s FROM acc
+        ON CONFLICT DO NOTHING RETURNING id
+    )
+    SELECT (SELECT id FROM acc), (SELECT balance FROM acc), (SELECT id FROM ins)"""
+_INSERT_SQLITE = f"""
+    INSERT INTO {_LEDGER} ({_COLUMNS}, created_at)
+    VALUES (%(account_id)s, {_VALUES.format(balance="%(balance)s")}, %(now)s)
+    ON CONFLICT DO NOTHING RETURNING id"""
+_UNDO_MOVE = f"UPDATE {_ACCOUNT} SET balance = balance - %(credits)s WHERE id = %(account_id)s"
+
+
+@dataclass(frozen=True)
+class LeadPrice:
+    tier_min_price_paise: int
+    credits: int
+
+
+def quote_lead_price(*, package_price_paise: int | None) -> LeadPrice:
+    """The tier a package price falls in; no package costs the lowest tier."""
+    if package_price_paise is not None and (
+        isinstance(package_price_paise, bool)
+        or not isinstance(package_price_paise, int)
+        or package_price_paise < 0
+    ):
+        raise AntidoteError(f"A package price must be whole paise, got {package_price_paise!r}.")
+    tiers = PricingTier.objects.order_by("min_price_paise")
+    if package_price_paise is None:
+        tier = tiers.first()
+    else:
+        tier = tiers.filter(min_price_paise__lte=package_price_paise).last()
+    if tier is None:
+        raise AntidoteError("No pricing tier covers this price; staff must add one from ₹0.")
+    return LeadPrice(tier_min_price_paise=tier.min_price_paise, credits=tier.credits)
+
+
+def lead_cost(package_price_paise: int | None) -> int:
+    """Credits a lead costs for a package priced ``package_price_paise``."""
+    return quote_lead_price(package_price_paise=package_price_paise).credits
+
+
+def open_account(*, clinic) -> CreditAccount:
+    account, _ = CreditAccount.objects.get_or_create(clinic=clinic)
+    return account
+
+
+def _check_credits(credits) -> None:
+    if isinstance(credits, bool) or not isinstance(credits, int):
+        raise AntidoteError(f"Credits must be a whole number, got {credits!r}.")
+    if credits == 0:
+        raise AntidoteError("An entry of zero credits changes nothing; refused.")
+    if abs(credits) > MAX_ENTRY_CREDITS:
+        raise AntidoteError(
+            f"{credits:,} credits is more than one entry may move ({MAX_ENTRY_CREDITS:,})."
+        )
+
+
+def post_entry(
+    *,
+    clinic_id: int,
+    kind: str,
+    credits: int,
+    idempotency_key: str,
+    lead_id: int | None = None,
+    actor_id: int | None = None,
+    memo: str = "",
+) -> CreditTransaction:
+    """Post one ledger entry exactly once per ``idempotency_key``.
+
+    A repeat with the same key and the same entry returns the original; the same key for a
+    different entry is refused. A debit that would take the balance below
+    ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing.
+    """
+    if kind not in Kind.values:
+        raise AntidoteError(f"Unknown ledger entry kind {kind!r}.")
+    kind = Kind(kind)
+    _check_credits(credits)
+    if (kind in CREDIT_KINDS and credits < 0) or (kind in DEBIT_KINDS and credits > 0):
+        raise AntidoteError(f"A {kind.label.lower()} cannot be {credits:+,} credits.")
+    if not idempotency_key or len(idempotency_key) > 120:
+        raise AntidoteError("Every entry needs an idempotency key of at most 120 characters.")
+    if len(memo) > 255:
+        raise AntidoteError("A memo is at most 255 characters.")
+
+    now = timezone.now()
+    params = {
+        "clinic_id": clinic_id,
+        "kind": kind.value,
+        "credits": credits,
+        "lead_id": lead_id,
+        "actor_id": actor_id,
+        "memo": memo,
+        "key": idempotency_key,
+        "now": connection.ops.adapt_datetimefield_value(now),
+    }
+    # Nothing raised inside this block unless the database itself fails, so a caller's own
+    # transaction survives a refusal (e.g. leads holds a lead it cannot charge).
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_POST_POSTGRES, params)
+            account_id, balance, entry_id = cursor.fetchone()
+        else:
+            cursor.execute(_MOVE_BALANCE, params)
+            row = cursor.fetchone()
+            account_id, balance = row if row else (None, None)
+            entry_id = None
+            if row:
+                cursor.execute(
+                    _INSERT_SQLITE, {**params, "account_id": account_id, "balance": balance}
+                )
+                inserted = cursor.fetchone()
+                entry_id = inserted[0] if inserted else None
+        if account_id is not None and entry_id is None:
+            cursor.execute(_UNDO_MOVE, {"credits": credits, "account_id": account_id})
+
+    if entry_id is None:
+        return _replay_or_refuse(params=params, kind=kind)
+
+    entry = CreditTransaction(
+        id=entry_id,
+        account_id=account_id,
+        kind=kind.value,
+        credits=credits,
+        balance_after=balance,
+        lead_id=lead_id,
+        actor_id=actor_id,
+        memo=memo,
+        idempotency_key=idempotency_key,
+        created_at=now,
+    )
+    entry._state.adding = False
+    entry._state.db = connection.alias
+    if credits > 0:
+        transaction.on_commit(
+            lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
+            robust=True,
+        )
+    return entry
+
+
+def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
+    """Why did nothing post? A replay returns the original; anything else is refused."""
+    existing = (
+        CreditTransaction.objects.select_related("account")
+        .filter(idempotency_key=params["key"])
+        .first()
+    )
+    if existing is not None:
+        same = (
+            existing.account.clinic_id == params["clinic_id"]
+            and existing.kind == kind.value
+            and existing.credits == params["credits"]
+            and existing.lead_id == params["lead_id"]
+        )
+        if not same:
+            raise AntidoteError(
+                f"Idempotency key {params['key']!r} was already used for a different entry "
+                f"({existing.kind} {existing.credits:+,} credits); nothing was posted.",
+                code="idempotency_conflict",
+            )
+        return existing
+    account = (
+        CreditAccount.objects.select_related("clinic").filter(clinic_id=params["clinic_id"]).first()
+    )
+    if account is None:
+        raise AntidoteError(f"Clinic #{params['clinic_id']} has no credit account.")
+    if not account.clinic.is_active:
+        raise AntidoteError(f"{account.clinic} is inactive; no credits can be posted to it.")
+    already_charged = (
+        kind == Kind.LEAD_CHARGE
+        and params["lead_id"] is not None
+        and CreditTransaction.objects.filter(lead_id=params["lead_id"], kind=kind).exists()
+    )
+    if already_charged:
+        raise AntidoteError(f"Lead #{params['lead_id']} has already been charged.")
+    if params["credits"] < 0:
+        raise InsufficientCredits(
+            f"{account.clinic} has {account.balance:,} credits; {-params['credits']:,} more would "
+            f"take it below its floor of {account.floor:,}. Top up to continue."
+        )
+    raise AntidoteError("The entry could not be posted.")  # pragma: no cover - constraint drift
+
+
+def charge_lead(*, lead, actor=None) -> CreditTransaction:
+    """Charge a lead's snapshotted price, once. Raises ``InsufficientCredits`` if unaffordable."""
+    return post_entry(
+        clinic_id=lead.clinic_id,
+        kind=Kind.LEAD_CHARGE,
+        credits=-lead.price_credits,
+        idempotency_key=f"charge:lead:{lead.pk}",
+        lead_id=lead.pk,
+        actor_id=getattr(actor, "pk", None),
+        memo=f"Lead #{lead.pk}",
+    )
+
+
+def grant_credits(
+    *, clinic, credits: int, idempotency_key: str, kind: str = Kind.PURCHASE, actor=None, memo=""
+) -> CreditTransaction:
+    """Add purchased or bonus credits; the caller derives the key (``purchase:order:42``)."""
+    if kind not in GRANT_KINDS:
+        raise AntidoteError(f"{kind!r} is not a kind of grant.")
+    _check_credits(credits)
+    if credits < 0:
+        raise AntidoteError("A grant adds credits; use an adjustment to remove them.")
+    return post_entry(
+        clinic_id=clinic.pk,
+        kind=kind,
+        credits=credits,
+        idempotency_key=idempotency_key,
+        actor_id=getattr(actor, "pk", None),
+        memo=memo,
+    )
+
+
+def refund_lead_charge(
+    *, lead, idempotency_key: str, credits: int | None = None, actor=None, memo=""
+) -> CreditTransaction:
+    """Give back all or part of what a lead was charged; never more than was charged in all.
+
+    The caller derives the key from its reason (``refund:dispute:7``).
+    """
+    if credits is not None:
+        _check_credits(credits)
+        if credits < 0:
+            raise AntidoteError("A refund amount must be positive.")
+    with transaction.atomic():
+        # Lock first, so two refunds of one lead cannot both pass the cap check.
+        CreditAccount.objects.select_for_update().filter(clinic_id=lead.clinic_id).first()
+        charge = CreditTransaction.objects.filter(lead=lead, kind=Kind.LEAD_CHARGE).first()
+        if charge is None:
+            raise AntidoteError(
+                f"Lead #{lead.pk} was never charged, so there is nothing to refund."
+            )
+        existing = CreditTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        refunded = sum(
+            CreditTransaction.objects.filter(lead=lead, kind=Kind.DISPUTE_REFUND)
+            .exclude(pk=getattr(existing, "pk", None))
+            .values_list("credits", flat=True)
+        )
+        refundable = -charge.credits - refunded
+        amount = refundable if credits is None else credits
+        if amount <= 0 or amount > refundable:
+            raise AntidoteError(
+                f"Lead #{lead.pk} was charged {-charge.credits:,} credits and {refunded:,} are "
+                f"already refunded; at most {max(refundable, 0):,} can be refunded."
+            )
+        return post_entry(
+            clinic_id=lead.clinic_id,
+            kind=Kind.DISPUTE_REFUND,
+            credits=amount,
+            idempotency_key=idempotency_key,
+            lead_id=lead.pk,
+            actor_id=getattr(actor, "pk", None),
+            memo=memo or f"Refund for lead #{lead.pk}",
+        )
+
+
+def adjust_credits(
+    *, clinic, credits: int, actor, reason: str, idempotency_key: str | None = None
+) -> CreditTransaction:
+    """A staff correction, up or down, with the reason on record."""
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise AntidoteError("Only a staff member can adjust credits.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Give a reason for the adjustment; it is kept on the ledger.")
+    return post_entry(
+        clinic_id=clinic.pk,
+        kind=Kind.ADMIN_ADJUSTMENT,
+        credits=credits,
+        idempotency_key=idempotency_key or f"adjust:{uuid.uuid4()}",
+        actor_id=actor.pk,
+        memo=reason,
+    )

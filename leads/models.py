@@ -1,0 +1,111 @@
+"""Clinics, their members and packages, and the leads patients send them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    city = models.CharField(max_length=100)
+    contact_email = models.EmailField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class ClinicMember(models.Model):
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+        STAFF = "staff", "Staff"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinic_memberships"
+    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "clinic"], name="one_membership_per_user_clinic"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.clinic} ({self.role})"
+
+
+class Package(models.Model):
+    """A clinic's priced treatment offer; its price decides what a lead costs."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="packages")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    price_paise = models.PositiveBigIntegerField(help_text="Price in paise (₹1 = 100 paise).")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["clinic__name", "price_paise"]
+
+    def __str__(self):
+        return f"{self.name} ({self.clinic})"
+
+
+class Lead(models.Model):
+    """A patient's enquiry. Its price is snapshotted when it is received."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONTACTED = "contacted", "Contacted"
+        BOOKED = "booked", "Booked"
+        CONVERTED = "converted", "Converted"
+        LOST = "lost", "Lost"
+
+    class Billing(models.TextChoices):
+        CHARGED = "charged", "Charged"
+        HELD = "held", "Held: waiting for credits"
+        DUPLICATE = "duplicate", "Duplicate: not charged"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="leads")
+    package = models.ForeignKey(
+        Package, on_delete=models.PROTECT, null=True, blank=True, related_name="leads"
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
+    billing_state = models.CharField(
+        max_length=12, choices=Billing.choices, default=Billing.HELD, db_index=True
+    )
+    patient_name = models.CharField(max_length=120, blank=True)
+    phone = models.CharField(max_length=16, blank=True, help_text="Normalised to +91XXXXXXXXXX.")
+    email = models.EmailField(blank=True)
+    message = models.TextField(blank=True)
+    # Price snapshot, taken when the lead arrives; later tier or package edits never change it.
+    package_price_paise = models.PositiveBigIntegerField(null=True, blank=True)
+    tier_min_price_paise = models.PositiveBigIntegerField(default=0)
+    price_credits = models.PositiveIntegerField()
+    duplicate_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="duplicates"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    charged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "phone", "created_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_credits__gt=0), name="lead_price_positive"),
+            models.CheckConstraint(
+                condition=Q(billing_state="duplicate") | Q(duplicate_of__isnull=True),
+                name="only_duplicates_point_at_original",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Lead #{self.pk} for {self.clinic}"

@@ -1,0 +1,12 @@
+"""Held leads are charged and released when their clinic receives credits."""
+
+from django.dispatch import receiver
+
+from billing.signals import credits_added
+
+
+@receiver(credits_added, dispatch_uid="leads_release_held_leads")
+def release_held_leads_on_credit(sender, clinic_id, **kwargs):
+    from leads.services import release_held_leads
+
+    release_held_leads(clinic_id=clinic_id)

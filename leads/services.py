@@ -1,0 +1,151 @@
+"""Lead intake and billing: every delivered lead is charged exactly once at its snapshot price.
+
+A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
+oldest first, as soon as credits arrive. The patient's experience never depends on billing.
+"""
+
+import logging
+import re
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from antidote.errors import AntidoteError, InsufficientCredits
+from billing import services as billing
+from leads.models import Clinic, Lead, Package
+
+logger = logging.getLogger(__name__)
+
+_MOBILE = re.compile(r"[6-9]\d{9}")
+
+
+def normalise_phone(raw: str) -> str:
+    """An Indian mobile number as +91XXXXXXXXXX, or a clear error."""
+    digits = re.sub(r"[\s\-().]", "", raw or "")
+    if digits.startswith("+"):
+        if not digits.startswith("+91"):
+            raise AntidoteError("Enter an Indian mobile number (+91 followed by 10 digits).")
+        digits = digits[3:]
+    elif len(digits) == 12 and digits.startswith("91"):
+        digits = digits[2:]
+    elif len(digits) == 11 and digits.startswith("0"):
+        digits = digits[1:]
+    if not _MOBILE.fullmatch(digits):
+        raise AntidoteError("Enter a valid 10-digit Indian mobile number, e.g. 98765 43210.")
+    return f"+91{digits}"
+
+
+def submit_enquiry(
+    *,
+    clinic: Clinic,
+    package: Package | None = None,
+    name: str,
+    phone: str,
+    email: str = "",
+    message: str = "",
+) -> Lead:
+    """Record a patient's enquiry and bill it: charged, held, or a free duplicate."""
+    if package is not None and package.clinic_id != clinic.pk:
+        raise AntidoteError("That package belongs to another clinic.")
+    phone = normalise_phone(phone)
+    with transaction.atomic():
+        # One intake at a time per clinic, so duplicate detection cannot race.
+        clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+        if not clinic.is_active:
+            raise AntidoteError("This clinic is not taking enquiries at the moment.")
+        if package is not None:
+            package = Package.objects.get(pk=package.pk)
+            if not package.is_active:
+                raise AntidoteError("This package is no longer offered.")
+        price = package.price_paise if package else None
+        quote = billing.quote_lead_price(package_price_paise=price)
+        since = timezone.now() - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
+        original = (
+            Lead.objects.filter(clinic=clinic, phone=phone, created_at__gte=since)
+            .exclude(billing_state=Lead.Billing.DUPLICATE)
+            .order_by("created_at", "id")
+            .first()
+        )
+        lead = Lead.objects.create(
+            clinic=clinic,
+            package=package,
+            patient_name=name.strip(),
+            phone=phone,
+            email=email.strip(),
+            message=message.strip(),
+            package_price_paise=price,
+            tier_min_price_paise=quote.tier_min_price_paise,
+            price_credits=quote.credits,
+            billing_state=Lead.Billing.DUPLICATE if original else Lead.Billing.HELD,
+            duplicate_of=original,
+        )
+        if original is None and _try_charge(lead):
+            transaction.on_commit(lambda: _notify(lead, "delivered"))
+        elif original is None:
+            transaction.on_commit(lambda: _notify(lead, "held"))
+    return lead
+
+
+def _try_charge(lead: Lead) -> bool:
+    """Charge a held lead and release it; False (and still held) if the clinic can't pay."""
+    try:
+        billing.charge_lead(lead=lead)
+    except InsufficientCredits:
+        return False
+    lead.billing_state = Lead.Billing.CHARGED
+    lead.charged_at = timezone.now()
+    lead.save(update_fields=["billing_state", "charged_at"])
+    return True
+
+
+def release_held_leads(*, clinic_id: int) -> list[Lead]:
+    """Charge and release a clinic's held leads, oldest first, while it can afford them."""
+    released = []
+    with transaction.atomic():
+        held = (
+            Lead.objects.select_for_update()
+            .filter(clinic_id=clinic_id, billing_state=Lead.Billing.HELD)
+            .order_by("created_at", "id")
+        )
+        for lead in held:
+            if not _try_charge(lead):
+                break
+            released.append(lead)
+        for lead in released:
+            transaction.on_commit(lambda lead=lead: _notify(lead, "delivered"))
+    if released:
+        logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
+    return released
+
+
+def update_lead_status(*, lead: Lead, status: str) -> Lead:
+    if status not in Lead.Status.values:
+        raise AntidoteError(f"{status!r} is not a lead status.")
+    if lead.billing_state == Lead.Billing.HELD:
+        raise AntidoteError("Top up to release this lead before working it.")
+    lead.status = status
+    lead.save(update_fields=["status"])
+    return lead
+
+
+def _notify(lead: Lead, event: str) -> None:
+    clinic = lead.clinic
+    path = reverse("portal:lead-detail", args=[lead.pk])
+    if event == "held":
+        subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
+        body = (
+            f"{clinic.name} received an enquiry but has too few credits for it "
+            f"({lead.price_credits} needed). It is held, not lost: top up and it is released "
+            f"automatically.\n\nOpen it: {path}"
+        )
+    else:
+        subject = f"New enquiry for {clinic.name} (lead #{lead.pk})"
+        body = (
+            f"A patient enquired{f' about {lead.package.name}' if lead.package else ''}.\n"
+            f"{lead.price_credits} credits were charged.\n\nOpen it: {path}"
+        )
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [clinic.contact_email])
