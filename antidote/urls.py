@@ -9,4 +9,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("leads.urls")),
+    path("", include("billing.urls")),
+    path("", include("payments.urls")),
 ]

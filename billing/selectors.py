@@ -2,10 +2,14 @@
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 from django.db import connection
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from billing.models import CreditAccount, CreditTransaction
+from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
 
 
 def account_balance(*, clinic) -> int:
@@ -74,3 +78,58 @@ def ledger_discrepancies(
                 )
         if progress:
             progress(min(start + batch_size, len(ids)), len(ids))
+
+
+def pricing_tiers():
+    return list(PricingTier.objects.order_by("min_price_paise"))
+
+
+def transactions_for(*, clinic, kind=None, date_from=None, date_to=None):
+    """A clinic's ledger entries, newest first."""
+    entries = CreditTransaction.objects.filter(account__clinic=clinic).select_related("lead")
+    if kind:
+        entries = entries.filter(kind=kind)
+    if date_from:
+        entries = entries.filter(created_at__date__gte=date_from)
+    if date_to:
+        entries = entries.filter(created_at__date__lte=date_to)
+    return entries.order_by("-id")
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    spent: int
+    purchased: int
+    refunded: int
+
+
+def month_summary(*, clinic) -> MonthSummary:
+    """Credits spent on leads, bought (incl. bonuses) and refunded this month."""
+    start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    totals = dict(
+        CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=start)
+        .values_list("kind")
+        .annotate(total=Sum("credits"))
+    )
+    return MonthSummary(
+        spent=-totals.get(Kind.LEAD_CHARGE, 0),
+        purchased=sum(totals.get(k, 0) for k in (Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS)),
+        refunded=totals.get(Kind.DISPUTE_REFUND, 0),
+    )
+
+
+def spend_per_day(*, clinic, days: int = 30) -> list[tuple[date, int]]:
+    """Credits charged for leads on each of the last ``days`` days (oldest first, zeros kept)."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    rows = dict(
+        CreditTransaction.objects.filter(
+            account__clinic=clinic, kind=Kind.LEAD_CHARGE, created_at__date__gte=first
+        )
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(total=Sum("credits"))
+    )
+    return [
+        (first + timedelta(days=i), -rows.get(first + timedelta(days=i), 0)) for i in range(days)
+    ]

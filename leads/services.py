@@ -134,7 +134,7 @@ def update_lead_status(*, lead: Lead, status: str) -> Lead:
 
 def _notify(lead: Lead, event: str) -> None:
     clinic = lead.clinic
-    path = reverse("portal:lead-detail", args=[lead.pk])
+    path = settings.SITE_URL + reverse("leads:lead-detail", args=[lead.pk])
     if event == "held":
         subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
         body = (

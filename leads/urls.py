@@ -1,1 +1,19 @@
-urlpatterns = []
+from django.urls import path
+
+from leads import views
+
+app_name = "leads"
+
+urlpatterns = [
+    path("", views.package_list, name="home"),
+    path("packages/", views.package_list, name="package-list"),
+    path("packages/<int:pk>/", views.package_detail, name="package-detail"),
+    path("clinics/<slug:slug>/", views.clinic_page, name="clinic-page"),
+    path("contact-clinic", views.contact_clinic, name="contact-clinic"),
+    path("enquiry-sent", views.enquiry_sent, name="enquiry-sent"),
+    path("clinic/dashboard", views.dashboard, name="dashboard"),
+    path("clinic/leads", views.inbox, name="inbox"),
+    path("clinic/leads/<int:pk>", views.lead_detail, name="lead-detail"),
+    path("clinic/leads/update-status", views.update_status, name="update-status"),
+    path("clinic/switch", views.switch_clinic, name="switch-clinic"),
+]

@@ -1,0 +1,152 @@
+"""Demo clinics, packages, leads and credits for the README's run command. Safe to run twice."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.test.utils import override_settings
+
+from billing import services as billing
+from billing.models import CreditAccount
+from billing.selectors import account_balance
+from leads import services as leads
+from leads.models import Clinic, ClinicMember, Lead, Package
+
+PASSWORD = "demo-pass-2026"
+STAFF = ("staff", "staff-pass-2026")
+
+# slug, name, city, credits bought, low-balance threshold, packages (name, price in rupees)
+CLINICS = [
+    (
+        "glow-skin-mumbai",
+        "Glow Skin Clinic",
+        "Mumbai",
+        20_000,
+        500,
+        [("Chemical peel", 3_500), ("Hydrafacial", 7_500), ("Laser hair removal", 15_000)],
+    ),
+    (
+        "bright-aesthetics-bengaluru",
+        "Bright Aesthetics",
+        "Bengaluru",
+        5_500,
+        500,
+        [("Botox full face", 35_000), ("FUE hair transplant", 75_000), ("Liposuction", 1_50_000)],
+    ),
+    ("radiance-pune", "Radiance Clinic", "Pune", 700, 700, [("Skin consultation", 1_500)]),
+    ("lotus-derma-delhi", "Lotus Derma", "Delhi", 0, 500, [("Acne scar laser", 12_000)]),
+]
+# demo user -> clinics it belongs to (glow also helps at Radiance, to show clinic switching)
+MEMBERS = {
+    "glow": ["glow-skin-mumbai", "radiance-pune"],
+    "bright": ["bright-aesthetics-bengaluru"],
+    "radiance": ["radiance-pune"],
+    "lotus": ["lotus-derma-delhi"],
+}
+PATIENTS = [
+    ("Asha Patel", "98200 11111", Lead.Status.NEW),
+    ("Rahul Mehta", "+91 98200 22222", Lead.Status.CONTACTED),
+    ("Priya Nair", "098200 33333", Lead.Status.BOOKED),
+    ("Vikram Rao", "919820044444", Lead.Status.CONVERTED),
+    ("Neha Singh", "9820055555", Lead.Status.LOST),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Load demo clinics in several cities, packages in all six price tiers, leads in every "
+        "status (one held for lack of credits), credits and ledger history, and print the "
+        "logins. Running it again changes nothing."
+    )
+
+    def handle(self, *args, **options):
+        # Demo leads would otherwise print a dozen notification emails to the console.
+        quiet = override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
+        with quiet, transaction.atomic():
+            self._load()
+        self._print_logins()
+
+    def _load(self):
+        User = get_user_model()
+        staff, created = User.objects.get_or_create(
+            username=STAFF[0], defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            staff.set_password(STAFF[1])
+            staff.save()
+        for slug, name, city, credits, threshold, packages in CLINICS:
+            clinic, _ = Clinic.objects.get_or_create(
+                slug=slug,
+                defaults={"name": name, "city": city, "contact_email": f"{slug}@example.com"},
+            )
+            CreditAccount.objects.filter(clinic=clinic).update(low_balance_threshold=threshold)
+            for package_name, rupees in packages:
+                Package.objects.get_or_create(
+                    clinic=clinic, name=package_name, defaults={"price_paise": rupees * 100}
+                )
+            if credits:
+                billing.grant_credits(
+                    clinic=clinic,
+                    credits=credits,
+                    idempotency_key=f"demo:purchase:{slug}",
+                    memo="Demo purchase",
+                )
+                billing.grant_credits(
+                    clinic=clinic,
+                    credits=credits // 10,
+                    kind="bonus",
+                    idempotency_key=f"demo:bonus:{slug}",
+                    memo="Welcome bonus",
+                )
+            if not clinic.leads.exists():
+                self._enquiries(clinic, staff)
+        for username, slugs in MEMBERS.items():
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@example.com"}
+            )
+            if created:
+                user.set_password(PASSWORD)
+                user.save()
+            for slug in slugs:
+                ClinicMember.objects.get_or_create(
+                    user=user,
+                    clinic=Clinic.objects.get(slug=slug),
+                    defaults={"role": ClinicMember.Role.OWNER},
+                )
+
+    def _enquiries(self, clinic, staff):
+        packages = list(clinic.packages.order_by("price_paise"))
+        patients = PATIENTS if clinic.slug != "radiance-pune" else PATIENTS[:1]
+        for i, (name, phone, status) in enumerate(patients):
+            lead = leads.submit_enquiry(
+                clinic=clinic,
+                package=packages[i % len(packages)],
+                name=name,
+                phone=phone,
+                message="I would like to know more about this treatment.",
+            )
+            if lead.billing_state == Lead.Billing.CHARGED and status != Lead.Status.NEW:
+                leads.update_lead_status(lead=lead, status=status)
+        if clinic.slug == "glow-skin-mumbai":
+            # The same patient again within 30 days: recorded as a duplicate, not charged.
+            leads.submit_enquiry(
+                clinic=clinic, package=packages[0], name="Asha Patel", phone="9820011111"
+            )
+            billing.adjust_credits(
+                clinic=clinic,
+                credits=-50,
+                actor=staff,
+                reason="Demo: correcting a test top-up",
+                idempotency_key="demo:adjust:glow",
+            )
+
+    def _print_logins(self):
+        self.stdout.write(self.style.SUCCESS("\nDemo data ready. Logins:"))
+        self.stdout.write(f"  Staff (Django admin, /admin/):  {STAFF[0]} / {STAFF[1]}")
+        for username, slugs in MEMBERS.items():
+            balances = ", ".join(
+                f"{clinic.name}: {account_balance(clinic=clinic):,} credits"
+                for clinic in Clinic.objects.filter(slug__in=slugs)
+            )
+            self.stdout.write(
+                f"  Clinic portal (/clinic/dashboard): {username} / {PASSWORD}  ({balances})"
+            )

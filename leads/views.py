@@ -1,0 +1,198 @@
+"""Public enquiry pages and the clinic portal's lead pages."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from antidote.errors import AntidoteError
+from antidote.portal import SESSION_KEY, clinic_member_required
+from billing import selectors as billing
+from leads import services
+from leads.forms import EnquiryForm, LeadFilterForm
+from leads.models import Clinic, Lead, Package
+from leads.selectors import lead_contact, leads_for, leads_this_month
+
+# Public side ---------------------------------------------------------------------------------
+
+
+@require_GET
+def package_list(request):
+    packages = Package.objects.filter(is_active=True, clinic__is_active=True).select_related(
+        "clinic"
+    )
+    return render(request, "leads/package_list.html", {"packages": packages})
+
+
+@require_GET
+def package_detail(request, pk):
+    package = get_object_or_404(
+        Package.objects.select_related("clinic"), pk=pk, is_active=True, clinic__is_active=True
+    )
+    form = EnquiryForm(initial={"package": package.pk})
+    return render(request, "leads/package_detail.html", {"package": package, "form": form})
+
+
+@require_GET
+def clinic_page(request, slug):
+    clinic = get_object_or_404(Clinic, slug=slug, is_active=True)
+    form = EnquiryForm(initial={"clinic": clinic.pk})
+    packages = clinic.packages.filter(is_active=True)
+    return render(
+        request,
+        "leads/clinic_page.html",
+        {"page_clinic": clinic, "packages": packages, "form": form},
+    )
+
+
+def _rate_limited(request) -> bool:
+    """Count this submission against the sender's IP; True once it is over the limit."""
+    key = f"enquiry-rate:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    cache.add(key, 0, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
+        count = 1
+    return count > settings.LEAD_RATE_LIMIT
+
+
+@require_POST
+def contact_clinic(request):
+    if _rate_limited(request):
+        return render(request, "leads/rate_limited.html", status=429)
+    form = EnquiryForm(request.POST)
+    if form.is_valid() and form.cleaned_data["website"]:
+        return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.submit_enquiry(
+                clinic=data["clinic_obj"],
+                package=data["package_obj"],
+                name=data["name"],
+                phone=data["phone"],
+                email=data["email"],
+                message=data["message"],
+            )
+        except AntidoteError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("leads:enquiry-sent")
+    return _enquiry_page_with_errors(request, form)
+
+
+def _enquiry_page_with_errors(request, form):
+    package = (
+        Package.objects.select_related("clinic").filter(pk=form.data.get("package") or None).first()
+    )
+    if package is not None:
+        context = {"package": package, "form": form}
+        return render(request, "leads/package_detail.html", context, status=400)
+    clinic = Clinic.objects.filter(pk=form.data.get("clinic") or None).first()
+    if clinic is not None:
+        context = {
+            "page_clinic": clinic,
+            "packages": clinic.packages.filter(is_active=True),
+            "form": form,
+        }
+        return render(request, "leads/clinic_page.html", context, status=400)
+    return render(request, "leads/enquiry_invalid.html", {"form": form}, status=400)
+
+
+@require_GET
+def enquiry_sent(request):
+    return render(request, "leads/enquiry_sent.html")
+
+
+# Clinic portal -------------------------------------------------------------------------------
+
+
+@require_GET
+@clinic_member_required
+def dashboard(request):
+    clinic = request.clinic
+    context = {
+        "leads_this_month": leads_this_month(clinic=clinic),
+        "month": billing.month_summary(clinic=clinic),
+        "tiers": billing.pricing_tiers(),
+        "recent": billing.transactions_for(clinic=clinic)[:8],
+        "held_count": Lead.objects.filter(clinic=clinic, billing_state=Lead.Billing.HELD).count(),
+    }
+    return render(request, "leads/dashboard.html", context)
+
+
+@require_GET
+@clinic_member_required
+def inbox(request):
+    form = LeadFilterForm(request.GET or None, clinic=request.clinic)
+    filters = form.cleaned_data if form.is_valid() else {}
+    page = Paginator(leads_for(clinic=request.clinic, filters=filters), 20).get_page(
+        request.GET.get("page")
+    )
+    rows = [(lead, lead_contact(lead)) for lead in page]
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "rows": rows,
+        "query": query.urlencode(),
+        "statuses": Lead.Status.choices,
+    }
+    template = "leads/inbox.html#lead-table" if request.htmx else "leads/inbox.html"
+    return render(request, template, context)
+
+
+@require_GET
+@clinic_member_required
+def lead_detail(request, pk):
+    lead = get_object_or_404(Lead.objects.select_related("package"), pk=pk, clinic=request.clinic)
+    context = {"lead": lead, "contact": lead_contact(lead), "statuses": Lead.Status.choices}
+    return render(request, "leads/lead_detail.html", context)
+
+
+@require_POST
+@clinic_member_required
+def update_status(request):
+    lead_id = request.POST.get("lead_id", "")
+    if not lead_id.isdigit():
+        return HttpResponseBadRequest("lead_id must be a lead number.")
+    lead = get_object_or_404(
+        Lead.objects.select_related("package"), pk=int(lead_id), clinic=request.clinic
+    )
+    error = None
+    try:
+        services.update_lead_status(lead=lead, status=request.POST.get("status", ""))
+    except AntidoteError as refusal:
+        error = refusal.message
+    if request.htmx:
+        context = {
+            "lead": lead,
+            "contact": lead_contact(lead),
+            "statuses": Lead.Status.choices,
+            "error": error,
+        }
+        return render(request, "leads/inbox.html#lead-row", context, status=400 if error else 200)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Lead #{lead.pk} is now {lead.get_status_display().lower()}.")
+    return redirect(request.POST.get("next") or reverse("leads:lead-detail", args=[lead.pk]))
+
+
+@require_POST
+@clinic_member_required
+def switch_clinic(request):
+    wanted = request.POST.get("clinic_id", "")
+    membership = next((m for m in request.memberships if str(m.clinic_id) == wanted), None)
+    if membership is None:
+        messages.error(request, "You are not a member of that clinic.")
+    else:
+        request.session[SESSION_KEY] = membership.clinic_id
+        messages.success(request, f"Now working as {membership.clinic.name}.")
+    return redirect("leads:dashboard")

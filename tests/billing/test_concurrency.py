@@ -1,0 +1,112 @@
+"""PostgreSQL only: real concurrent postings, and the trigger that keeps the ledger append-only."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import DatabaseError, connection, connections, transaction
+
+from antidote.errors import InsufficientCredits
+from billing import services
+from billing.models import CreditAccount, CreditTransaction, Kind
+from billing.selectors import account_balance, ledger_discrepancies
+from leads.models import Lead
+from tests.conftest import requires_postgres
+from tests.factories import ClinicFactory, fund
+
+pytestmark = [requires_postgres, pytest.mark.postgres]
+
+
+def _make_leads(clinic, count, price_credits=100):
+    Lead.objects.bulk_create(
+        Lead(clinic=clinic, phone=f"+9190{i:08d}", price_credits=price_credits)
+        for i in range(count)
+    )
+    return list(Lead.objects.filter(clinic=clinic).order_by("id"))
+
+
+def _run_in_threads(workers, jobs, work):
+    """Run ``work(job)`` for every job on ``workers`` threads, each with its own connection."""
+
+    def run(chunk):
+        try:
+            return [work(job) for job in chunk]
+        finally:
+            connections.close_all()
+
+    chunks = [jobs[i::workers] for i in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [result for chunk in pool.map(run, chunks) for result in chunk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_workers_charging_two_thousand_leads_of_one_clinic_lose_nothing():
+    clinic = ClinicFactory()
+    fund(clinic, 250_000)
+    leads = _make_leads(clinic, 2_000)
+
+    entries = _run_in_threads(16, leads, lambda lead: services.charge_lead(lead=lead).pk)
+
+    assert len(set(entries)) == 2_000
+    assert account_balance(clinic=clinic) == 250_000 - 2_000 * 100
+    charges = CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE)
+    assert charges.count() == 2_000
+    assert charges.values("lead").distinct().count() == 2_000
+    assert list(ledger_discrepancies()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clinic_funded_for_n_leads_gets_exactly_n_of_4n_concurrent_charges():
+    n = 25
+    clinic = ClinicFactory()
+    fund(clinic, n * 100)
+    leads = _make_leads(clinic, 4 * n)
+
+    def charge(lead):
+        try:
+            services.charge_lead(lead=lead)
+        except InsufficientCredits:
+            return False
+        return True
+
+    outcomes = _run_in_threads(16, leads, charge)
+
+    assert outcomes.count(True) == n
+    assert outcomes.count(False) == 3 * n
+    assert account_balance(clinic=clinic) == 0
+    # The chain never passed the floor at any point, not only at the end.
+    assert min(CreditTransaction.objects.values_list("balance_after", flat=True)) == 0
+    assert list(ledger_discrepancies()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replays_of_one_purchase_from_many_workers_credit_once():
+    clinic = ClinicFactory()
+    keys = ["purchase:order:77"] * 40
+    entries = _run_in_threads(
+        8,
+        keys,
+        lambda key: services.grant_credits(clinic=clinic, credits=500, idempotency_key=key).pk,
+    )
+    assert len(set(entries)) == 1
+    assert account_balance(clinic=clinic) == 500
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE billing_credittransaction SET credits = 1000000",
+        "DELETE FROM billing_credittransaction",
+    ],
+)
+def test_database_trigger_refuses_update_and_delete_of_ledger_rows(statement):
+    clinic = ClinicFactory()
+    fund(clinic, 100)
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement)
+    assert CreditTransaction.objects.get().credits == 100
+    assert CreditAccount.objects.get(clinic=clinic).balance == 100
