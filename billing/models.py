@@ -90,7 +90,10 @@ class CreditTransaction(models.Model):
 
     Kind = Kind
 
-    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    # Every index costs each posting; (account, id) below also serves lookups by account.
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     credits = models.BigIntegerField()
     balance_after = models.BigIntegerField()
@@ -103,10 +106,11 @@ class CreditTransaction(models.Model):
         null=True,
         blank=True,
         related_name="ledger_entries",
+        db_index=False,
     )
     memo = models.CharField(max_length=255, blank=True)
-    idempotency_key = models.CharField(max_length=120, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    idempotency_key = models.CharField(max_length=120)
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = LedgerQuerySet.as_manager()
 
@@ -114,6 +118,10 @@ class CreditTransaction(models.Model):
         ordering = ["-id"]
         indexes = [models.Index(fields=["account", "id"], name="ledger_account_id")]
         constraints = [
+            # A constraint rather than unique=True: no extra LIKE index on PostgreSQL.
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="ledger_idempotency_key_unique"
+            ),
             models.CheckConstraint(condition=~Q(credits=0), name="ledger_credits_nonzero"),
             models.CheckConstraint(
                 condition=Q(kind__in=sorted(CREDIT_KINDS), credits__gt=0)
