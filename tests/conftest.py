@@ -1,3 +1,4 @@
+import importlib
 import os
 
 import pytest
@@ -13,6 +14,14 @@ requires_postgres = pytest.mark.skipif(
 
 
 @pytest.fixture
+def seeded_tiers(transactional_db):
+    """Transactional tests flush every table afterwards, the migration-seeded tiers too."""
+    from django.apps import apps
+
+    importlib.import_module("billing.migrations.0002_seed_pricing_tiers").seed(apps, None)
+
+
+@pytest.fixture
 def clinic(db):
     return factories.ClinicFactory()
 
@@ -20,12 +29,6 @@ def clinic(db):
 @pytest.fixture
 def staff(db):
     return factories.StaffFactory(username="staffer")
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # PBKDF2's deliberate slowness only slows the suite; production keeps the default.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def pytest_configure(config):

@@ -1,0 +1,19 @@
+"""Settings for the test suite: production settings with what a test client cannot do removed.
+
+The test client and the live server speak plain HTTP and have no collected static files;
+PBKDF2's deliberate slowness would only slow the suite. ``check --deploy`` against the real
+production settings is tested separately (tests/test_deploy.py).
+"""
+
+from antidote.settings import *  # noqa: F403
+
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
