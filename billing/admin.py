@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from antidote.money import format_paise
+from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, CreditTransaction, PricingTier
 
 
@@ -16,6 +17,7 @@ class PricingTierAdmin(admin.ModelAdmin):
 
 @admin.register(CreditAccount)
 class CreditAccountAdmin(admin.ModelAdmin):
+    form = CreditAccountSettingsForm
     list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
     search_fields = ["clinic__name", "clinic__slug"]
     readonly_fields = ["clinic", "balance", "updated_at"]

@@ -1,6 +1,6 @@
 from django import forms
 
-from billing.models import Kind
+from billing.models import CreditAccount, Kind
 
 
 class HistoryFilterForm(forms.Form):
@@ -17,3 +17,21 @@ class HistoryFilterForm(forms.Form):
         ):
             raise forms.ValidationError("The start date is after the end date.")
         return cleaned
+
+
+class CreditAccountSettingsForm(forms.ModelForm):
+    """Staff edit the overdraft limit and alert level; never the balance."""
+
+    class Meta:
+        model = CreditAccount
+        fields = ["overdraft_limit", "low_balance_threshold"]
+
+    def clean_overdraft_limit(self):
+        limit = self.cleaned_data["overdraft_limit"]
+        balance = self.instance.balance if self.instance.pk else 0
+        if balance < -limit:
+            raise forms.ValidationError(
+                f"The balance is {balance:,} credits; the overdraft limit cannot be below "
+                f"{-balance:,} until the clinic tops up."
+            )
+        return limit

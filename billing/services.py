@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 # No single entry moves more than this; anything larger is a typo or an attack.
 MAX_ENTRY_CREDITS = 10_000_000
 GRANT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS})
+_KINDS = {kind.value: kind for kind in Kind}
 
 _ACCOUNT = CreditAccount._meta.db_table
 _LEDGER = CreditTransaction._meta.db_table
@@ -142,9 +143,9 @@ def post_entry(
     different entry is refused. A debit that would take the balance below
     ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing.
     """
-    if kind not in Kind.values:
+    if kind not in _KINDS:
         raise AntidoteError(f"Unknown ledger entry kind {kind!r}.")
-    kind = Kind(kind)
+    kind = _KINDS[kind]
     _check_credits(credits)
     if (kind in CREDIT_KINDS and credits < 0) or (kind in DEBIT_KINDS and credits > 0):
         raise AntidoteError(f"A {kind.label.lower()} cannot be {credits:+,} credits.")
@@ -153,6 +154,7 @@ def post_entry(
     if len(memo) > 255:
         raise AntidoteError("A memo is at most 255 characters.")
 
+    db = connections[DEFAULT_DB_ALIAS]  # resolved once: the proxy costs per attribute
     now = timezone.now()
     params = {
         "clinic_id": clinic_id,
@@ -162,12 +164,12 @@ def post_entry(
         "actor_id": actor_id,
         "memo": memo,
         "key": idempotency_key,
-        "now": connection.ops.adapt_datetimefield_value(now),
+        "now": db.ops.adapt_datetimefield_value(now),
     }
     # Nothing is raised inside the posting unless the database itself fails, so a caller's
     # own transaction survives a refusal (e.g. leads holds a lead it cannot charge).
-    if connection.vendor == "postgresql":
-        with _prepared_cursor() as cursor:
+    if db.vendor == "postgresql":
+        with _prepared_cursor(db) as cursor:
             cursor.execute(_POST_POSTGRES, params)
             entry_id, account_id, balance = cursor.fetchone() or (None, None, None)
     else:
@@ -189,7 +191,7 @@ def post_entry(
         created_at=now,
     )
     entry._state.adding = False
-    entry._state.db = connection.alias
+    entry._state.db = db.alias
     if credits > 0:
         transaction.on_commit(
             lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
@@ -198,7 +200,7 @@ def post_entry(
     return entry
 
 
-def _prepared_cursor():
+def _prepared_cursor(db):
     """A Django-wrapped cursor whose statements PostgreSQL prepares once per connection.
 
     Django binds parameters client-side, so PostgreSQL would plan the posting statement on

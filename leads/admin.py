@@ -1,12 +1,14 @@
 from django.contrib import admin
 
 from antidote.money import format_paise
+from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount
 from leads.models import Clinic, ClinicMember, Lead, Package
 
 
 class CreditAccountInline(admin.StackedInline):
     model = CreditAccount
+    form = CreditAccountSettingsForm
     fields = ["balance", "overdraft_limit", "low_balance_threshold"]
     readonly_fields = ["balance"]
     can_delete = False
