@@ -147,3 +147,18 @@ LOGGING = {
 LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)
 LEAD_RATE_WINDOW_SECONDS = env.int("LEAD_RATE_WINDOW_SECONDS", default=600)
+
+# Payments (Razorpay). Without both keys the app runs in a clearly labelled test-payment mode
+# against a local stand-in, so the demo works offline.
+RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="")
+RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="")
+RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="")
+RAZORPAY_API_BASE = env("RAZORPAY_API_BASE", default="https://api.razorpay.com")
+RAZORPAY_CHECKOUT_JS = env(
+    "RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js"
+)
+RAZORPAY_TIMEOUT_SECONDS = env.float("RAZORPAY_TIMEOUT_SECONDS", default=10)
+TEST_PAYMENT_MODE = not (RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET)
+TOPUP_MIN_PAISE = env.int("TOPUP_MIN_PAISE", default=1_000_00)
+TOPUP_MAX_PAISE = env.int("TOPUP_MAX_PAISE", default=10_00_000_00)
+PAYMENT_ORDER_EXPIRY_MINUTES = env.int("PAYMENT_ORDER_EXPIRY_MINUTES", default=60)

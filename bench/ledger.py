@@ -111,63 +111,26 @@ def verify_ledger(label: str) -> None:
         sys.exit(f"LEDGER BROKEN after {label}: {len(problems)} discrepancies")
 
 
-def pgbench_tps(clients: int, seconds: int) -> float:
+def pgbench(*args: str) -> str:
+    """Run pgbench against the bench's own pgbench database on the same server."""
     parsed = urlparse(DB_URL)
+    server = ["-h", parsed.hostname or "127.0.0.1", "-p", str(parsed.port or 5432)]
+    user = ["-U", parsed.username or "postgres"]
     name = parsed.path.lstrip("/") + "_pgbench"
-    conn = [
-        "-h",
-        parsed.hostname or "127.0.0.1",
-        "-p",
-        str(parsed.port or 5432),
-        "-U",
-        parsed.username or "postgres",
-    ]
-    out = subprocess.run(
-        [
-            "pgbench",
-            *conn,
-            "-M",
-            "prepared",
-            "-n",
-            "-c",
-            str(clients),
-            "-j",
-            str(min(clients, 2)),
-            "-T",
-            str(seconds),
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    command = ["pgbench", *server, *user, *args, name]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def pgbench_tps(clients: int, seconds: int) -> float:
+    jobs = str(min(clients, 2))
+    out = pgbench("-M", "prepared", "-n", "-c", str(clients), "-j", jobs, "-T", str(seconds))
     return float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
 
 
 def init_pgbench() -> None:
     parsed = urlparse(DB_URL)
     ensure_database(parsed._replace(path=parsed.path + "_pgbench").geturl())
-    conn = [
-        "-h",
-        parsed.hostname or "127.0.0.1",
-        "-p",
-        str(parsed.port or 5432),
-        "-U",
-        parsed.username or "postgres",
-    ]
-    subprocess.run(
-        [
-            "pgbench",
-            *conn,
-            "-i",
-            "-q",
-            "-s",
-            str(PGBENCH_SCALE),
-            parsed.path.lstrip("/") + "_pgbench",
-        ],
-        capture_output=True,
-        check=True,
-    )
+    pgbench("-i", "-q", "-s", str(PGBENCH_SCALE))
 
 
 def million_row_balance_read(skip: bool) -> None:

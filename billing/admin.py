@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from antidote.admin import ReadOnlyAdmin
 from antidote.money import format_paise
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, CreditTransaction, PricingTier
@@ -31,7 +32,7 @@ class CreditAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditTransaction)
-class CreditTransactionAdmin(admin.ModelAdmin):
+class CreditTransactionAdmin(ReadOnlyAdmin):
     """The ledger, read-only: corrections are new entries made through the services."""
 
     list_display = [
@@ -53,12 +54,3 @@ class CreditTransactionAdmin(admin.ModelAdmin):
     @admin.display(description="Clinic", ordering="account__clinic__name")
     def clinic(self, obj):
         return obj.account.clinic
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -53,29 +53,35 @@ def ledger_discrepancies(
     ``progress(done, total)`` is called after each batch.
     """
     ids = list(CreditAccount.objects.order_by("id").values_list("id", flat=True))
-    names = dict(CreditAccount.objects.values_list("id", "clinic__name"))
-    clinics = dict(CreditAccount.objects.values_list("id", "clinic_id"))
+    clinics = {
+        account_id: (clinic_id, name)
+        for account_id, clinic_id, name in CreditAccount.objects.values_list(
+            "id", "clinic_id", "clinic__name"
+        )
+    }
     for start in range(0, len(ids), batch_size):
         low, high = ids[start], ids[min(start + batch_size, len(ids)) - 1]
         with connection.cursor() as cursor:
             cursor.execute(_SUM_MISMATCH, [low, high])
-            for account_id, _clinic_id, balance, total in cursor.fetchall():
-                yield Discrepancy(
+            problems = [
+                (
                     account_id,
-                    clinics[account_id],
-                    names[account_id],
                     f"balance {balance:,} but entries sum to {total:,} "
                     f"(difference {balance - total:+,})",
                 )
+                for account_id, _clinic_id, balance, total in cursor.fetchall()
+            ]
             cursor.execute(_CHAIN_BREAKS, [low, high])
-            for account_id, entry_id, balance_after, running in cursor.fetchall():
-                yield Discrepancy(
+            problems += [
+                (
                     account_id,
-                    clinics[account_id],
-                    names[account_id],
                     f"entry #{entry_id} says balance_after {balance_after:,} "
                     f"but the entries up to it sum to {running:,}",
                 )
+                for account_id, entry_id, balance_after, running in cursor.fetchall()
+            ]
+        for account_id, problem in problems:
+            yield Discrepancy(account_id, *clinics[account_id], problem)
         if progress:
             progress(min(start + batch_size, len(ids)), len(ids))
 

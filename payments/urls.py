@@ -1,9 +1,20 @@
 from django.urls import path
 
-from payments import views
+from payments import api, views
 
 app_name = "payments"
 
 urlpatterns = [
     path("clinic/credits/topup", views.topup, name="topup"),
+    path("clinic/check-promo-code", api.check_promo_code, name="check-promo"),
+    path("create-razorpay-order", api.create_razorpay_order, name="create-order"),
+    path("verify-payment", api.verify_payment, name="verify"),
+    path("payment-success", views.payment_success, name="success"),
+    path("payment-failure", views.payment_failure, name="failure"),
+    path("webhooks/razorpay", views.razorpay_webhook, name="webhook"),
+    path("clinic/payments", views.payment_history, name="history"),
+    path("clinic/payments/<int:pk>/receipt", views.receipt, name="receipt"),
+    path(
+        "payments/test-checkout/<str:razorpay_order_id>", views.test_checkout, name="test-checkout"
+    ),
 ]

@@ -251,10 +251,13 @@ def test_dashboard_has_exactly_one_top_up_button_and_the_month_figures(logged_in
     assert "₹1,00,000" in page or "₹100,000" in page  # the tier table
 
 
-def test_top_up_page_is_an_honest_coming_soon_page(logged_in):
+def test_top_up_page_offers_the_packages_and_labels_test_payment_mode(logged_in):
     response = logged_in.get("/clinic/credits/topup")
     assert response.status_code == 200
-    assert "not open yet" in response.text
+    assert "Test-payment mode" in response.text
+    assert "₹50,000 → 62500 credits" in response.text
+    assert 'action="/create-razorpay-order"' in response.text
+    assert "checkout.razorpay.com" not in response.text  # nothing loads from the internet
 
 
 def test_low_and_negative_balance_banners(logged_in, clinic):

@@ -1,5 +1,6 @@
 """Demo clinics, packages, leads and credits for the README's run command. Safe to run twice."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -10,6 +11,9 @@ from billing.models import CreditAccount
 from billing.selectors import account_balance
 from leads import services as leads
 from leads.models import Clinic, ClinicMember, Lead, Package
+from payments import services as payments
+from payments.gateway import TestModeGateway
+from payments.models import PromoCode
 
 PASSWORD = "demo-pass-2026"
 STAFF = ("staff", "staff-pass-2026")
@@ -32,7 +36,7 @@ CLINICS = [
         500,
         [("Botox full face", 35_000), ("FUE hair transplant", 75_000), ("Liposuction", 1_50_000)],
     ),
-    ("radiance-pune", "Radiance Clinic", "Pune", 700, 700, [("Skin consultation", 1_500)]),
+    ("radiance-pune", "Radiance Clinic", "Pune", 1_000, 1_200, [("Skin consultation", 1_500)]),
     ("lotus-derma-delhi", "Lotus Derma", "Delhi", 0, 500, [("Acne scar laser", 12_000)]),
 ]
 # demo user -> clinics it belongs to (glow also helps at Radiance, to show clinic switching)
@@ -54,13 +58,16 @@ PATIENTS = [
 class Command(BaseCommand):
     help = (
         "Load demo clinics in several cities, packages in all six price tiers, leads in every "
-        "status (one held for lack of credits), credits and ledger history, and print the "
-        "logins. Running it again changes nothing."
+        "status (held ones for lack of credits), paid top-ups with receipts, a promo code and "
+        "ledger history, and print the logins. Running it again changes nothing."
     )
 
     def handle(self, *args, **options):
         # Demo leads would otherwise print a dozen notification emails to the console.
-        quiet = override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
+        # Demo top-ups are paid in test-payment mode even where Razorpay keys are configured.
+        quiet = override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", TEST_PAYMENT_MODE=True
+        )
         with quiet, transaction.atomic():
             self._load()
         self._print_logins()
@@ -83,13 +90,9 @@ class Command(BaseCommand):
                 Package.objects.get_or_create(
                     clinic=clinic, name=package_name, defaults={"price_paise": rupees * 100}
                 )
+            if credits >= 1_000 and not clinic.payment_orders.exists():
+                self._paid_top_up(clinic, rupees=credits)
             if credits:
-                billing.grant_credits(
-                    clinic=clinic,
-                    credits=credits,
-                    idempotency_key=f"demo:purchase:{slug}",
-                    memo="Demo purchase",
-                )
                 billing.grant_credits(
                     clinic=clinic,
                     credits=credits // 10,
@@ -99,6 +102,16 @@ class Command(BaseCommand):
                 )
             if not clinic.leads.exists():
                 self._enquiries(clinic, staff)
+        PromoCode.objects.get_or_create(
+            code="WELCOME10",
+            defaults={
+                "description": "10% off up to ₹1,000, plus 100 bonus credits",
+                "discount_value": 10,
+                "max_discount_paise": 1_000_00,
+                "bonus_credits": 100,
+                "max_uses_per_clinic": 1,
+            },
+        )
         for username, slugs in MEMBERS.items():
             user, created = User.objects.get_or_create(
                 username=username, defaults={"email": f"{username}@example.com"}
@@ -112,6 +125,13 @@ class Command(BaseCommand):
                     clinic=Clinic.objects.get(slug=slug),
                     defaults={"role": ClinicMember.Role.OWNER},
                 )
+
+    def _paid_top_up(self, clinic, *, rupees):
+        """A top-up through the real order and settlement services, paid in test mode."""
+        quote = payments.quote_topup(clinic=clinic, amount=rupees)
+        order = payments.create_order(clinic=clinic, user=None, quote=quote)
+        payment_id = TestModeGateway.payment_id_for(order.razorpay_order_id)
+        payments.settle_paid_order(order=order, payment_id=payment_id, source="demo data")
 
     def _enquiries(self, clinic, staff):
         packages = list(clinic.packages.order_by("price_paise"))
@@ -142,6 +162,8 @@ class Command(BaseCommand):
     def _print_logins(self):
         self.stdout.write(self.style.SUCCESS("\nDemo data ready. Logins:"))
         self.stdout.write(f"  Staff (Django admin, /admin/):  {STAFF[0]} / {STAFF[1]}")
+        mode = "test-payment mode" if settings.TEST_PAYMENT_MODE else "LIVE Razorpay keys"
+        self.stdout.write(f"  Top-ups run in {mode}; promo code WELCOME10 is active.")
         for username, slugs in MEMBERS.items():
             balances = ", ".join(
                 f"{clinic.name}: {account_balance(clinic=clinic):,} credits"

@@ -1,0 +1,39 @@
+"""Settle payments that neither the browser nor a webhook reported; expire stale orders."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from payments.services import reconcile_payments
+
+
+class Command(BaseCommand):
+    help = (
+        "For orders still pending after --older-than minutes, ask Razorpay for their payments: "
+        "credit captured ones exactly once, expire orders past PAYMENT_ORDER_EXPIRY_MINUTES, "
+        "and list paid orders without a purchase entry or purchase entries without a paid "
+        "order. Exits 1 if it found a problem it could not settle. Safe to run twice."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", type=int, default=15, help="Minutes (default 15).")
+        parser.add_argument("--dry-run", action="store_true", help="Report only; change nothing.")
+
+    def handle(self, *args, older_than, dry_run, **options):
+        if older_than < 0:
+            raise CommandError("--older-than cannot be negative.")
+        report = reconcile_payments(older_than_minutes=older_than, dry_run=dry_run)
+        verb = "would settle" if dry_run else "settled"
+        for order in report.settled:
+            self.stdout.write(
+                f"{verb} order #{order.pk} ({order.clinic}): {order.total_credits} credits"
+            )
+        for order in report.expired:
+            self.stdout.write(f"{'would expire' if dry_run else 'expired'} order #{order.pk}")
+        for problem in report.problems:
+            self.stdout.write(self.style.ERROR(problem))
+        summary = (
+            f"{len(report.settled)} {verb}, {len(report.expired)} expired, "
+            f"{len(report.problems)} problems"
+        )
+        if report.problems:
+            raise CommandError(f"Payments check FAILED: {summary}.", returncode=1)
+        self.stdout.write(self.style.SUCCESS(f"Payments OK: {summary}."))

@@ -1,0 +1,185 @@
+"""Buying credits: the catalogue, promo codes, our payment orders and Razorpay's webhooks.
+
+Every amount is integer paise; every credit count an integer. A paid order reaches the ledger
+through billing's services with keys derived from the order (``purchase:order:<id>``), so
+one paid order is credited once whatever path reports it.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+
+
+class CreditPackage(models.Model):
+    name = models.CharField(max_length=60)
+    price_paise = models.PositiveBigIntegerField()
+    credits = models.PositiveIntegerField(help_text="Paid credits (1 per rupee).")
+    bonus_credits = models.PositiveIntegerField(default=0, help_text="Posted as a bonus entry.")
+    is_active = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price_paise"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price_paise__gt=0), name="package_price_positive"),
+            models.CheckConstraint(condition=Q(credits__gt=0), name="package_credits_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def total_credits(self) -> int:
+        return self.credits + self.bonus_credits
+
+
+class PromoCode(models.Model):
+    class Discount(models.TextChoices):
+        PERCENT = "percent", "Percentage"
+        FIXED = "fixed", "Fixed amount"
+
+    code = models.CharField(max_length=40, help_text="Matched case-insensitively.")
+    description = models.CharField(max_length=200, blank=True)
+    discount_type = models.CharField(
+        max_length=10, choices=Discount.choices, default=Discount.PERCENT
+    )
+    discount_value = models.PositiveIntegerField(
+        default=0, help_text="Percent (0–100) for a percentage; paise for a fixed amount."
+    )
+    max_discount_paise = models.PositiveBigIntegerField(null=True, blank=True)
+    bonus_credits = models.PositiveIntegerField(default=0)
+    min_amount_paise = models.PositiveBigIntegerField(default=0)
+    max_uses = models.PositiveIntegerField(
+        null=True, blank=True, help_text="In total; empty = no limit."
+    )
+    max_uses_per_clinic = models.PositiveIntegerField(null=True, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(Upper("code"), name="promo_code_unique_ignoring_case"),
+            models.CheckConstraint(
+                condition=~Q(discount_type="percent") | Q(discount_value__lte=100),
+                name="promo_percent_at_most_100",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    def save(self, *args, **kwargs):
+        self.code = self.code.strip().upper()
+        super().save(*args, **kwargs)
+
+
+class PaymentOrder(models.Model):
+    """Our record of one top-up, created before Razorpay's order and keyed by its id."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", "Created"  # ours exists; Razorpay's not yet
+        PENDING = "pending", "Awaiting payment"
+        PAID = "paid", "Paid and credited"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired unpaid"
+
+    clinic = models.ForeignKey(
+        "leads.Clinic", on_delete=models.PROTECT, related_name="payment_orders"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    package = models.ForeignKey(CreditPackage, on_delete=models.PROTECT, null=True, blank=True)
+    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, null=True, blank=True)
+    base_amount_paise = models.PositiveBigIntegerField()
+    discount_paise = models.PositiveBigIntegerField(default=0)
+    amount_paise = models.PositiveBigIntegerField(help_text="What the clinic pays.")
+    credits = models.PositiveIntegerField()
+    bonus_credits = models.PositiveIntegerField(default=0)
+    promo_bonus_credits = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
+    razorpay_order_id = models.CharField(max_length=60, null=True, blank=True, unique=True)
+    razorpay_payment_id = models.CharField(max_length=60, null=True, blank=True, unique=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    purchase_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_paise__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="paid")
+                | Q(razorpay_payment_id__isnull=False, paid_at__isnull=False),
+                name="paid_order_has_payment",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Order #{self.pk} ({self.clinic}, {self.get_status_display()})"
+
+    @property
+    def total_credits(self) -> int:
+        return self.credits + self.bonus_credits + self.promo_bonus_credits
+
+
+class PromoRedemption(models.Model):
+    """A promo use: reserved with the order, consumed when it is paid, released otherwise."""
+
+    class Status(models.TextChoices):
+        RESERVED = "reserved", "Reserved"
+        CONSUMED = "consumed", "Consumed"
+        RELEASED = "released", "Released"
+
+    promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, related_name="redemptions")
+    clinic = models.ForeignKey("leads.Clinic", on_delete=models.PROTECT, related_name="+")
+    order = models.OneToOneField(PaymentOrder, on_delete=models.PROTECT, related_name="redemption")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RESERVED)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.promo} for order #{self.order_id} ({self.status})"
+
+
+class PaymentEvent(models.Model):
+    """Audit trail of everything that happened to an order, including refused attempts."""
+
+    order = models.ForeignKey(
+        PaymentOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="events"
+    )
+    kind = models.CharField(max_length=40)
+    detail = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.kind} (order #{self.order_id})"
+
+
+class WebhookEvent(models.Model):
+    """One row per Razorpay event id: a redelivered event is recognised and dropped."""
+
+    event_id = models.CharField(max_length=80, unique=True)
+    event = models.CharField(max_length=60)
+    payload = models.JSONField()
+    result = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.event} {self.event_id}"

@@ -1,0 +1,407 @@
+"""Top-ups: quotes, orders, verification, webhooks and reconciliation.
+
+Money reaches the ledger only through ``billing.services.grant_credits`` with keys derived
+from our order (``purchase:order:<id>``, ``bonus:order:<id>``, ``promo-bonus:order:<id>``),
+and only from ``settle_paid_order``, which every path (browser verification, webhooks,
+reconciliation) calls after Razorpay's word has been checked against the order we stored.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from antidote.errors import AntidoteError
+from antidote.money import format_paise
+from billing import services as billing
+from billing.models import CreditTransaction, Kind
+from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
+from payments.models import (
+    CreditPackage,
+    PaymentEvent,
+    PaymentOrder,
+    PromoCode,
+    PromoRedemption,
+    WebhookEvent,
+)
+
+logger = logging.getLogger(__name__)
+
+MIN_GATEWAY_AMOUNT_PAISE = 100  # Razorpay refuses orders below ₹1
+
+
+@dataclass(frozen=True)
+class Quote:
+    package: CreditPackage | None
+    promo: PromoCode | None
+    base_amount_paise: int
+    discount_paise: int
+    credits: int
+    bonus_credits: int
+    promo_bonus_credits: int
+
+    @property
+    def amount_paise(self) -> int:
+        return self.base_amount_paise - self.discount_paise
+
+    @property
+    def total_credits(self) -> int:
+        return self.credits + self.bonus_credits + self.promo_bonus_credits
+
+
+def _parse_rupees(amount) -> int:
+    text = str(amount).strip().replace(",", "")
+    if not text.isdigit():
+        raise AntidoteError("Enter the amount in whole rupees, e.g. 2500.")
+    return int(text)
+
+
+def _active_uses(promo, clinic=None) -> int:
+    uses = promo.redemptions.exclude(status=PromoRedemption.Status.RELEASED)
+    return uses.filter(clinic=clinic).count() if clinic is not None else uses.count()
+
+
+def check_promo(*, code: str, clinic, base_amount_paise: int) -> tuple[PromoCode, int]:
+    """The promo code and the discount in paise it gives on this amount, or a clear refusal."""
+    promo = PromoCode.objects.filter(code=(code or "").strip().upper()).first()
+    now = timezone.now()
+    if promo is None:
+        raise AntidoteError(f"{code!r} is not a valid promo code.")
+    if not promo.is_active or (promo.valid_until and now > promo.valid_until):
+        raise AntidoteError(f"The promo code {promo.code} has expired.")
+    if promo.valid_from and now < promo.valid_from:
+        raise AntidoteError(f"The promo code {promo.code} is not valid yet.")
+    if base_amount_paise < promo.min_amount_paise:
+        raise AntidoteError(
+            f"{promo.code} needs a top-up of at least {format_paise(promo.min_amount_paise)}."
+        )
+    if promo.max_uses is not None and _active_uses(promo) >= promo.max_uses:
+        raise AntidoteError(f"The promo code {promo.code} has been used up.")
+    if (
+        promo.max_uses_per_clinic is not None
+        and _active_uses(promo, clinic) >= promo.max_uses_per_clinic
+    ):
+        raise AntidoteError(f"Your clinic has already used {promo.code} as often as it may.")
+    if promo.discount_type == PromoCode.Discount.PERCENT:
+        discount = base_amount_paise * promo.discount_value // 100
+    else:
+        discount = promo.discount_value
+    if promo.max_discount_paise is not None:
+        discount = min(discount, promo.max_discount_paise)
+    discount = min(discount, base_amount_paise - MIN_GATEWAY_AMOUNT_PAISE)
+    # Discounts round down to whole rupees, so every order is a whole-rupee amount.
+    return promo, discount - discount % 100
+
+
+def quote_topup(*, clinic, package_id=None, amount=None, promo_code: str = "") -> Quote:
+    """What a top-up of a package or a custom amount costs and credits."""
+    if package_id not in (None, "") and amount not in (None, ""):
+        raise AntidoteError("Choose a package or enter an amount, not both.")
+    if package_id not in (None, ""):
+        if not str(package_id).isdigit():
+            raise AntidoteError("Choose one of the listed packages.")
+        package = CreditPackage.objects.filter(pk=int(package_id), is_active=True).first()
+        if package is None:
+            raise AntidoteError("That credit package is not available.")
+        base, credits, bonus = package.price_paise, package.credits, package.bonus_credits
+    elif amount not in (None, ""):
+        package = None
+        base = _parse_rupees(amount) * 100
+        if base < settings.TOPUP_MIN_PAISE:
+            raise AntidoteError(f"The smallest top-up is {format_paise(settings.TOPUP_MIN_PAISE)}.")
+        if base > settings.TOPUP_MAX_PAISE:
+            raise AntidoteError(f"The largest top-up is {format_paise(settings.TOPUP_MAX_PAISE)}.")
+        credits, bonus = base // 100, 0
+    else:
+        raise AntidoteError("Choose a package or enter an amount.")
+    promo, discount = None, 0
+    if (promo_code or "").strip():
+        promo, discount = check_promo(code=promo_code, clinic=clinic, base_amount_paise=base)
+    return Quote(
+        package=package,
+        promo=promo,
+        base_amount_paise=base,
+        discount_paise=discount,
+        credits=credits,
+        bonus_credits=bonus,
+        promo_bonus_credits=promo.bonus_credits if promo else 0,
+    )
+
+
+def _event(order, kind: str, detail: str = "") -> None:
+    PaymentEvent.objects.create(order=order, kind=kind, detail=detail[:2000])
+
+
+def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
+    """Our order first (reserving the promo use), then Razorpay's, whose receipt is our id."""
+    with transaction.atomic():
+        if quote.promo is not None:
+            # Lock the code so concurrent orders cannot together pass its limits.
+            PromoCode.objects.select_for_update().get(pk=quote.promo.pk)
+            _, discount = check_promo(
+                code=quote.promo.code, clinic=clinic, base_amount_paise=quote.base_amount_paise
+            )
+            if discount != quote.discount_paise:
+                raise AntidoteError("The promo code changed; check the new total and try again.")
+        order = PaymentOrder.objects.create(
+            clinic=clinic,
+            created_by=user,
+            package=quote.package,
+            promo=quote.promo,
+            base_amount_paise=quote.base_amount_paise,
+            discount_paise=quote.discount_paise,
+            amount_paise=quote.amount_paise,
+            credits=quote.credits,
+            bonus_credits=quote.bonus_credits,
+            promo_bonus_credits=quote.promo_bonus_credits,
+        )
+        if quote.promo is not None:
+            PromoRedemption.objects.create(promo=quote.promo, clinic=clinic, order=order)
+        _event(
+            order,
+            "created",
+            f"{format_paise(order.amount_paise)} for {order.total_credits} credits",
+        )
+    try:
+        answer = get_gateway().create_order(
+            amount_paise=order.amount_paise,
+            receipt=str(order.pk),
+            notes={"clinic_id": str(clinic.pk), "order_id": str(order.pk)},
+        )
+    except PaymentUnavailable as error:
+        _close_unpaid(
+            order, PaymentOrder.Status.FAILED, f"Razorpay order not created: {error.detail}"
+        )
+        raise
+    order.razorpay_order_id = answer["id"]
+    order.status = PaymentOrder.Status.PENDING
+    order.save(update_fields=["razorpay_order_id", "status"])
+    return order
+
+
+def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
+    """Fail or expire an unpaid order and give its promo use back. Paid orders stay paid."""
+    with transaction.atomic():
+        locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+        if locked.status == PaymentOrder.Status.PAID:
+            return
+        locked.status, locked.failure_reason = status, reason[:255]
+        locked.save(update_fields=["status", "failure_reason"])
+        PromoRedemption.objects.filter(order=locked, status=PromoRedemption.Status.RESERVED).update(
+            status=PromoRedemption.Status.RELEASED
+        )
+        _event(locked, status, reason)
+    order.status, order.failure_reason = locked.status, locked.failure_reason
+
+
+def settle_paid_order(*, order: PaymentOrder, payment_id: str, source: str) -> PaymentOrder:
+    """Credit a captured payment once: the one path from Razorpay's money to our ledger."""
+    with transaction.atomic():
+        locked = PaymentOrder.objects.select_for_update().select_related("clinic").get(pk=order.pk)
+        if locked.status == PaymentOrder.Status.PAID:
+            if locked.razorpay_payment_id != payment_id:
+                _event(locked, "second_payment", f"{payment_id} via {source}; order already paid")
+                raise AntidoteError(
+                    f"Order #{locked.pk} was already paid by another payment; staff will review."
+                )
+            return locked
+        grants = [
+            (
+                Kind.PURCHASE,
+                locked.credits,
+                "purchase",
+                f"Order #{locked.pk}, Razorpay {payment_id}",
+            ),
+            (Kind.BONUS, locked.bonus_credits, "bonus", f"Package bonus, order #{locked.pk}"),
+            (
+                Kind.PROMO_BONUS,
+                locked.promo_bonus_credits,
+                "promo-bonus",
+                f"Promo {locked.promo} bonus",
+            ),
+        ]
+        entries = [
+            billing.grant_credits(
+                clinic=locked.clinic,
+                credits=credits,
+                kind=kind,
+                idempotency_key=f"{prefix}:order:{locked.pk}",
+                memo=memo,
+            )
+            for kind, credits, prefix, memo in grants
+            if credits
+        ]
+        locked.status = PaymentOrder.Status.PAID
+        locked.razorpay_payment_id = payment_id
+        locked.paid_at = timezone.now()
+        locked.purchase_entry = entries[0]
+        locked.failure_reason = ""
+        locked.save()
+        PromoRedemption.objects.filter(order=locked).update(status=PromoRedemption.Status.CONSUMED)
+        _event(locked, "paid", f"{payment_id} via {source}")
+    return locked
+
+
+def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:
+    if payment.get("order_id") != order.razorpay_order_id:
+        raise AntidoteError("That payment belongs to a different order; nothing was credited.")
+    if payment.get("amount") != order.amount_paise or payment.get("currency", "INR") != "INR":
+        raise AntidoteError(
+            f"The payment amount ({payment.get('amount')} paise) does not match the order "
+            f"({order.amount_paise} paise); nothing was credited."
+        )
+
+
+def verify_payment(
+    *, clinic, razorpay_order_id: str, razorpay_payment_id: str, razorpay_signature: str
+):
+    """The browser's report of a payment: trusted only once signature and Razorpay agree."""
+    if not (razorpay_order_id and razorpay_payment_id and razorpay_signature):
+        raise AntidoteError(
+            "razorpay_order_id, razorpay_payment_id and razorpay_signature are required."
+        )
+    order = PaymentOrder.objects.filter(razorpay_order_id=razorpay_order_id, clinic=clinic).first()
+    if order is None:
+        raise AntidoteError("No such payment order for your clinic.", code="not_found")
+    gateway = get_gateway()
+    try:
+        # Against the order id WE stored, never one the browser could choose.
+        gateway.verify_payment_signature(
+            order_id=order.razorpay_order_id,
+            payment_id=razorpay_payment_id,
+            signature=razorpay_signature,
+        )
+    except SignatureMismatch:
+        _event(order, "bad_signature", f"payment {razorpay_payment_id!r}")
+        raise
+    if (
+        order.status == PaymentOrder.Status.PAID
+        and order.razorpay_payment_id == razorpay_payment_id
+    ):
+        return order
+    payment = gateway.fetch_payment(razorpay_payment_id)
+    try:
+        _check_payment_matches(order, payment)
+    except AntidoteError as error:
+        _event(order, "mismatch", error.message)
+        raise
+    if payment.get("status") == "authorized":
+        payment = gateway.capture_payment(razorpay_payment_id, order.amount_paise)
+    if payment.get("status") != "captured":
+        _event(order, "not_captured", f"{razorpay_payment_id} is {payment.get('status')!r}")
+        raise AntidoteError("Razorpay has not confirmed this payment yet; nothing was credited.")
+    return settle_paid_order(order=order, payment_id=razorpay_payment_id, source="verify-payment")
+
+
+def handle_webhook(*, body: bytes, signature: str, event_id: str) -> str:
+    """One Razorpay event, processed at most once per event id. Returns what happened."""
+    if not signature or not event_id:
+        raise AntidoteError("X-Razorpay-Signature and X-Razorpay-Event-Id headers are required.")
+    try:
+        text = body.decode()
+    except UnicodeDecodeError as error:
+        raise AntidoteError("The webhook body is not UTF-8.") from error
+    get_gateway().verify_webhook_signature(body=text, signature=signature)
+    try:
+        payload = json.loads(text)
+        event = payload["event"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise AntidoteError("The webhook body is not a Razorpay event.") from error
+    try:
+        with transaction.atomic():
+            record = WebhookEvent.objects.create(event_id=event_id, event=event, payload=payload)
+            result = _apply_event(event, payload)
+            record.result = result[:255]
+            record.save(update_fields=["result"])
+    except IntegrityError:
+        return "duplicate event, ignored"
+    return result
+
+
+def _apply_event(event: str, payload: dict) -> str:
+    entities = payload.get("payload") or {}
+    payment = (entities.get("payment") or {}).get("entity") or {}
+    if event not in {"payment.captured", "order.paid", "payment.failed"}:
+        return f"{event} ignored"
+    order_id = payment.get("order_id") or ((entities.get("order") or {}).get("entity") or {}).get(
+        "id"
+    )
+    order = PaymentOrder.objects.filter(razorpay_order_id=order_id).first() if order_id else None
+    if order is None:
+        return f"{event} for unknown order {order_id!r} ignored"
+    if event == "payment.failed":
+        reason = (payment.get("error_description") or "payment failed")[:200]
+        _close_unpaid(order, PaymentOrder.Status.FAILED, reason)
+        return f"order #{order.pk} {order.status}"
+    try:
+        _check_payment_matches(order, payment)
+    except AntidoteError as error:
+        # Signed by Razorpay yet not our order's amount: keep it for staff, credit nothing.
+        _event(order, "mismatch", f"webhook {event}: {error.message}")
+        return f"order #{order.pk}: {error.message}"
+    status = payment.get("status")
+    if status != "captured":
+        return f"order #{order.pk}: payment {payment.get('id')} is {status}, not captured"
+    settle_paid_order(order=order, payment_id=payment["id"], source=f"webhook {event}")
+    return f"order #{order.pk} paid"
+
+
+@dataclass
+class ReconcileReport:
+    settled: list
+    expired: list
+    problems: list
+
+
+def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -> ReconcileReport:
+    """Settle what the browser and webhooks missed; expire the stale; list what cannot add up."""
+    report = ReconcileReport(settled=[], expired=[], problems=[])
+    now = timezone.now()
+    gateway = get_gateway()
+    stale = PaymentOrder.objects.filter(
+        status=PaymentOrder.Status.PENDING,
+        created_at__lte=now - timedelta(minutes=older_than_minutes),
+    ).exclude(razorpay_order_id=None)
+    for order in stale.order_by("id"):
+        try:
+            payments = gateway.order_payments(order.razorpay_order_id)
+        except PaymentUnavailable as error:
+            report.problems.append(f"order #{order.pk}: could not ask Razorpay ({error.detail})")
+            continue
+        captured = [p for p in payments if p.get("status") in {"captured", "authorized"}]
+        if captured:
+            payment = captured[0]
+            if not dry_run:
+                try:
+                    if payment["status"] == "authorized":
+                        payment = gateway.capture_payment(payment["id"], order.amount_paise)
+                    _check_payment_matches(order, payment)
+                    settle_paid_order(order=order, payment_id=payment["id"], source="reconcile")
+                except AntidoteError as error:
+                    report.problems.append(f"order #{order.pk}: {error.message}")
+                    continue
+            report.settled.append(order)
+        elif order.created_at <= now - timedelta(minutes=settings.PAYMENT_ORDER_EXPIRY_MINUTES):
+            if not dry_run:
+                _close_unpaid(order, PaymentOrder.Status.EXPIRED, "expired unpaid (reconcile)")
+            report.expired.append(order)
+    for order in PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID, purchase_entry=None):
+        report.problems.append(f"order #{order.pk} is paid but has no purchase entry")
+    paid_keys = {
+        f"purchase:order:{pk}"
+        for pk in PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID).values_list(
+            "pk", flat=True
+        )
+    }
+    orphans = CreditTransaction.objects.filter(
+        kind=Kind.PURCHASE, idempotency_key__startswith="purchase:order:"
+    ).exclude(idempotency_key__in=paid_keys)
+    for entry in orphans:
+        report.problems.append(
+            f"ledger entry #{entry.pk} ({entry.idempotency_key}) has no paid order"
+        )
+    return report

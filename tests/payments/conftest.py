@@ -1,0 +1,29 @@
+import pytest
+
+from payments.gateway import sign
+from tests.payments.fake_razorpay import FakeRazorpay
+
+KEY_ID, KEY_SECRET, WEBHOOK_SECRET = "rzp_test_fake", "fake-key-secret", "fake-webhook-secret"
+
+
+@pytest.fixture
+def razorpay(settings):
+    """Live mode, with the real SDK pointed at a local fake Razorpay."""
+    fake = FakeRazorpay().start()
+    settings.TEST_PAYMENT_MODE = False
+    settings.RAZORPAY_KEY_ID = KEY_ID
+    settings.RAZORPAY_KEY_SECRET = KEY_SECRET
+    settings.RAZORPAY_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.RAZORPAY_API_BASE = fake.url
+    settings.RAZORPAY_TIMEOUT_SECONDS = 0.5
+    yield fake
+    fake.stop()
+
+
+def checkout_signature(order_id, payment_id):
+    """What Razorpay's checkout hands the browser after a real payment."""
+    return sign(KEY_SECRET, f"{order_id}|{payment_id}")
+
+
+def webhook_signature(body: bytes):
+    return sign(WEBHOOK_SECRET, body.decode())

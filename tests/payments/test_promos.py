@@ -1,0 +1,138 @@
+"""Quotes and promo-code arithmetic, and every refusal."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from antidote.errors import AntidoteError
+from payments.models import CreditPackage, PaymentOrder, PromoCode, PromoRedemption
+from payments.services import check_promo, quote_topup
+from tests.factories import ClinicFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def promo(**fields):
+    values = {"code": "GLOW10", "discount_type": "percent", "discount_value": 10}
+    values.update(fields)
+    return PromoCode.objects.create(**values)
+
+
+def package(rupees):
+    return CreditPackage.objects.get(price_paise=rupees * 100)
+
+
+def test_packages_are_seeded_as_in_the_plan():
+    plan = {1_000: 1_000, 5_000: 5_500, 10_000: 11_500, 25_000: 30_000, 50_000: 62_500}
+    assert {p.price_paise // 100: p.total_credits for p in CreditPackage.objects.all()} == plan
+    assert package(5_000).bonus_credits == 500
+
+
+def test_package_quote(clinic):
+    quote = quote_topup(clinic=clinic, package_id=package(10_000).pk)
+    assert (quote.amount_paise, quote.credits, quote.bonus_credits) == (10_000_00, 10_000, 1_500)
+
+
+def test_custom_amount_is_one_credit_per_rupee(clinic):
+    quote = quote_topup(clinic=clinic, amount="2,500")
+    assert (quote.amount_paise, quote.credits, quote.bonus_credits) == (2_500_00, 2_500, 0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"amount": "999"}, "smallest top-up is ₹1,000"),
+        ({"amount": "10000001"}, "largest top-up"),
+        ({"amount": "1500.50"}, "whole rupees"),
+        ({"amount": "-5000"}, "whole rupees"),
+        ({"amount": "abc"}, "whole rupees"),
+        ({"package_id": "99999"}, "not available"),
+        ({"package_id": "x"}, "listed packages"),
+        ({"package_id": "1", "amount": "2000"}, "not both"),
+        ({}, "Choose a package or enter an amount"),
+    ],
+)
+def test_quote_refusals(clinic, fields, message):
+    with pytest.raises(AntidoteError, match=message):
+        quote_topup(clinic=clinic, **fields)
+
+
+def test_inactive_package_is_refused(clinic):
+    starter = package(1_000)
+    starter.is_active = False
+    starter.save()
+    with pytest.raises(AntidoteError, match="not available"):
+        quote_topup(clinic=clinic, package_id=starter.pk)
+
+
+def test_percentage_discount_with_a_cap(clinic):
+    promo(discount_value=20, max_discount_paise=1_500_00)
+    assert check_promo(code="glow10", clinic=clinic, base_amount_paise=5_000_00)[1] == 1_000_00
+    assert check_promo(code="GLOW10", clinic=clinic, base_amount_paise=50_000_00)[1] == 1_500_00
+
+
+def test_percentage_discount_rounds_down_to_whole_rupees(clinic):
+    promo(discount_value=7)
+    assert check_promo(code="GLOW10", clinic=clinic, base_amount_paise=1_234_00)[1] == 86_00
+
+
+def test_fixed_discount_and_bonus_credits(clinic):
+    promo(code="FLAT500", discount_type="fixed", discount_value=500_00, bonus_credits=250)
+    quote = quote_topup(clinic=clinic, package_id=package(5_000).pk, promo_code=" flat500 ")
+    assert (quote.discount_paise, quote.amount_paise) == (500_00, 4_500_00)
+    assert (quote.credits, quote.bonus_credits, quote.promo_bonus_credits) == (5_000, 500, 250)
+    assert quote.total_credits == 5_750
+
+
+def test_discount_never_takes_the_amount_below_one_rupee(clinic):
+    promo(code="HUGE", discount_type="fixed", discount_value=5_000_00)
+    assert check_promo(code="HUGE", clinic=clinic, base_amount_paise=1_000_00)[1] == 999_00
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"is_active": False}, "expired"),
+        ({"valid_until": timezone.now() - timedelta(days=1)}, "expired"),
+        ({"valid_from": timezone.now() + timedelta(days=1)}, "not valid yet"),
+        ({"min_amount_paise": 5_000_00}, "at least ₹5,000"),
+    ],
+)
+def test_unusable_promo_codes_are_refused(clinic, fields, message):
+    promo(**fields)
+    with pytest.raises(AntidoteError, match=message):
+        check_promo(code="GLOW10", clinic=clinic, base_amount_paise=1_000_00)
+
+
+def test_unknown_promo_code_is_refused(clinic):
+    with pytest.raises(AntidoteError, match="not a valid promo code"):
+        check_promo(code="NOPE", clinic=clinic, base_amount_paise=1_000_00)
+
+
+def _use(code, clinic, status=PromoRedemption.Status.RESERVED):
+    order = PaymentOrder.objects.create(
+        clinic=clinic, base_amount_paise=1_000_00, amount_paise=1_000_00, credits=1_000
+    )
+    PromoRedemption.objects.create(promo=code, clinic=clinic, order=order, status=status)
+
+
+def test_total_and_per_clinic_limits_count_reserved_and_paid_but_not_released(clinic):
+    code = promo(max_uses=2, max_uses_per_clinic=1)
+    other = ClinicFactory()
+    _use(code, clinic, PromoRedemption.Status.CONSUMED)
+    with pytest.raises(AntidoteError, match="already used"):
+        check_promo(code="GLOW10", clinic=clinic, base_amount_paise=1_000_00)
+    _use(code, other, PromoRedemption.Status.RELEASED)  # a failed order gave it back
+    check_promo(code="GLOW10", clinic=other, base_amount_paise=1_000_00)
+    _use(code, other)
+    with pytest.raises(AntidoteError, match="used up"):
+        check_promo(code="GLOW10", clinic=ClinicFactory(), base_amount_paise=1_000_00)
+
+
+def test_codes_are_unique_ignoring_case():
+    from django.db import IntegrityError, transaction
+
+    promo(code="Glow10")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PromoCode.objects.bulk_create([PromoCode(code="glow10", discount_value=5)])
