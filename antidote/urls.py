@@ -6,6 +6,8 @@ admin.site.site_title = "Antidote Billing"
 admin.site.index_title = "Credits, clinics and leads"
 
 urlpatterns = [
+    # Before the admin: the documented /admin/disputes paths are ours, not an admin app index.
+    path("", include("disputes.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("leads.urls")),

@@ -72,7 +72,17 @@ class LeadAdmin(admin.ModelAdmin):
         "duplicate_of",
         "created_at",
         "charged_at",
+        "technical_error",
     ]
+
+    actions = ["mark_technical_error"]
 
     def has_add_permission(self, request):
         return False  # leads arrive through the enquiry form, which bills them
+
+    @admin.action(permissions=["change"], description="Mark as technical error at the source")
+    def mark_technical_error(self, request, queryset):
+        marked = queryset.filter(technical_error=False).update(technical_error=True)
+        self.message_user(
+            request, f"{marked} lead(s) marked; disputes opened on them are approved automatically."
+        )

@@ -95,6 +95,10 @@ class Lead(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     charged_at = models.DateTimeField(null=True, blank=True)
+    technical_error = models.BooleanField(
+        default=False,
+        help_text="Staff: this lead was broken at the source; disputes on it are approved.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

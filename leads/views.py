@@ -1,5 +1,7 @@
 """Public enquiry pages and the clinic portal's lead pages."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
@@ -7,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from antidote.errors import AntidoteError
@@ -126,6 +129,11 @@ def dashboard(request):
     return render(request, "leads/dashboard.html", context)
 
 
+def _dispute_cutoff():
+    """Leads charged after this may still be disputed (the dispute page has the full rules)."""
+    return timezone.now() - timedelta(days=settings.DISPUTE_WINDOW_DAYS)
+
+
 @require_GET
 @clinic_member_required
 def inbox(request):
@@ -143,6 +151,7 @@ def inbox(request):
         "rows": rows,
         "query": query.urlencode(),
         "statuses": Lead.Status.choices,
+        "dispute_cutoff": _dispute_cutoff(),
     }
     template = "leads/inbox.html#lead-table" if request.htmx else "leads/inbox.html"
     return render(request, template, context)
@@ -176,6 +185,7 @@ def update_status(request):
             "contact": lead_contact(lead),
             "statuses": Lead.Status.choices,
             "error": error,
+            "dispute_cutoff": _dispute_cutoff(),
         }
         return render(request, "leads/inbox.html#lead-row", context, status=400 if error else 200)
     if error:

@@ -5,6 +5,8 @@ PBKDF2's deliberate slowness would only slow the suite. ``check --deploy`` again
 production settings is tested separately (tests/test_deploy.py).
 """
 
+import tempfile
+
 from antidote.settings import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
@@ -17,3 +19,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Evidence uploads go to a throwaway folder, not the checkout.
+PRIVATE_MEDIA_ROOT = tempfile.mkdtemp(prefix="antidote-evidence-")

@@ -7,6 +7,7 @@ from django.core.management import call_command
 
 from billing.models import CreditTransaction, PricingTier
 from billing.selectors import ledger_discrepancies
+from disputes.models import Dispute
 from leads.models import Clinic, Lead, Package
 from payments.models import PaymentOrder, PromoCode
 
@@ -25,6 +26,7 @@ def snapshot():
         Lead.objects.count(),
         CreditTransaction.objects.count(),
         PaymentOrder.objects.count(),
+        Dispute.objects.count(),
         sorted(CreditTransaction.objects.values_list("account__clinic__slug", "credits")),
     )
 
@@ -44,6 +46,7 @@ def test_demo_data_has_what_the_readme_promises_and_loads_twice_safely():
     assert set(Lead.objects.values_list("billing_state", flat=True)) == set(Lead.Billing.values)
     assert PaymentOrder.objects.filter(status="paid").count() == 3
     assert PromoCode.objects.filter(code="WELCOME10").exists()
+    assert Dispute.objects.filter(status="pending").count() == 1  # for the staff review queue
     low = Clinic.objects.get(slug="radiance-pune").credit_account
     assert 0 < low.balance < low.low_balance_threshold
     assert list(ledger_discrepancies()) == []

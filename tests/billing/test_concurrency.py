@@ -1,15 +1,13 @@
 """PostgreSQL only: real concurrent postings, and the trigger that keeps the ledger append-only."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import DatabaseError, connection, connections, transaction
+from django.db import DatabaseError, connection, transaction
 
-from antidote.errors import InsufficientCredits
 from billing import services
 from billing.models import CreditAccount, CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
 from leads.models import Lead
+from tests.concurrency import run_concurrently, succeeded
 from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, fund
 
@@ -24,27 +22,13 @@ def _make_leads(clinic, count, price_credits=100):
     return list(Lead.objects.filter(clinic=clinic).order_by("id"))
 
 
-def _run_in_threads(workers, jobs, work):
-    """Run ``work(job)`` for every job on ``workers`` threads, each with its own connection."""
-
-    def run(chunk):
-        try:
-            return [work(job) for job in chunk]
-        finally:
-            connections.close_all()
-
-    chunks = [jobs[i::workers] for i in range(workers)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [result for chunk in pool.map(run, chunks) for result in chunk]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_sixteen_workers_charging_two_thousand_leads_of_one_clinic_lose_nothing():
     clinic = ClinicFactory()
     fund(clinic, 250_000)
     leads = _make_leads(clinic, 2_000)
 
-    entries = _run_in_threads(16, leads, lambda lead: services.charge_lead(lead=lead).pk)
+    entries = run_concurrently(lambda lead: services.charge_lead(lead=lead).pk, leads, workers=16)
 
     assert len(set(entries)) == 2_000
     assert account_balance(clinic=clinic) == 250_000 - 2_000 * 100
@@ -61,14 +45,9 @@ def test_clinic_funded_for_n_leads_gets_exactly_n_of_4n_concurrent_charges():
     fund(clinic, n * 100)
     leads = _make_leads(clinic, 4 * n)
 
-    def charge(lead):
-        try:
-            services.charge_lead(lead=lead)
-        except InsufficientCredits:
-            return False
-        return True
-
-    outcomes = _run_in_threads(16, leads, charge)
+    outcomes = run_concurrently(
+        succeeded(lambda lead: services.charge_lead(lead=lead)), leads, workers=16
+    )
 
     assert outcomes.count(True) == n
     assert outcomes.count(False) == 3 * n
@@ -82,10 +61,10 @@ def test_clinic_funded_for_n_leads_gets_exactly_n_of_4n_concurrent_charges():
 def test_replays_of_one_purchase_from_many_workers_credit_once():
     clinic = ClinicFactory()
     keys = ["purchase:order:77"] * 40
-    entries = _run_in_threads(
-        8,
-        keys,
+    entries = run_concurrently(
         lambda key: services.grant_credits(clinic=clinic, credits=500, idempotency_key=key).pk,
+        keys,
+        workers=8,
     )
     assert len(set(entries)) == 1
     assert account_balance(clinic=clinic) == 500

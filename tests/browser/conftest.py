@@ -59,7 +59,7 @@ def login(page, live_server):
         page.goto(f"{live_server.url}/accounts/login/?next=/clinic/dashboard")
         page.fill("#id_username", username)
         page.fill("#id_password", password)
-        page.click("button[type=submit]")
+        page.click("#login-form button[type=submit]")
         page.wait_for_url("**/clinic/dashboard")
 
     return log_in

@@ -1,14 +1,12 @@
 """PostgreSQL only: the same patient submitting many times at once is charged once."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
 from leads import services
 from leads.models import Lead
+from tests.concurrency import run_concurrently
 from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, fund
 
@@ -20,14 +18,11 @@ def test_fifty_concurrent_submissions_of_one_patient_make_one_charge_and_49_dupl
     clinic = ClinicFactory()
     fund(clinic, 10_000)
 
-    def submit(_):
-        try:
-            return services.submit_enquiry(clinic=clinic, name="Asha", phone="9876543210").pk
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        pks = list(pool.map(submit, range(50)))
+    pks = run_concurrently(
+        lambda _: services.submit_enquiry(clinic=clinic, name="Asha", phone="9876543210").pk,
+        range(50),
+        workers=16,
+    )
 
     assert len(set(pks)) == 50
     states = list(Lead.objects.values_list("billing_state", flat=True))
@@ -49,14 +44,7 @@ def test_concurrent_grants_release_each_held_lead_exactly_once():
         services.submit_enquiry(clinic=clinic, name="P", phone=f"900000000{i}")
     assert Lead.objects.filter(billing_state=Lead.Billing.HELD).count() == 10
 
-    def grant(i):
-        try:
-            fund(clinic, 200, key=f"purchase:order:{i}")
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(grant, range(8)))
+    run_concurrently(lambda i: fund(clinic, 200, key=f"purchase:order:{i}"), range(8), workers=8)
 
     assert Lead.objects.filter(billing_state=Lead.Billing.CHARGED).count() == 10
     assert CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE).count() == 10

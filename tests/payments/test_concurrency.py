@@ -1,13 +1,10 @@
 """PostgreSQL only: a promo code's limit holds under concurrent orders."""
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connections
 
-from antidote.errors import AntidoteError
 from payments import services
 from payments.models import CreditPackage, PromoCode, PromoRedemption
+from tests.concurrency import run_concurrently, succeeded
 from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory
 
@@ -22,17 +19,10 @@ def test_twenty_concurrent_orders_with_a_five_use_code_redeem_exactly_five(razor
     clinics = [ClinicFactory() for _ in range(20)]
 
     def order(clinic):
-        try:
-            quote = services.quote_topup(clinic=clinic, package_id=starter.pk, promo_code="five")
-            services.create_order(clinic=clinic, user=None, quote=quote)
-            return True
-        except AntidoteError:
-            return False
-        finally:
-            connections.close_all()
+        quote = services.quote_topup(clinic=clinic, package_id=starter.pk, promo_code="five")
+        services.create_order(clinic=clinic, user=None, quote=quote)
 
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        outcomes = list(pool.map(order, clinics))
+    outcomes = run_concurrently(succeeded(order), clinics, workers=10)
 
     assert outcomes.count(True) == 5
     assert PromoRedemption.objects.exclude(status="released").count() == 5

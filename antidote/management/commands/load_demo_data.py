@@ -9,6 +9,7 @@ from django.test.utils import override_settings
 from billing import services as billing
 from billing.models import CreditAccount
 from billing.selectors import account_balance
+from disputes import services as disputes
 from leads import services as leads
 from leads.models import Clinic, ClinicMember, Lead, Package
 from payments import services as payments
@@ -150,6 +151,13 @@ class Command(BaseCommand):
             # The same patient again within 30 days: recorded as a duplicate, not charged.
             leads.submit_enquiry(
                 clinic=clinic, package=packages[0], name="Asha Patel", phone="9820011111"
+            )
+            lost = clinic.leads.get(status=Lead.Status.LOST)
+            disputes.open_dispute(
+                lead=lost,
+                user=None,
+                dispute_type="invalid_contact",
+                description="The number rings out; we tried five times over two days.",
             )
             billing.adjust_credits(
                 clinic=clinic,

@@ -1,0 +1,239 @@
+"""The dispute review queue. Decisions are admin actions that call the dispute services one
+dispute at a time and report each result; money moves only through billing."""
+
+from datetime import timedelta
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from antidote.errors import AntidoteError
+from disputes import services
+from disputes.forms import PartialRefundForm, RejectForm
+from disputes.models import Dispute, DisputeEvent
+from disputes.selectors import dispute_rate_by_package, quality_scores
+from leads.selectors import lead_contact
+
+
+class AgeFilter(admin.SimpleListFilter):
+    title = "age"
+    parameter_name = "age"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Under a day"), ("3", "1–3 days"), ("old", "Over 3 days")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "1":
+            return queryset.filter(created_at__gte=now - timedelta(days=1))
+        if self.value() == "3":
+            return queryset.filter(
+                created_at__lt=now - timedelta(days=1), created_at__gte=now - timedelta(days=3)
+            )
+        if self.value() == "old":
+            return queryset.filter(created_at__lt=now - timedelta(days=3))
+        return queryset
+
+
+class DisputeEventInline(admin.TabularInline):
+    model = DisputeEvent
+    verbose_name_plural = "Audit trail"
+    fields = ["created_at", "action", "actor", "notes"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("disputes.view_dispute")  # the trail is part of the dispute
+
+
+@admin.register(Dispute)
+class DisputeAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "clinic",
+        "lead_link",
+        "dispute_type",
+        "status",
+        "age",
+        "clinic_quality",
+        "evidence_count",
+    ]
+    list_filter = ["status", "dispute_type", "clinic", AgeFilter]
+    search_fields = ["clinic__name", "lead__phone", "=lead__id", "=id"]
+    list_select_related = ["clinic", "lead"]
+    ordering = ["status", "created_at"]
+    actions = ["approve_full", "approve_partial", "reject"]
+    inlines = [DisputeEventInline]
+    fields = [
+        "clinic",
+        "lead_details",
+        "dispute_type",
+        "description",
+        "evidence_links",
+        "status",
+        "refund_credits",
+        "refund_entry",
+        "admin_notes",
+        "auto_reason",
+        "decided_by",
+        "decided_at",
+        "created_at",
+        "clinic_quality",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # decisions are actions with their own permission
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("disputes.decide_dispute")
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "package_rates": dispute_rate_by_package()[:10]}
+        return super().changelist_view(request, extra_context)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("evidence")
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One query for the page's clinics; the scores ride on this request's objects.
+        scores = quality_scores(clinic_ids={d.clinic_id for d in changelist.result_list})
+        for dispute in changelist.result_list:
+            dispute.quality = scores[dispute.clinic_id]
+        return changelist
+
+    @admin.display(description="Lead", ordering="lead_id")
+    def lead_link(self, obj):
+        url = reverse("admin:leads_lead_change", args=[obj.lead_id])
+        return format_html('<a href="{}">#{}</a> {}', url, obj.lead_id, obj.lead.phone)
+
+    @admin.display(description="Age")
+    def age(self, obj):
+        days = (timezone.now() - obj.created_at).days
+        return "today" if days == 0 else f"{days} d"
+
+    @admin.display(description="Clinic quality")
+    def clinic_quality(self, obj):
+        scores = getattr(self, "_scores", None) or quality_scores(clinic_ids=[obj.clinic_id])
+        score = (
+            scores.get(obj.clinic_id) or quality_scores(clinic_ids=[obj.clinic_id])[obj.clinic_id]
+        )
+        return f"{score.rating} ({score.disputes}/{score.leads} leads, {score.rate_percent}%)"
+
+    @admin.display(description="Evidence")
+    def evidence_count(self, obj):
+        return len(obj.evidence.all())
+
+    @admin.display(description="Evidence")
+    def evidence_links(self, obj):
+        files = obj.evidence.all()
+        if not files:
+            return "—"
+        return format_html_join(
+            ", ",
+            '<a href="{}" target="_blank">{}</a>',
+            ((reverse("disputes:evidence", args=[e.pk]), e.original_name) for e in files),
+        )
+
+    @admin.display(description="Lead")
+    def lead_details(self, obj):
+        lead, contact = obj.lead, lead_contact(obj.lead)
+        return format_html(
+            "#{} · {} · {} · {} · {} credits, charged {} · received {}",
+            lead.pk,
+            contact.name,
+            contact.phone,
+            lead.package or "General enquiry",
+            lead.price_credits,
+            lead.charged_at,
+            lead.created_at,
+        )
+
+    def _each(self, request, queryset, decide):
+        for dispute in queryset:
+            try:
+                decided = decide(dispute)
+            except AntidoteError as error:
+                self.message_user(
+                    request, f"Dispute #{dispute.pk}: {error.message}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Dispute #{decided.pk}: {decided.get_status_display()}.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(permissions=["decide"], description="Approve with full refund")
+    def approve_full(self, request, queryset):
+        self._each(
+            request, queryset, lambda d: services.approve_dispute(dispute=d, actor=request.user)
+        )
+
+    @admin.action(permissions=["decide"], description="Approve with partial refund…")
+    def approve_partial(self, request, queryset):
+        disputes = list(queryset.select_related("lead"))
+        forms = {
+            d.pk: PartialRefundForm(
+                request.POST if "apply" in request.POST else None, prefix=str(d.pk)
+            )
+            for d in disputes
+        }
+        if "apply" in request.POST and all(f.is_valid() for f in forms.values()):
+            self._each(
+                request,
+                queryset,
+                lambda d: services.approve_dispute(
+                    dispute=d,
+                    actor=request.user,
+                    refund_credits=forms[d.pk].cleaned_data["credits"],
+                ),
+            )
+            return None
+        return self._intermediate(
+            request, "partial_refund.html", "approve_partial", [(d, forms[d.pk]) for d in disputes]
+        )
+
+    @admin.action(permissions=["decide"], description="Reject…")
+    def reject(self, request, queryset):
+        form = RejectForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            notes = form.cleaned_data["notes"]
+            self._each(
+                request,
+                queryset,
+                lambda d: services.reject_dispute(dispute=d, actor=request.user, notes=notes),
+            )
+            return None
+        return self._intermediate(request, "reject.html", "reject", list(queryset), form=form)
+
+    def _intermediate(self, request, template, action, items, **extra):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Approve with partial refund"
+            if action == "approve_partial"
+            else "Reject disputes",
+            "action": action,
+            "items": items,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            **extra,
+        }
+        return TemplateResponse(request, f"admin/disputes/dispute/{template}", context)

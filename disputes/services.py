@@ -1,0 +1,214 @@
+"""Opening, cancelling and deciding disputes; refunds go through billing, exactly once."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from antidote.errors import AntidoteError
+from billing import services as billing
+from disputes.models import Dispute, DisputeEvent, Evidence
+from leads.models import Lead
+
+# What a file must start with to be the type it claims (never trust the name alone).
+_SIGNATURES = {
+    b"%PDF-": "application/pdf",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+}
+
+
+def sniff_content_type(upload) -> str | None:
+    head = upload.read(16)
+    upload.seek(0)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def dispute_deadline(lead: Lead):
+    delivered = lead.charged_at or lead.created_at
+    return delivered + timedelta(days=settings.DISPUTE_WINDOW_DAYS)
+
+
+def check_disputable(lead: Lead) -> None:
+    """Why this lead cannot be disputed, as a clear error; silent if it can."""
+    if lead.billing_state != Lead.Billing.CHARGED:
+        state = (
+            "held and not yet charged"
+            if lead.billing_state == Lead.Billing.HELD
+            else ("a duplicate and was never charged")
+        )
+        raise AntidoteError(f"Lead #{lead.pk} is {state}, so there is nothing to dispute.")
+    if timezone.now() > dispute_deadline(lead):
+        raise AntidoteError(
+            f"Lead #{lead.pk} can no longer be disputed: the {settings.DISPUTE_WINDOW_DAYS}-day "
+            f"window closed on {timezone.localtime(dispute_deadline(lead)):%d %b %Y}."
+        )
+    live = lead.disputes.exclude(status=Dispute.Status.CANCELLED).first()
+    if live is not None:
+        state = live.get_status_display().lower()
+        raise AntidoteError(f"Lead #{lead.pk} already has a dispute (#{live.pk}, {state}).")
+
+
+def _validate_evidence(files) -> list[tuple]:
+    if len(files) > settings.DISPUTE_EVIDENCE_MAX_FILES:
+        raise AntidoteError(f"Attach at most {settings.DISPUTE_EVIDENCE_MAX_FILES} files.")
+    checked = []
+    for upload in files:
+        if upload.size > settings.DISPUTE_EVIDENCE_MAX_BYTES:
+            limit = settings.DISPUTE_EVIDENCE_MAX_BYTES // (1024 * 1024)
+            raise AntidoteError(f"{upload.name} is larger than {limit} MB.")
+        kind = sniff_content_type(upload)
+        if kind is None:
+            raise AntidoteError(f"{upload.name} is not an image (PNG, JPEG, GIF, WebP) or a PDF.")
+        checked.append((upload, kind))
+    return checked
+
+
+def _record(dispute, action, actor=None, notes=""):
+    DisputeEvent.objects.create(dispute=dispute, action=action, actor=actor, notes=notes)
+
+
+def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evidence=()) -> Dispute:
+    if dispute_type not in Dispute.Type.values:
+        raise AntidoteError("Choose what is wrong with the lead.")
+    description = (description or "").strip()
+    if len(description) < settings.DISPUTE_MIN_DESCRIPTION:
+        raise AntidoteError(
+            f"Describe the problem in at least {settings.DISPUTE_MIN_DESCRIPTION} characters."
+        )
+    files = _validate_evidence(list(evidence))
+    with transaction.atomic():
+        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        check_disputable(lead)
+        try:
+            with transaction.atomic():
+                dispute = Dispute.objects.create(
+                    lead=lead,
+                    clinic_id=lead.clinic_id,
+                    opened_by=user,
+                    dispute_type=dispute_type,
+                    description=description,
+                )
+        except IntegrityError as error:
+            raise AntidoteError(f"Lead #{lead.pk} already has a dispute.") from error
+        for upload, kind in files:
+            Evidence.objects.create(
+                dispute=dispute,
+                file=upload,
+                original_name=upload.name[:200],
+                content_type=kind,
+                size=upload.size,
+            )
+        _record(dispute, "opened", user, description)
+        reason = _automatic_approval_reason(dispute)
+        if reason:
+            approve_dispute(dispute=dispute, actor=None, notes=reason, automatic=True)
+            dispute.refresh_from_db()
+    return dispute
+
+
+def _automatic_approval_reason(dispute: Dispute) -> str:
+    """What the system itself can prove, so no one needs to review it."""
+    if not settings.DISPUTE_AUTO_APPROVE:
+        return ""
+    lead = dispute.lead
+    if lead.technical_error:
+        return "Automatic: staff marked this lead as a technical error at the source."
+    if dispute.dispute_type == Dispute.Type.DUPLICATE:
+        window = timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
+        earlier = (
+            Lead.objects.filter(clinic_id=lead.clinic_id, phone=lead.phone)
+            .filter(created_at__gte=lead.created_at - window, created_at__lt=lead.created_at)
+            .exclude(pk=lead.pk)
+            .first()
+        )
+        if earlier is not None:
+            return f"Automatic: the same patient enquired earlier as lead #{earlier.pk}."
+    return ""
+
+
+def _decide(dispute: Dispute) -> Dispute:
+    """Lock the dispute; refuse if it is no longer pending (two reviewers, one decision)."""
+    locked = Dispute.objects.select_for_update().select_related("lead").get(pk=dispute.pk)
+    if locked.status != Dispute.Status.PENDING:
+        raise AntidoteError(
+            f"Dispute #{locked.pk} is already {locked.get_status_display().lower()}; it cannot be "
+            "decided again."
+        )
+    return locked
+
+
+def approve_dispute(
+    *, dispute: Dispute, actor, refund_credits: int | None = None, notes: str = "", automatic=False
+) -> Dispute:
+    """Approve and refund through billing: all of the charge, or part of it."""
+    with transaction.atomic():
+        locked = _decide(dispute)
+        entry = billing.refund_lead_charge(
+            lead=locked.lead,
+            credits=refund_credits,
+            idempotency_key=f"refund:dispute:{locked.pk}",
+            actor=actor,
+            memo=f"Dispute #{locked.pk} approved",
+        )
+        locked.status = Dispute.Status.APPROVED
+        locked.refund_credits = entry.credits
+        locked.refund_entry_id = entry.pk
+        locked.admin_notes = notes
+        locked.auto_reason = notes if automatic else ""
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.save()
+        _record(locked, "approved", actor, f"Refunded {entry.credits} credits. {notes}".strip())
+        transaction.on_commit(lambda: _notify(locked))
+    return locked
+
+
+def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
+    notes = (notes or "").strip()
+    if not notes:
+        raise AntidoteError("Say why the dispute is rejected; the clinic will read it.")
+    with transaction.atomic():
+        locked = _decide(dispute)
+        locked.status = Dispute.Status.REJECTED
+        locked.admin_notes = notes
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.save()
+        _record(locked, "rejected", actor, notes)
+        transaction.on_commit(lambda: _notify(locked))
+    return locked
+
+
+def cancel_dispute(*, dispute: Dispute, user) -> Dispute:
+    with transaction.atomic():
+        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        if locked.status != Dispute.Status.PENDING:
+            raise AntidoteError("Only a pending dispute can be cancelled.")
+        locked.status = Dispute.Status.CANCELLED
+        locked.save(update_fields=["status"])
+        _record(locked, "cancelled", user)
+    return locked
+
+
+def _notify(dispute: Dispute) -> None:
+    clinic = dispute.clinic
+    if dispute.status == Dispute.Status.APPROVED:
+        outcome = f"approved: {dispute.refund_credits} credits were refunded to your balance"
+    else:
+        outcome = "rejected"
+    body = f"Your dispute #{dispute.pk} about lead #{dispute.lead_id} was {outcome}."
+    if dispute.admin_notes:
+        body += f"\n\nNotes from Antidote: {dispute.admin_notes}"
+    send_mail(
+        f"Dispute #{dispute.pk} {dispute.get_status_display().split(':')[0].lower()}",
+        body + f"\n\n{settings.SITE_URL}/clinic/disputes",
+        settings.DEFAULT_FROM_EMAIL,
+        [clinic.contact_email],
+    )

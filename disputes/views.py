@@ -1,0 +1,152 @@
+"""Disputes in the clinic portal, private evidence downloads, and the staff's documented paths."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from antidote.errors import AntidoteError
+from antidote.portal import clinic_member_required
+from disputes import services
+from disputes.forms import DisputeFilterForm, DisputeForm
+from disputes.models import Dispute, Evidence
+from disputes.selectors import dispute_rate_by_package, disputes_for, quality_score
+from leads.models import ClinicMember, Lead
+from leads.selectors import lead_contact
+
+
+@require_GET
+@clinic_member_required
+def dispute_list(request):
+    form = DisputeFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    disputes = disputes_for(clinic=request.clinic, **filters)
+    refunds = disputes_for(clinic=request.clinic, status=Dispute.Status.APPROVED)
+    context = {
+        "form": form,
+        "disputes": disputes,
+        "refunds": refunds,
+        "score": quality_score(clinic=request.clinic),
+        "packages": dispute_rate_by_package(clinic=request.clinic),
+        "quality_days": settings.QUALITY_WINDOW_DAYS,
+    }
+    return render(request, "disputes/list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required
+def create_dispute(request, lead_id):
+    lead = get_object_or_404(
+        Lead.objects.select_related("package"), pk=lead_id, clinic=request.clinic
+    )
+    form = DisputeForm(request.POST or None, request.FILES or None)
+    refusal = None
+    try:
+        services.check_disputable(lead)
+    except AntidoteError as error:
+        refusal = error.message
+    if request.method == "POST" and refusal is None and form.is_valid():
+        try:
+            dispute = services.open_dispute(
+                lead=lead,
+                user=request.user,
+                dispute_type=form.cleaned_data["dispute_type"],
+                description=form.cleaned_data["description"],
+                evidence=form.cleaned_data["evidence"],
+            )
+        except AntidoteError as error:
+            form.add_error(None, error.message)
+        else:
+            if dispute.status == Dispute.Status.APPROVED:
+                messages.success(
+                    request, f"Dispute #{dispute.pk} was approved at once: {dispute.auto_reason}"
+                )
+            else:
+                messages.success(request, f"Dispute #{dispute.pk} is open; we will review it.")
+            target = reverse("disputes:list")
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+    status = (
+        400 if refusal or (request.method == "POST" and not form.is_valid()) or form.errors else 200
+    )
+    context = {"lead": lead, "contact": lead_contact(lead), "form": form, "refusal": refusal}
+    return render(request, "disputes/create.html", context, status=status)
+
+
+@require_POST
+@clinic_member_required
+def cancel_dispute(request, dispute_id):
+    dispute = get_object_or_404(Dispute, pk=dispute_id, clinic=request.clinic)
+    error = None
+    try:
+        dispute = services.cancel_dispute(dispute=dispute, user=request.user)
+    except AntidoteError as refusal:
+        error = refusal.message
+    if request.htmx:
+        context = {"dispute": dispute, "error": error}
+        return render(
+            request, "disputes/list.html#dispute-row", context, status=400 if error else 200
+        )
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"Dispute #{dispute.pk} was cancelled.")
+    return redirect("disputes:list")
+
+
+@require_GET
+def evidence_file(request, evidence_id):
+    """Evidence is private: the clinic that uploaded it and staff who may see disputes."""
+    if not request.user.is_authenticated:
+        return redirect(f"{reverse('login')}?next={request.path}")
+    evidence = get_object_or_404(Evidence.objects.select_related("dispute"), pk=evidence_id)
+    staff = request.user.is_staff and request.user.has_perm("disputes.view_dispute")
+    member = ClinicMember.objects.filter(
+        user=request.user, clinic_id=evidence.dispute.clinic_id
+    ).exists()
+    if not (staff or member):
+        raise PermissionDenied
+    response = FileResponse(evidence.file.open("rb"), content_type=evidence.content_type)
+    response["Content-Disposition"] = f'inline; filename="evidence-{evidence.pk}"'
+    return response
+
+
+# The business's documented staff paths, kept working beside the admin -----------------------
+
+
+@staff_member_required
+def admin_dispute_queue(request):
+    return redirect("admin:disputes_dispute_changelist")
+
+
+@require_POST
+@staff_member_required
+def admin_resolve(request, dispute_id):
+    if not request.user.has_perm("disputes.decide_dispute"):
+        raise PermissionDenied
+    dispute = get_object_or_404(Dispute, pk=dispute_id)
+    decision = request.POST.get("status")
+    notes = request.POST.get("admin_notes", "")
+    amount = request.POST.get("refund_amount", "").strip()
+    try:
+        if decision == "approved":
+            if amount and not amount.isdigit():
+                raise AntidoteError("refund_amount must be a whole number of credits.")
+            services.approve_dispute(
+                dispute=dispute,
+                actor=request.user,
+                refund_credits=int(amount) if amount else None,
+                notes=notes,
+            )
+        elif decision == "rejected":
+            services.reject_dispute(dispute=dispute, actor=request.user, notes=notes)
+        else:
+            raise AntidoteError("status must be 'approved' or 'rejected'.")
+    except AntidoteError as error:
+        return HttpResponse(error.message, status=400, content_type="text/plain")
+    messages.success(request, f"Dispute #{dispute.pk} {decision}.")
+    return redirect("admin:disputes_dispute_change", dispute.pk)
