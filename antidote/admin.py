@@ -1,16 +1,252 @@
-"""Admin pieces shared by the apps."""
+"""The clinic page of the back office: money, leads and disputes in one place, and the credit
+actions. It spans the apps, so it lives in the project package rather than in leads."""
 
-from django.contrib import admin
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, F, Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from antidote.errors import AntidoteError
+from billing import services as billing
+from billing.forms import CreditAccountSettingsForm
+from billing.models import CreditAccount, CreditTransaction, Kind
+from disputes.selectors import quality_scores
+from leads.models import Clinic, ClinicMember
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records, written only by services: staff may look, filter and search, never edit."""
+class CreditAccountInline(admin.StackedInline):
+    model = CreditAccount
+    form = CreditAccountSettingsForm
+    fields = ["balance", "overdraft_limit", "low_balance_threshold", "recent_ledger"]
+    readonly_fields = ["balance", "recent_ledger"]
+    can_delete = False
+    extra = 0
+    max_num = 1
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="Recent ledger")
+    def recent_ledger(self, account):
+        entries = account.entries.order_by("-id")[:10]
+        if not entries:
+            return "No entries yet."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    e.created_at.strftime("%d %b %Y %H:%M"),
+                    e.get_kind_display(),
+                    f"{e.credits:+,}",
+                    f"{e.balance_after:,}",
+                    e.memo,
+                )
+                for e in entries
+            ),
+        )
+        url = reverse("admin:billing_credittransaction_changelist")
+        return format_html(
+            "<table><tr><th>When</th><th>What</th><th>Credits</th><th>Balance</th><th>Memo</th></tr>"
+            '{}</table><a href="{}?account__clinic__id__exact={}">All entries</a>',
+            rows,
+            url,
+            account.clinic_id,
+        )
 
-    def has_change_permission(self, request, obj=None):
-        return False
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ClinicMemberInline(admin.TabularInline):
+    model = ClinicMember
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+class BelowThresholdFilter(admin.SimpleListFilter):
+    title = "balance"
+    parameter_name = "below_threshold"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Below alert level"), ("negative", "Negative")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(
+                credit_account__balance__lt=F("credit_account__low_balance_threshold")
+            )
+        if self.value() == "negative":
+            return queryset.filter(credit_account__balance__lt=0)
+        return queryset
+
+
+class AdjustForm(forms.Form):
+    credits = forms.IntegerField(
+        help_text="Signed: 500 adds credits, -500 removes them.",
+        min_value=-billing.MAX_ENTRY_CREDITS,
+        max_value=billing.MAX_ENTRY_CREDITS,
+    )
+    reason = forms.CharField(max_length=255, help_text="Kept on the ledger with your name.")
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def clean_credits(self):
+        if self.cleaned_data["credits"] == 0:
+            raise forms.ValidationError("An adjustment of zero changes nothing.")
+        return self.cleaned_data["credits"]
+
+
+class BonusForm(AdjustForm):
+    credits = forms.IntegerField(
+        min_value=1, max_value=billing.MAX_ENTRY_CREDITS, label="Bonus credits"
+    )
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "city",
+        "is_active",
+        "balance",
+        "overdraft",
+        "alert_level",
+        "lead_count",
+        "dispute_count",
+        "quality",
+    ]
+    list_filter = ["is_active", "city", BelowThresholdFilter]
+    search_fields = ["name", "slug", "city", "contact_email"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [CreditAccountInline, ClinicMemberInline]
+    list_select_related = ["credit_account"]
+    actions = ["adjust_credits", "grant_bonus"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                lead_total=Count("leads", distinct=True),
+                dispute_total=Count(
+                    "disputes", filter=~Q(disputes__status="cancelled"), distinct=True
+                ),
+            )
+        )
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        scores = quality_scores(clinic_ids=[c.pk for c in changelist.result_list])
+        for clinic in changelist.result_list:
+            clinic.score = scores[clinic.pk]
+        return changelist
+
+    def has_adjust_credits_permission(self, request):
+        return request.user.has_perm("billing.adjust_credits")
+
+    @admin.display(description="Balance", ordering="credit_account__balance")
+    def balance(self, obj):
+        return f"{obj.credit_account.balance:,}"
+
+    @admin.display(description="Overdraft", ordering="credit_account__overdraft_limit")
+    def overdraft(self, obj):
+        return f"{obj.credit_account.overdraft_limit:,}"
+
+    @admin.display(description="Alert below", ordering="credit_account__low_balance_threshold")
+    def alert_level(self, obj):
+        return f"{obj.credit_account.low_balance_threshold:,}"
+
+    @admin.display(description="Leads", ordering="lead_total")
+    def lead_count(self, obj):
+        return obj.lead_total
+
+    @admin.display(description="Disputes", ordering="dispute_total")
+    def dispute_count(self, obj):
+        return obj.dispute_total
+
+    @admin.display(description="Quality")
+    def quality(self, obj):
+        score = getattr(obj, "score", None) or quality_scores(clinic_ids=[obj.pk])[obj.pk]
+        return f"{score.rating} ({score.rate_percent}%)" if score.leads else score.rating
+
+    # Credit actions: a form, a confirmation with balances before and after, then one service
+    # call per clinic. The form's token makes each clinic's entry key, so submitting twice
+    # posts nothing more.
+
+    @admin.action(permissions=["adjust_credits"], description="Adjust credits…")
+    def adjust_credits(self, request, queryset):
+        return self._credit_action(
+            request, queryset, AdjustForm, "adjust_credits", "Adjust credits"
+        )
+
+    @admin.action(permissions=["adjust_credits"], description="Grant bonus credits…")
+    def grant_bonus(self, request, queryset):
+        return self._credit_action(
+            request, queryset, BonusForm, "grant_bonus", "Grant bonus credits"
+        )
+
+    def _credit_action(self, request, queryset, form_class, action, title):
+        clinics = list(queryset.select_related("credit_account").order_by("name"))
+        stage = request.POST.get("stage")
+        form = form_class(request.POST if stage else None, initial={"token": uuid.uuid4()})
+        if stage == "apply" and form.is_valid():
+            self._apply(request, clinics, action, **form.cleaned_data)
+            return None
+        preview = stage in {"preview", "apply"} and form.is_valid()
+        rows = []
+        if preview:
+            credits = form.cleaned_data["credits"]
+            for clinic in clinics:
+                account = clinic.credit_account
+                after = account.balance + credits
+                problem = "" if clinic.is_active else "inactive clinic: will be refused"
+                if not problem and after < account.floor:
+                    problem = f"below its floor of {account.floor:,}: will be refused"
+                rows.append((clinic, account.balance, after, problem))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "form": form,
+            "clinics": clinics,
+            "rows": rows,
+            "preview": preview,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/leads/clinic/credit_action.html", context)
+
+    def _apply(self, request, clinics, action, credits, reason, token):
+        for clinic in clinics:
+            key = f"{'adjust' if action == 'adjust_credits' else 'bonus'}:{token}:{clinic.pk}"
+            if CreditTransaction.objects.filter(idempotency_key=key).exists():
+                self.message_user(
+                    request,
+                    f"{clinic}: already done (the form was sent twice); nothing more posted.",
+                    messages.WARNING,
+                )
+                continue
+            try:
+                if action == "adjust_credits":
+                    entry = billing.adjust_credits(
+                        clinic=clinic,
+                        credits=credits,
+                        actor=request.user,
+                        reason=reason,
+                        idempotency_key=key,
+                    )
+                else:
+                    entry = billing.grant_credits(
+                        clinic=clinic,
+                        credits=credits,
+                        kind=Kind.BONUS,
+                        actor=request.user,
+                        memo=reason,
+                        idempotency_key=key,
+                    )
+            except AntidoteError as error:
+                self.message_user(request, f"{clinic}: refused. {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{clinic}: {entry.credits:+,} credits, balance now {entry.balance_after:,}.",
+                    messages.SUCCESS,
+                )

@@ -1,10 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
 
-admin.site.site_header = "Antidote Billing — back office"
-admin.site.site_title = "Antidote Billing"
-admin.site.index_title = "Credits, clinics and leads"
-
 urlpatterns = [
     # Before the admin: the documented /admin/disputes paths are ours, not an admin app index.
     path("", include("disputes.urls")),

@@ -1,13 +1,16 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin import ReadOnlyAdmin
+from antidote.admin_site import ReadOnlyAdmin
 from antidote.money import format_paise
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, CreditTransaction, PricingTier
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(admin.ModelAdmin):
+class PricingTierAdmin(SimpleHistoryAdmin):
     list_display = ["min_price_rupees", "credits", "label"]
     ordering = ["min_price_paise"]
 
@@ -17,7 +20,7 @@ class PricingTierAdmin(admin.ModelAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(admin.ModelAdmin):
+class CreditAccountAdmin(SimpleHistoryAdmin):
     form = CreditAccountSettingsForm
     list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
     search_fields = ["clinic__name", "clinic__slug"]
@@ -42,8 +45,8 @@ class CreditTransactionAdmin(ReadOnlyAdmin):
         "kind",
         "credits",
         "balance_after",
-        "lead",
-        "actor",
+        "caused_by",
+        "actor_link",
         "memo",
     ]
     list_filter = ["kind", "created_at", "account__clinic"]
@@ -53,4 +56,31 @@ class CreditTransactionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Clinic", ordering="account__clinic__name")
     def clinic(self, obj):
-        return obj.account.clinic
+        url = reverse("admin:leads_clinic_change", args=[obj.account.clinic_id])
+        return format_html('<a href="{}">{}</a>', url, obj.account.clinic)
+
+    @admin.display(description="Caused by")
+    def caused_by(self, obj):
+        """The lead, order or dispute behind the entry; orders and disputes by their key."""
+        kind, _, number = obj.idempotency_key.rpartition(":")
+        source = {
+            "purchase:order": ("payments_paymentorder", "order"),
+            "bonus:order": ("payments_paymentorder", "order"),
+            "promo-bonus:order": ("payments_paymentorder", "order"),
+            "refund:dispute": ("disputes_dispute", "dispute"),
+        }.get(kind)
+        links = []
+        if obj.lead_id:
+            url = reverse("admin:leads_lead_change", args=[obj.lead_id])
+            links.append(format_html('<a href="{}">lead #{}</a>', url, obj.lead_id))
+        if source and number.isdigit():
+            url = reverse(f"admin:{source[0]}_change", args=[number])
+            links.append(format_html('<a href="{}">{} #{}</a>', url, source[1], number))
+        return format_html(" · ".join(["{}"] * len(links)), *links) if links else "—"
+
+    @admin.display(description="By", ordering="actor__username")
+    def actor_link(self, obj):
+        if obj.actor_id is None:
+            return "system"
+        url = reverse("admin:auth_user_change", args=[obj.actor_id])
+        return format_html('<a href="{}">{}</a>', url, obj.actor)

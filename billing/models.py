@@ -8,6 +8,7 @@ trigger that refuses UPDATE and DELETE on the ledger table (migration 0002).
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from antidote.errors import AntidoteError
 
@@ -23,9 +24,15 @@ class CreditAccount(models.Model):
     low_balance_threshold = models.PositiveIntegerField(
         default=500, help_text="Warn the clinic when its balance falls below this."
     )
+    low_balance_alerted_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set when the low-balance email went out."
+    )
     updated_at = models.DateTimeField(auto_now=True)
+    # Settings changes only: the balance moves through the ledger, which is its own history.
+    history = HistoricalRecords(excluded_fields=["balance", "updated_at", "low_balance_alerted_at"])
 
     class Meta:
+        permissions = [("adjust_credits", "Can adjust credits and grant bonus credits")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(balance__gte=-F("overdraft_limit")), name="balance_above_floor"
@@ -52,6 +59,7 @@ class PricingTier(models.Model):
     )
     credits = models.PositiveIntegerField()
     label = models.CharField(max_length=60, blank=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["min_price_paise"]
@@ -144,3 +152,18 @@ class CreditTransaction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+class ReconciliationRun(models.Model):
+    """The outcome of each reconcile_* run, for the back office's dashboard."""
+
+    name = models.CharField(max_length=20)  # "ledger" or "payments"
+    ok = models.BooleanField()
+    summary = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.name}: {'OK' if self.ok else 'FAILED'} ({self.summary})"

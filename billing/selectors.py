@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -139,3 +139,36 @@ def spend_per_day(*, clinic, days: int = 30) -> list[tuple[date, int]]:
     return [
         (first + timedelta(days=i), -rows.get(first + timedelta(days=i), 0)) for i in range(days)
     ]
+
+
+def accounts_to_alert():
+    """Below their alert level and not yet told since they crossed it."""
+    return CreditAccount.objects.filter(
+        balance__lt=F("low_balance_threshold"),
+        low_balance_alerted_at__isnull=True,
+        clinic__is_active=True,
+    ).select_related("clinic")
+
+
+def ledger_rows(*, date_from=None, date_to=None, clinic=None):
+    """Ledger entries oldest first for export, as plain tuples (no model instances)."""
+    entries = CreditTransaction.objects.all()
+    if clinic is not None:
+        entries = entries.filter(account__clinic=clinic)
+    if date_from:
+        entries = entries.filter(created_at__date__gte=date_from)
+    if date_to:
+        entries = entries.filter(created_at__date__lte=date_to)
+    return entries.order_by("id").values_list(
+        "id",
+        "created_at",
+        "account__clinic_id",
+        "account__clinic__name",
+        "kind",
+        "credits",
+        "balance_after",
+        "lead_id",
+        "actor__username",
+        "idempotency_key",
+        "memo",
+    )

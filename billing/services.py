@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
@@ -23,6 +24,7 @@ from billing.models import (
     CreditTransaction,
     Kind,
     PricingTier,
+    ReconciliationRun,
 )
 from billing.signals import credits_added
 
@@ -373,3 +375,18 @@ def adjust_credits(
         actor_id=actor.pk,
         memo=reason,
     )
+
+
+def record_reconciliation(*, name: str, ok: bool, summary: str) -> ReconciliationRun:
+    return ReconciliationRun.objects.create(name=name, ok=ok, summary=summary[:255])
+
+
+def mark_low_balance_alerted(*, account: CreditAccount) -> None:
+    CreditAccount.objects.filter(pk=account.pk).update(low_balance_alerted_at=timezone.now())
+
+
+def rearm_low_balance_alerts() -> int:
+    """Accounts back above their alert level get a fresh alert the next time they cross it."""
+    return CreditAccount.objects.filter(
+        low_balance_alerted_at__isnull=False, balance__gte=F("low_balance_threshold")
+    ).update(low_balance_alerted_at=None)

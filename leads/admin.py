@@ -1,39 +1,7 @@
 from django.contrib import admin
 
 from antidote.money import format_paise
-from billing.forms import CreditAccountSettingsForm
-from billing.models import CreditAccount
-from leads.models import Clinic, ClinicMember, Lead, Package
-
-
-class CreditAccountInline(admin.StackedInline):
-    model = CreditAccount
-    form = CreditAccountSettingsForm
-    fields = ["balance", "overdraft_limit", "low_balance_threshold"]
-    readonly_fields = ["balance"]
-    can_delete = False
-    extra = 0
-    max_num = 1
-
-
-class ClinicMemberInline(admin.TabularInline):
-    model = ClinicMember
-    extra = 0
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "city", "contact_email", "is_active", "balance"]
-    list_filter = ["is_active", "city"]
-    search_fields = ["name", "slug", "city", "contact_email"]
-    prepopulated_fields = {"slug": ["name"]}
-    inlines = [CreditAccountInline, ClinicMemberInline]
-    list_select_related = ["credit_account"]
-
-    @admin.display(description="Balance", ordering="credit_account__balance")
-    def balance(self, obj):
-        return obj.credit_account.balance
+from leads.models import Lead, Package
 
 
 @admin.register(Package)

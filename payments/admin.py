@@ -1,12 +1,13 @@
 from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin import ReadOnlyAdmin
+from antidote.admin_site import ReadOnlyAdmin
 from antidote.money import format_paise
 from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(admin.ModelAdmin):
+class CreditPackageAdmin(SimpleHistoryAdmin):
     list_display = ["name", "price", "credits", "bonus_credits", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
 
@@ -16,7 +17,7 @@ class CreditPackageAdmin(admin.ModelAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(admin.ModelAdmin):
+class PromoCodeAdmin(SimpleHistoryAdmin):
     list_display = [
         "code",
         "discount_type",

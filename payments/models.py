@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
+from simple_history.models import HistoricalRecords
 
 
 class CreditPackage(models.Model):
@@ -18,6 +19,7 @@ class CreditPackage(models.Model):
     bonus_credits = models.PositiveIntegerField(default=0, help_text="Posted as a bonus entry.")
     is_active = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=0)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["sort_order", "price_paise"]
@@ -58,6 +60,7 @@ class PromoCode(models.Model):
     valid_until = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["code"]

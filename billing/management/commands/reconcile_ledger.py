@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing import services
 from billing.models import CreditAccount, CreditTransaction
 from billing.selectors import ledger_discrepancies
 
@@ -36,12 +37,20 @@ class Command(BaseCommand):
             )
         if problems:
             accounts = len({p.account_id for p in problems})
+            services.record_reconciliation(
+                name="ledger",
+                ok=False,
+                summary=f"{len(problems)} discrepancies in {accounts} accounts",
+            )
             raise CommandError(
                 f"Ledger check FAILED: {len(problems)} discrepancies in {accounts} accounts.",
                 returncode=1,
             )
         accounts = CreditAccount.objects.count()
         entries = CreditTransaction.objects.count()
+        services.record_reconciliation(
+            name="ledger", ok=True, summary=f"{accounts:,} accounts, {entries:,} entries"
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Ledger OK: {accounts:,} accounts, {entries:,} entries; every balance equals "

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.services import record_reconciliation
 from payments.services import reconcile_payments
 
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
             f"{len(report.settled)} {verb}, {len(report.expired)} expired, "
             f"{len(report.problems)} problems"
         )
+        if not dry_run:
+            record_reconciliation(name="payments", ok=not report.problems, summary=summary)
         if report.problems:
             raise CommandError(f"Payments check FAILED: {summary}.", returncode=1)
         self.stdout.write(self.style.SUCCESS(f"Payments OK: {summary}."))
