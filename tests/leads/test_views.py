@@ -5,6 +5,7 @@ import io
 import re
 
 import pytest
+from django.core import mail
 from django.core.cache import cache
 
 from billing.models import CreditTransaction
@@ -464,3 +465,16 @@ def test_switching_to_a_clinic_you_do_not_belong_to_is_refused(logged_in, clinic
     assert "not a member of that clinic" in response.text
     assert logged_in.get("/clinic/credits/balance").json()["balance"] == 0
     assert CreditTransaction.objects.filter(account__clinic=clinic).count() == 0
+
+
+def test_login_logout_and_password_reset_work(client, member):
+    member.email = "owner@example.com"
+    member.save()
+    assert client.get("/accounts/login/").status_code == 200
+    response = client.post("/accounts/password_reset/", {"email": "owner@example.com"})
+    assert response.status_code == 302
+    assert len(mail.outbox) == 1
+    assert "/accounts/reset/" in mail.outbox[0].body
+    client.force_login(member)
+    assert client.post("/accounts/logout/").status_code == 302
+    assert client.get("/clinic/dashboard").status_code == 302
