@@ -32,6 +32,7 @@ def test_dispute_approved_in_the_admin_refunds_the_clinic(page, live_server, log
     page.click(f"#lead-{lead.pk} [data-testid=dispute-link]")
     page.select_option("#id_dispute_type", "invalid_contact")
     page.fill("#id_description", DESCRIPTION)
+    screenshot("dispute-form")
     page.click("text=Open dispute")
     page.wait_for_url("**/clinic/disputes")
     assert "Pending review" in page.inner_text("[data-testid=dispute-row]")
