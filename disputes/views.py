@@ -8,7 +8,6 @@ from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
@@ -62,19 +61,14 @@ def create_dispute(request, lead_id):
         except AntidoteError as error:
             form.add_error(None, error.message)
         else:
-            if dispute.status == Dispute.Status.APPROVED:
-                messages.success(
-                    request, f"Dispute #{dispute.pk} was approved at once: {dispute.auto_reason}"
-                )
-            else:
-                messages.success(request, f"Dispute #{dispute.pk} is open; we will review it.")
-            target = reverse("disputes:list")
-            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-    status = (
-        400 if refusal or (request.method == "POST" and not form.is_valid()) or form.errors else 200
-    )
+            if request.htmx:  # opened from the inbox: answer in place, the page stays
+                return render(request, "disputes/opened.html", {"dispute": dispute})
+            messages.success(request, f"Dispute #{dispute.pk}: {dispute.get_status_display()}.")
+            return redirect("disputes:list")
+    status = 400 if refusal or form.errors else 200
     context = {"lead": lead, "contact": lead_contact(lead), "form": form, "refusal": refusal}
-    return render(request, "disputes/create.html", context, status=status)
+    template = "disputes/create.html#dispute-panel" if request.htmx else "disputes/create.html"
+    return render(request, template, context, status=status)
 
 
 @require_POST

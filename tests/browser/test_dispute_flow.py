@@ -29,14 +29,19 @@ def test_dispute_approved_in_the_admin_refunds_the_clinic(page, live_server, log
     login(owner.username, PASSWORD)
     assert page.inner_text("[data-testid=header-balance]") == "900"
     page.goto(f"{live_server.url}/clinic/leads")
-    page.click(f"#lead-{lead.pk} [data-testid=dispute-link]")
+    page.evaluate("window.__notReloaded = true")
+    page.click(f"#lead-{lead.pk} [data-testid=dispute-link]")  # opens in place (htmx)
     page.select_option("#id_dispute_type", "invalid_contact")
     page.fill("#id_description", DESCRIPTION)
     screenshot("dispute-form")
     page.click("text=Open dispute")
-    page.wait_for_url("**/clinic/disputes")
-    assert "Pending review" in page.inner_text("[data-testid=dispute-row]")
+    page.wait_for_selector("[data-testid=dispute-opened]")
+    assert "Pending review" in page.inner_text("[data-testid=dispute-opened]")
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.url.endswith("/clinic/leads")
     screenshot("dispute-opened")
+    page.goto(f"{live_server.url}/clinic/disputes")
+    assert "Pending review" in page.inner_text("[data-testid=dispute-row]")
 
     # The reviewer, in the same browser (one connection at a time to the test server).
     staff_page = page

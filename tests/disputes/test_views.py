@@ -56,12 +56,19 @@ def test_clinic_opens_a_dispute_with_evidence_from_the_lead(portal, charged_lead
     assert "Invalid contact details" in listing
 
 
-def test_htmx_create_answers_with_a_client_redirect(portal, charged_lead):
-    response = portal.post(
-        f"/clinic/disputes/create/{charged_lead.pk}", form(), HTTP_HX_REQUEST="true"
-    )
-    assert response.status_code == 200
-    assert response["HX-Redirect"] == "/clinic/disputes"
+def test_htmx_create_works_in_place_from_the_inbox(portal, charged_lead):
+    url = f"/clinic/disputes/create/{charged_lead.pk}"
+    panel = portal.get(url, HTTP_HX_REQUEST="true")
+    assert panel.text.lstrip().startswith('<div id="dispute-panel"')
+    assert "<html" not in panel.text
+    bad = portal.post(url, form(description="short"), HTTP_HX_REQUEST="true")
+    assert bad.status_code == 400
+    assert bad.text.lstrip().startswith('<div id="dispute-panel"')
+    done = portal.post(url, form(), HTTP_HX_REQUEST="true")
+    assert done.status_code == 200
+    assert 'data-testid="dispute-opened"' in done.text
+    assert "Pending review" in done.text
+    assert Dispute.objects.get().lead == charged_lead
 
 
 def test_another_clinics_lead_is_404(portal):
