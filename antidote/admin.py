@@ -13,7 +13,8 @@ from django.utils.html import format_html, format_html_join
 from antidote.errors import AntidoteError
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
-from billing.models import CreditAccount, CreditTransaction, Kind
+from billing.models import CreditAccount, Kind
+from billing.selectors import entry_exists
 from disputes.selectors import quality_scores
 from leads.models import Clinic, ClinicMember
 
@@ -217,7 +218,7 @@ class ClinicAdmin(admin.ModelAdmin):
     def _apply(self, request, clinics, action, credits, reason, token):
         for clinic in clinics:
             key = f"{'adjust' if action == 'adjust_credits' else 'bonus'}:{token}:{clinic.pk}"
-            if CreditTransaction.objects.filter(idempotency_key=key).exists():
+            if entry_exists(idempotency_key=key):
                 self.message_user(
                     request,
                     f"{clinic}: already done (the form was sent twice); nothing more posted.",

@@ -172,3 +172,8 @@ def ledger_rows(*, date_from=None, date_to=None, clinic=None):
         "idempotency_key",
         "memo",
     )
+
+
+def entry_exists(*, idempotency_key: str) -> bool:
+    """Whether something was already posted under this key (a form sent twice, a replay)."""
+    return CreditTransaction.objects.filter(idempotency_key=idempotency_key).exists()

@@ -141,38 +141,19 @@ def test_adjust_credits_shows_before_and_after_then_posts_once_per_clinic(client
     form = act(client, "adjust_credits", [glow, lotus])
     assert "Signed: 500 adds credits" in form.text
     token = token_of(form)
-    preview = act(
-        client,
-        "adjust_credits",
-        [glow, lotus],
-        stage="preview",
-        credits=-300,
-        reason="Goodwill reversal",
-        token=token,
-    )
+
+    def step(stage):
+        data = {"credits": -300, "reason": "Goodwill reversal", "token": token}
+        return act(client, "adjust_credits", [glow, lotus], stage=stage, **data)
+
+    preview = step("preview")
     assert re.search(r"<td>Glow</td><td>1000</td><td>700</td>", preview.text)
     assert "below its floor of 0: will be refused" in preview.text  # Lotus has nothing
-    done = act(
-        client,
-        "adjust_credits",
-        [glow, lotus],
-        stage="apply",
-        credits=-300,
-        reason="Goodwill reversal",
-        token=token,
-    )
+    done = step("apply")
     texts = messages_of(done)
     assert "Glow: -300 credits, balance now 700." in texts
     assert any(t.startswith("Lotus: refused.") for t in texts)
-    again = act(
-        client,
-        "adjust_credits",
-        [glow, lotus],
-        stage="apply",
-        credits=-300,
-        reason="Goodwill reversal",
-        token=token,
-    )
+    again = step("apply")  # the same form sent twice
     assert any("already done" in t for t in messages_of(again))
     assert account_balance(clinic=glow) == 700
     entry = CreditTransaction.objects.get(kind=Kind.ADMIN_ADJUSTMENT)

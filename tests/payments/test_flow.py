@@ -7,6 +7,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.utils import timezone
 
 from billing.models import CreditTransaction, Kind
@@ -394,10 +395,17 @@ def test_receipt_shows_the_paid_order(member_client, razorpay):
     assert f"/clinic/payments/{order.pk}/receipt" in member_client.get("/clinic/payments").text
 
 
-def test_unpaid_or_foreign_receipts_are_404(member_client, razorpay, client):
-    new_order(member_client, razorpay)
+def test_unpaid_or_foreign_receipts_are_404(member_client, razorpay):
+    order_id = new_order(member_client, razorpay)
     order = PaymentOrder.objects.get()
-    assert member_client.get(f"/clinic/payments/{order.pk}/receipt").status_code == 404
+    receipt = f"/clinic/payments/{order.pk}/receipt"
+    assert member_client.get(receipt).status_code == 404  # not paid yet
+    verify(member_client, order_id, razorpay.pay(order_id)["id"])
+    assert member_client.get(receipt).status_code == 200
+    stranger = Client()
+    stranger.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
+    assert stranger.get(receipt).status_code == 404
+    assert order_id not in stranger.get("/clinic/payments").text
 
 
 def _reconcile(*args):
@@ -447,3 +455,59 @@ def test_reconcile_lists_a_purchase_entry_without_a_paid_order(razorpay, clinic)
     code, output = _reconcile()
     assert code == 1
     assert "purchase:order:4242" in output
+
+
+# The live promo check and the test-mode checkout stand-in ---------------------------------
+
+
+def test_promo_check_answers_discount_bonus_and_totals(member_client):
+    PromoCode.objects.create(code="SAVE10", discount_value=10, bonus_credits=100)
+    body = member_client.post(
+        "/clinic/check-promo-code", {"package": growth().pk, "promo_code": "save10"}
+    ).json()
+    assert body == {
+        "success": True,
+        "discount": 500,
+        "bonus_credits": 100,
+        "message": "SAVE10 applied.",
+        "amount": 4_500,
+        "credits": 5_600,
+    }
+    refused = member_client.post(
+        "/clinic/check-promo-code", {"amount": "1000", "promo_code": "NOPE"}
+    ).json()
+    assert (refused["success"], refused["discount"]) == (False, 0)
+    assert "not a valid promo code" in refused["message"]
+    assert not PaymentOrder.objects.exists()
+
+
+def test_promo_check_needs_a_clinic_member(client):
+    assert client.post("/clinic/check-promo-code", {"amount": "1000"}).status_code == 403
+
+
+def test_checkout_stand_in_pays_through_the_real_verification(member_client, clinic):
+    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
+        "order_id"
+    ]
+    page = member_client.get(f"/payments/test-checkout/{order_id}")
+    assert page.status_code == 200
+    assert "No real money moves" in page.text
+    payment_id = page.context["payment_id"]
+    response = verify(member_client, order_id, payment_id, page.context["signature"])
+    assert response.status_code == 200
+    assert account_balance(clinic=clinic) == 5_500
+
+
+def test_checkout_stand_in_is_404_in_live_mode(member_client, razorpay):
+    order_id = new_order(member_client, razorpay)
+    assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 404
+
+
+def test_checkout_stand_in_is_404_for_another_clinics_order(member_client):
+    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
+        "order_id"
+    ]
+    assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 200
+    stranger = Client()
+    stranger.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
+    assert stranger.get(f"/payments/test-checkout/{order_id}").status_code == 404
