@@ -7,6 +7,7 @@ switches to PostgreSQL. Production variables are listed in the README.
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,20 +151,34 @@ LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)
 LEAD_RATE_WINDOW_SECONDS = env.int("LEAD_RATE_WINDOW_SECONDS", default=600)
 
-# Payments (Razorpay). Without both keys the app runs in a clearly labelled test-payment mode
-# against a local stand-in, so the demo works offline.
+# Payments (Razorpay). The mode is chosen, never derived: "live" (the default) needs the keys
+# and refuses to start without them; "test" is an explicit opt-in for the demo and the tests,
+# where a local checkout stand-in plays Razorpay and no money moves (check --deploy flags it).
+PAYMENT_MODE = env.str("PAYMENT_MODE", default="live").strip().lower()
 RAZORPAY_KEY_ID = env("RAZORPAY_KEY_ID", default="")
 RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="")
 RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="")
+if PAYMENT_MODE not in {"live", "test"}:
+    raise ImproperlyConfigured(f"PAYMENT_MODE must be 'live' or 'test', not {PAYMENT_MODE!r}.")
+if PAYMENT_MODE == "live" and not (RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET):
+    raise ImproperlyConfigured(
+        "PAYMENT_MODE is 'live' but RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are not both set. "
+        "Set the keys, or PAYMENT_MODE=test for a demo in which no real money moves."
+    )
+# The test-mode checkout stand-in lets a clinic pay itself: with DEBUG off it answers only when
+# an operator allows it explicitly (a staging site), and check --deploy still reports it.
+PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG = env.bool("PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG", default=False)
 RAZORPAY_API_BASE = env("RAZORPAY_API_BASE", default="https://api.razorpay.com")
 RAZORPAY_CHECKOUT_JS = env(
     "RAZORPAY_CHECKOUT_JS", default="https://checkout.razorpay.com/v1/checkout.js"
 )
 RAZORPAY_TIMEOUT_SECONDS = env.float("RAZORPAY_TIMEOUT_SECONDS", default=10)
-TEST_PAYMENT_MODE = not (RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET)
 TOPUP_MIN_PAISE = env.int("TOPUP_MIN_PAISE", default=1_000_00)
 TOPUP_MAX_PAISE = env.int("TOPUP_MAX_PAISE", default=10_00_000_00)
 PAYMENT_ORDER_EXPIRY_MINUTES = env.int("PAYMENT_ORDER_EXPIRY_MINUTES", default=60)
+# Razorpay lets a customer retry on the same order after a failed attempt, so reconciliation
+# asks about every uncredited order this young, whatever its status.
+PAYMENT_RECONCILE_LOOKBACK_DAYS = env.int("PAYMENT_RECONCILE_LOOKBACK_DAYS", default=30)
 
 # Disputes
 PRIVATE_MEDIA_ROOT = env("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "private-media"))

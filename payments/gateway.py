@@ -2,9 +2,10 @@
 
 Every call has an explicit timeout and no SDK retries; every failure (Razorpay's errors,
 timeouts, connection errors, answers that are not JSON) becomes ``PaymentUnavailable``, so
-the clinic is told that nothing was charged. Without Razorpay keys the app runs in
-test-payment mode: ``TestModeGateway`` answers locally, and a checkout stand-in page plays
-Razorpay's part in the browser.
+the clinic is told that nothing was charged. Only with ``PAYMENT_MODE=test``, an explicit
+opt-in, does ``TestModeGateway`` answer locally while a checkout stand-in page plays
+Razorpay's part in the browser; its signing key is derived from this deployment's
+``SECRET_KEY``, never a constant anyone can read in the source.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ import secrets
 import razorpay
 import requests
 from django.conf import settings
+from django.utils.crypto import salted_hmac
 
 from antidote.errors import AntidoteError
 
@@ -115,14 +117,14 @@ class TestModeGateway(RazorpayGateway):
     """
 
     KEY_ID = "rzp_test_local_mode"
-    KEY_SECRET = "local-test-mode-secret"
-    WEBHOOK_SECRET = "local-test-mode-webhook-secret"
 
     def __init__(self):
+        self.key_secret = salted_hmac("payments.TestModeGateway", "checkout").hexdigest()
         super().__init__(
             key_id=self.KEY_ID,
-            key_secret=self.KEY_SECRET,
-            webhook_secret=self.WEBHOOK_SECRET,
+            key_secret=self.key_secret,
+            # Webhooks in test mode are as strict as live: refused unless a secret is set.
+            webhook_secret=settings.RAZORPAY_WEBHOOK_SECRET,
             api_base="http://127.0.0.1:9",  # never called
         )
 
@@ -140,7 +142,7 @@ class TestModeGateway(RazorpayGateway):
         return "pay_test_" + order_id.removeprefix("order_test_")
 
     def checkout_signature(self, order_id: str) -> str:
-        return sign(self.KEY_SECRET, f"{order_id}|{self.payment_id_for(order_id)}")
+        return sign(self.key_secret, f"{order_id}|{self.payment_id_for(order_id)}")
 
     def fetch_payment(self, payment_id: str) -> dict:
         from payments.models import PaymentOrder
@@ -164,8 +166,19 @@ class TestModeGateway(RazorpayGateway):
         return []  # test-mode checkout reports through verify-payment only
 
 
+def test_payment_mode() -> bool:
+    return settings.PAYMENT_MODE == "test"
+
+
+def test_checkout_allowed() -> bool:
+    """The stand-in lets a clinic pay itself: test mode, and DEBUG or an operator's say-so."""
+    return test_payment_mode() and (
+        settings.DEBUG or settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG
+    )
+
+
 def get_gateway() -> RazorpayGateway:
-    if settings.TEST_PAYMENT_MODE:
+    if test_payment_mode():
         return TestModeGateway()
     return RazorpayGateway(
         key_id=settings.RAZORPAY_KEY_ID,

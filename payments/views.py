@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from payments import services
-from payments.gateway import TestModeGateway
+from payments.gateway import TestModeGateway, test_checkout_allowed, test_payment_mode
 from payments.models import PaymentOrder
 from payments.selectors import active_packages, payment_orders_for
 
@@ -19,7 +19,7 @@ from payments.selectors import active_packages, payment_orders_for
 def topup(request):
     context = {
         "packages": active_packages(),
-        "test_mode": settings.TEST_PAYMENT_MODE,
+        "test_mode": test_payment_mode(),
         "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
         "min_rupees": settings.TOPUP_MIN_PAISE // 100,
         "max_rupees": settings.TOPUP_MAX_PAISE // 100,
@@ -40,8 +40,8 @@ def _own_order(request, razorpay_order_id):
 @clinic_member_required
 def test_checkout(request, razorpay_order_id):
     """Plays Razorpay's checkout in test-payment mode: pay, fail, or close."""
-    if not settings.TEST_PAYMENT_MODE:
-        raise Http404("The checkout stand-in exists only in test-payment mode.")
+    if not test_checkout_allowed():
+        raise Http404("The checkout stand-in exists only in test-payment mode with DEBUG on.")
     order = _own_order(request, razorpay_order_id)
     gateway = TestModeGateway()
     context = {

@@ -5,9 +5,13 @@ PBKDF2's deliberate slowness would only slow the suite. ``check --deploy`` again
 production settings is tested separately (tests/test_deploy.py).
 """
 
+import os
 import tempfile
 
-from antidote.settings import *  # noqa: F403
+# The suite pays in test-payment mode unless a test points the SDK at the fake Razorpay.
+os.environ["PAYMENT_MODE"] = "test"
+
+from antidote.settings import *  # noqa: E402, F403
 
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
@@ -22,3 +26,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # Evidence uploads go to a throwaway folder, not the checkout.
 PRIVATE_MEDIA_ROOT = tempfile.mkdtemp(prefix="antidote-evidence-")
+# pytest-django runs with DEBUG off; the browser tests still use the checkout stand-in.
+PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG = True

@@ -1,4 +1,5 @@
-"""Production settings: `check --deploy` is silent with the documented variables set."""
+"""Production settings: `check --deploy` is silent with the documented variables set, and every
+unsafe payment configuration either stops the app or is reported as an error."""
 
 import os
 import secrets
@@ -8,11 +9,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+LIVE_KEYS = {
+    "RAZORPAY_KEY_ID": "rzp_live_example",
+    "RAZORPAY_KEY_SECRET": "a-live-key-secret",
+    "RAZORPAY_WEBHOOK_SECRET": "a-webhook-secret",
+}
+PRODUCTION = {
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "billing.antidote.example",
+    **LIVE_KEYS,
+}
+
 
 def _check_deploy(**env):
-    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for this process; production must not.
-    unset = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    clean = {k: v for k, v in os.environ.items() if k not in unset}
+    # The suite runs in test-payment mode and the browser tests set DJANGO_ALLOW_ASYNC_UNSAFE
+    # for this process; production has neither, nor any variable this test does not pass.
+    unset = {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE", "PAYMENT_MODE"}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in unset and not k.startswith(("RAZORPAY_", "PAYMENT_"))
+    }
     clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", **env)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -24,14 +41,45 @@ def _check_deploy(**env):
 
 
 def test_check_deploy_reports_nothing_with_production_variables():
-    result = _check_deploy(
-        SECRET_KEY=secrets.token_urlsafe(50), ALLOWED_HOSTS="billing.antidote.example"
-    )
+    result = _check_deploy(**PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
 def test_check_deploy_flags_the_development_secret_key():
-    result = _check_deploy(ALLOWED_HOSTS="billing.antidote.example")
+    result = _check_deploy(**{k: v for k, v in PRODUCTION.items() if k != "SECRET_KEY"})
     assert result.returncode == 1
     assert "security.W009" in result.stderr + result.stdout
+
+
+def test_without_razorpay_keys_the_app_refuses_to_start_instead_of_taking_test_payments():
+    result = _check_deploy(**{k: v for k, v in PRODUCTION.items() if k not in LIVE_KEYS})
+    assert result.returncode == 1
+    assert "ImproperlyConfigured" in result.stderr
+    assert "RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are not both set" in result.stderr
+
+
+def test_an_unknown_payment_mode_refuses_to_start():
+    result = _check_deploy(**PRODUCTION, PAYMENT_MODE="sandbox")
+    assert result.returncode == 1
+    assert "PAYMENT_MODE must be 'live' or 'test'" in result.stderr
+
+
+def test_test_payment_mode_with_debug_off_is_a_deploy_error():
+    result = _check_deploy(**PRODUCTION, PAYMENT_MODE="test")
+    assert result.returncode == 1
+    assert "payments.E001" in result.stderr + result.stdout
+
+
+def test_the_checkout_stand_in_allowed_with_debug_off_is_a_deploy_error():
+    result = _check_deploy(
+        **PRODUCTION, PAYMENT_MODE="test", PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG="true"
+    )
+    assert result.returncode == 1
+    assert "payments.E002" in result.stderr + result.stdout
+
+
+def test_live_mode_without_a_webhook_secret_is_reported():
+    result = _check_deploy(**{**PRODUCTION, "RAZORPAY_WEBHOOK_SECRET": ""})
+    assert result.returncode == 1
+    assert "payments.W001" in result.stderr + result.stdout

@@ -10,7 +10,7 @@ KEY_ID, KEY_SECRET, WEBHOOK_SECRET = "rzp_test_fake", "fake-key-secret", "fake-w
 def razorpay(settings):
     """Live mode, with the real SDK pointed at a local fake Razorpay."""
     fake = FakeRazorpay().start()
-    settings.TEST_PAYMENT_MODE = False
+    settings.PAYMENT_MODE = "live"
     settings.RAZORPAY_KEY_ID = KEY_ID
     settings.RAZORPAY_KEY_SECRET = KEY_SECRET
     settings.RAZORPAY_WEBHOOK_SECRET = WEBHOOK_SECRET

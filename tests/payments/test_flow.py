@@ -511,3 +511,61 @@ def test_checkout_stand_in_is_404_for_another_clinics_order(member_client):
     stranger = Client()
     stranger.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
     assert stranger.get(f"/payments/test-checkout/{order_id}").status_code == 404
+
+
+def test_checkout_stand_in_needs_debug_or_an_operators_explicit_permission(
+    member_client, clinic, settings
+):
+    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
+        "order_id"
+    ]
+    settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG = False
+    settings.DEBUG = False
+    assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 404
+    settings.DEBUG = True
+    assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 200
+
+
+# What the source used to sign test payments and webhooks with: public, so never accepted.
+OLD_PUBLIC_KEY_SECRET = "local-test-mode-secret"
+OLD_PUBLIC_WEBHOOK_SECRET = "local-test-mode-webhook-secret"
+
+
+def test_test_mode_does_not_accept_a_checkout_signed_with_a_secret_from_the_source(
+    member_client, clinic
+):
+    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
+        "order_id"
+    ]
+    payment_id = "pay_test_" + order_id.removeprefix("order_test_")
+    forged = sign(OLD_PUBLIC_KEY_SECRET, f"{order_id}|{payment_id}")
+    response = verify(member_client, order_id, payment_id, forged)
+    assert response.status_code == 400
+    assert account_balance(clinic=clinic) == 0
+
+
+def test_test_mode_refuses_webhooks_signed_with_a_secret_from_the_source(
+    member_client, clinic, settings
+):
+    settings.RAZORPAY_WEBHOOK_SECRET = ""
+    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
+        "order_id"
+    ]
+    payment = {
+        "id": "pay_test_" + order_id.removeprefix("order_test_"),
+        "order_id": order_id,
+        "amount": 5_000_00,
+        "currency": "INR",
+        "status": "captured",
+    }
+    body = json.dumps({"event": "payment.captured", "payload": {"payment": {"entity": payment}}})
+    response = webhook(
+        member_client,
+        "payment.captured",
+        payment,
+        body=body.encode(),
+        signature=sign(OLD_PUBLIC_WEBHOOK_SECRET, body),
+    )
+    assert response.status_code == 400
+    assert account_balance(clinic=clinic) == 0
+    assert not WebhookEvent.objects.exists()

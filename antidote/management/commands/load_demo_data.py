@@ -1,8 +1,7 @@
 """Demo clinics, packages, leads and credits for the README's run command. Safe to run twice."""
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 
@@ -13,7 +12,7 @@ from disputes import services as disputes
 from leads import services as leads
 from leads.models import Clinic, ClinicMember, Lead, Package
 from payments import services as payments
-from payments.gateway import TestModeGateway
+from payments.gateway import TestModeGateway, test_payment_mode
 from payments.models import PromoCode
 
 PASSWORD = "demo-pass-2026"
@@ -65,10 +64,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         # Demo leads would otherwise print a dozen notification emails to the console.
-        # Demo top-ups are paid in test-payment mode even where Razorpay keys are configured.
-        quiet = override_settings(
-            EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", TEST_PAYMENT_MODE=True
-        )
+        # Demo top-ups are "paid" by the test gateway: credits from nothing, so never in live mode.
+        if not test_payment_mode():
+            raise CommandError(
+                "Demo data pays its top-ups in test-payment mode; set PAYMENT_MODE=test. "
+                "It never runs against live Razorpay keys."
+            )
+        quiet = override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
         with quiet, transaction.atomic():
             self._load()
         self._print_logins()
@@ -170,8 +172,7 @@ class Command(BaseCommand):
     def _print_logins(self):
         self.stdout.write(self.style.SUCCESS("\nDemo data ready. Logins:"))
         self.stdout.write(f"  Staff (Django admin, /admin/):  {STAFF[0]} / {STAFF[1]}")
-        mode = "test-payment mode" if settings.TEST_PAYMENT_MODE else "LIVE Razorpay keys"
-        self.stdout.write(f"  Top-ups run in {mode}; promo code WELCOME10 is active.")
+        self.stdout.write("  Top-ups run in test-payment mode; promo code WELCOME10 is active.")
         for username, slugs in MEMBERS.items():
             balances = ", ".join(
                 f"{clinic.name}: {account_balance(clinic=clinic):,} credits"

@@ -1,0 +1,37 @@
+"""Deploy checks for the payment settings: an unsafe payment configuration is an error."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+
+@register(Tags.security, deploy=True)
+def check_payment_mode(app_configs=None, **kwargs):
+    problems = []
+    if settings.PAYMENT_MODE == "test" and not settings.DEBUG:
+        problems.append(
+            Error(
+                "PAYMENT_MODE is 'test' with DEBUG off: top-ups are not real payments and a "
+                "clinic can pay itself any amount.",
+                hint="Set PAYMENT_MODE=live with RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET.",
+                id="payments.E001",
+            )
+        )
+    if settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG and not settings.DEBUG:
+        problems.append(
+            Error(
+                "PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG opens the test checkout stand-in with DEBUG "
+                "off.",
+                hint="Unset it anywhere real clinics log in.",
+                id="payments.E002",
+            )
+        )
+    if settings.PAYMENT_MODE == "live" and not settings.RAZORPAY_WEBHOOK_SECRET:
+        problems.append(
+            Warning(
+                "RAZORPAY_WEBHOOK_SECRET is empty: every Razorpay webhook is refused, and a "
+                "payment whose browser tab closed waits for reconcile_payments.",
+                hint="Set the secret configured on Razorpay's webhook.",
+                id="payments.W001",
+            )
+        )
+    return problems
