@@ -172,9 +172,7 @@ def test_payment_mode() -> bool:
 
 def test_checkout_allowed() -> bool:
     """The stand-in lets a clinic pay itself: test mode, and DEBUG or an operator's say-so."""
-    return test_payment_mode() and (
-        settings.DEBUG or settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG
-    )
+    return test_payment_mode() and (settings.DEBUG or settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG)
 
 
 def get_gateway() -> RazorpayGateway:

@@ -11,7 +11,7 @@ import tempfile
 # The suite pays in test-payment mode unless a test points the SDK at the fake Razorpay.
 os.environ["PAYMENT_MODE"] = "test"
 
-from antidote.settings import *  # noqa: E402, F403
+from antidote.settings import *  # noqa: F403
 
 SECURE_SSL_REDIRECT = False
 SECURE_HSTS_SECONDS = 0
