@@ -1,6 +1,6 @@
 """JSON endpoints of the top-up flow (session-authenticated clinic members, CSRF-protected)."""
 
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
@@ -21,14 +21,69 @@ def _refusal(error: AntidoteError) -> Response:
     return Response({"success": False, "message": error.message}, status=code)
 
 
+WHOLE_RUPEES = "Enter the amount in whole rupees, e.g. 2500."
+
+
+class TopupSerializer(serializers.Serializer):
+    """The top-up choice: a listed package or a custom amount in whole rupees, and a code."""
+
+    package = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={
+            key: "Choose one of the listed packages."
+            for key in ("invalid", "min_value", "max_value", "max_string_length")
+        },
+    )
+    amount = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=10**12,
+        error_messages={
+            key: WHOLE_RUPEES for key in ("invalid", "min_value", "max_value", "max_string_length")
+        },
+    )
+    promo_code = serializers.CharField(
+        required=False, allow_blank=True, max_length=40, default="", trim_whitespace=True
+    )
+
+    def to_internal_value(self, data):
+        # An empty form field means "not chosen", not "invalid".
+        if hasattr(data, "items"):
+            data = {k: v for k, v in data.items() if not (k in ("package", "amount") and v == "")}
+        return super().to_internal_value(data)
+
+
+def first_error(serializer: serializers.Serializer) -> str:
+    """One readable message from a serializer's errors, for a clinic to act on."""
+    errors = serializer.errors
+    while isinstance(errors, dict | list) and errors:
+        errors = next(iter(errors.values())) if isinstance(errors, dict) else errors[0]
+    return str(errors) or "The request could not be read."
+
+
 def _quote(request):
-    data = request.data
+    form = TopupSerializer(data=request.data)
+    if not form.is_valid():
+        raise AntidoteError(first_error(form))
+    data = form.validated_data
     return services.quote_topup(
         clinic=request.clinic,
         package_id=data.get("package"),
         amount=data.get("amount"),
-        promo_code=data.get("promo_code", ""),
+        promo_code=data["promo_code"],
     )
+
+
+class VerifySerializer(serializers.Serializer):
+    """The three fields Razorpay's checkout hands the page: ids and a hex HMAC."""
+
+    razorpay_order_id = serializers.RegexField(r"^\w{1,60}$")
+    razorpay_payment_id = serializers.RegexField(r"^\w{1,60}$")
+    razorpay_signature = serializers.RegexField(r"^[0-9a-fA-F]{1,128}$")
 
 
 @api_view(["POST"])
@@ -79,14 +134,15 @@ def create_razorpay_order(request):
 @api_view(["POST"])
 @permission_classes([IsClinicMember])
 def verify_payment(request):
-    data = request.data
-    try:
-        order = services.verify_payment(
-            clinic=request.clinic,
-            razorpay_order_id=str(data.get("razorpay_order_id", "")),
-            razorpay_payment_id=str(data.get("razorpay_payment_id", "")),
-            razorpay_signature=str(data.get("razorpay_signature", "")),
+    form = VerifySerializer(data=request.data)
+    if not form.is_valid():
+        return _refusal(
+            AntidoteError(
+                "razorpay_order_id, razorpay_payment_id and razorpay_signature are required."
+            )
         )
+    try:
+        order = services.verify_payment(clinic=request.clinic, **form.validated_data)
     except AntidoteError as error:
         return _refusal(error)
     return Response(

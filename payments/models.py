@@ -115,6 +115,11 @@ class PaymentOrder(models.Model):
         blank=True,
         related_name="+",
     )
+    promo_overrun_paise = models.PositiveBigIntegerField(
+        default=0,
+        help_text="A discount already paid through that the promo's limits no longer allowed "
+        "when the payment arrived: credited at 1 credit per rupee paid, with no bonus.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
@@ -135,6 +140,32 @@ class PaymentOrder(models.Model):
     @property
     def total_credits(self) -> int:
         return self.credits + self.bonus_credits + self.promo_bonus_credits
+
+
+class PaymentAttempt(models.Model):
+    """One Razorpay payment on one of our orders. Razorpay lets a customer try again on the
+    same order after a failure, so a failed attempt never closes the order."""
+
+    class Status(models.TextChoices):
+        AUTHORIZED = "authorized", "Authorised"
+        CAPTURED = "captured", "Captured"
+        FAILED = "failed", "Failed"
+        OTHER = "other", "Other"
+
+    order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="attempts")
+    razorpay_payment_id = models.CharField(max_length=60, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    amount_paise = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    source = models.CharField(max_length=40, help_text="Who reported it last.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.razorpay_payment_id} ({self.status}) on order #{self.order_id}"
 
 
 class PromoRedemption(models.Model):
@@ -180,6 +211,9 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     result = models.CharField(max_length=255, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # Set once the event was applied (or refused for good). A row without it is an event
+    # whose processing crashed: its redelivery is processed again, not dropped.
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]

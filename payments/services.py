@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework import serializers
 
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
@@ -22,6 +23,7 @@ from billing.models import CreditTransaction, Kind
 from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
 from payments.models import (
     CreditPackage,
+    PaymentAttempt,
     PaymentEvent,
     PaymentOrder,
     PromoCode,
@@ -53,21 +55,23 @@ class Quote:
         return self.credits + self.bonus_credits + self.promo_bonus_credits
 
 
-def _parse_rupees(amount) -> int:
-    text = str(amount).strip().replace(",", "")
-    if not text.isdigit():
-        raise AntidoteError("Enter the amount in whole rupees, e.g. 2500.")
-    return int(text)
-
-
 def _active_uses(promo, clinic=None) -> int:
     uses = promo.redemptions.exclude(status=PromoRedemption.Status.RELEASED)
     return uses.filter(clinic=clinic).count() if clinic is not None else uses.count()
 
 
+def _promo_limits_allow(promo: PromoCode, clinic) -> bool:
+    if promo.max_uses is not None and _active_uses(promo) >= promo.max_uses:
+        return False
+    return not (
+        promo.max_uses_per_clinic is not None
+        and _active_uses(promo, clinic) >= promo.max_uses_per_clinic
+    )
+
+
 def check_promo(*, code: str, clinic, base_amount_paise: int) -> tuple[PromoCode, int]:
     """The promo code and the discount in paise it gives on this amount, or a clear refusal."""
-    promo = PromoCode.objects.filter(code=(code or "").strip().upper()).first()
+    promo = PromoCode.objects.filter(code=code.strip().upper()).first()
     now = timezone.now()
     if promo is None:
         raise AntidoteError(f"{code!r} is not a valid promo code.")
@@ -97,20 +101,23 @@ def check_promo(*, code: str, clinic, base_amount_paise: int) -> tuple[PromoCode
     return promo, discount - discount % 100
 
 
-def quote_topup(*, clinic, package_id=None, amount=None, promo_code: str = "") -> Quote:
-    """What a top-up of a package or a custom amount costs and credits."""
-    if package_id not in (None, "") and amount not in (None, ""):
+def quote_topup(
+    *, clinic, package_id: int | None = None, amount: int | None = None, promo_code: str = ""
+) -> Quote:
+    """What a top-up of a package or a custom amount (whole rupees) costs and credits.
+
+    The arguments are already parsed (``payments.api.TopupSerializer``): ints or None.
+    """
+    if package_id is not None and amount is not None:
         raise AntidoteError("Choose a package or enter an amount, not both.")
-    if package_id not in (None, ""):
-        if not str(package_id).isdigit():
-            raise AntidoteError("Choose one of the listed packages.")
-        package = CreditPackage.objects.filter(pk=int(package_id), is_active=True).first()
+    if package_id is not None:
+        package = CreditPackage.objects.filter(pk=package_id, is_active=True).first()
         if package is None:
             raise AntidoteError("That credit package is not available.")
         base, credits, bonus = package.price_paise, package.credits, package.bonus_credits
-    elif amount not in (None, ""):
+    elif amount is not None:
         package = None
-        base = _parse_rupees(amount) * 100
+        base = amount * 100
         if base < settings.TOPUP_MIN_PAISE:
             raise AntidoteError(f"The smallest top-up is {format_paise(settings.TOPUP_MIN_PAISE)}.")
         if base > settings.TOPUP_MAX_PAISE:
@@ -119,7 +126,7 @@ def quote_topup(*, clinic, package_id=None, amount=None, promo_code: str = "") -
     else:
         raise AntidoteError("Choose a package or enter an amount.")
     promo, discount = None, 0
-    if (promo_code or "").strip():
+    if promo_code.strip():
         promo, discount = check_promo(code=promo_code, clinic=clinic, base_amount_paise=base)
     return Quote(
         package=package,
@@ -198,52 +205,107 @@ def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
     order.status, order.failure_reason = locked.status, locked.failure_reason
 
 
+def record_attempt(*, order: PaymentOrder, payment: dict, source: str) -> PaymentAttempt:
+    """Keep what Razorpay said of one payment on this order (the latest word wins)."""
+    known = {choice.value for choice in PaymentAttempt.Status}
+    status = payment.get("status") if payment.get("status") in known else "other"
+    attempt, _ = PaymentAttempt.objects.update_or_create(
+        razorpay_payment_id=payment["id"],
+        order=order,
+        defaults={
+            "status": status,
+            "amount_paise": payment.get("amount"),
+            "error": (payment.get("error_description") or "")[:255],
+            "source": source[:40],
+        },
+    )
+    return attempt
+
+
+def _take_back_released_promo(order: PaymentOrder) -> bool:
+    """A paid order whose promo use was released (it failed or expired first) keeps the promo
+    only if the code's limits still allow it, checked under the lock new orders take."""
+    redemption = PromoRedemption.objects.select_for_update().filter(order=order).first()
+    if redemption is None or redemption.status != PromoRedemption.Status.RELEASED:
+        return True
+    PromoCode.objects.select_for_update().get(pk=redemption.promo_id)
+    if _promo_limits_allow(redemption.promo, order.clinic):
+        redemption.status = PromoRedemption.Status.RESERVED
+        redemption.save(update_fields=["status"])
+        return True
+    return False
+
+
 def settle_paid_order(*, order: PaymentOrder, payment_id: str, source: str) -> PaymentOrder:
-    """Credit a captured payment once: the one path from Razorpay's money to our ledger."""
+    """Credit a captured payment once: the one path from Razorpay's money to our ledger.
+
+    Any unpaid order can be settled: Razorpay lets a customer pay after a failed attempt, and
+    money that was taken is credited even after our order expired. A second payment for a
+    paid order is refused, and the audit of that refusal is committed before it is raised.
+    """
     with transaction.atomic():
         locked = PaymentOrder.objects.select_for_update().select_related("clinic").get(pk=order.pk)
         if locked.status == PaymentOrder.Status.PAID:
-            if locked.razorpay_payment_id != payment_id:
-                _event(locked, "second_payment", f"{payment_id} via {source}; order already paid")
-                raise AntidoteError(
-                    f"Order #{locked.pk} was already paid by another payment; staff will review."
-                )
-            return locked
-        grants = [
-            (
-                Kind.PURCHASE,
-                locked.credits,
-                "purchase",
-                f"Order #{locked.pk}, Razorpay {payment_id}",
-            ),
-            (Kind.BONUS, locked.bonus_credits, "bonus", f"Package bonus, order #{locked.pk}"),
-            (
-                Kind.PROMO_BONUS,
-                locked.promo_bonus_credits,
-                "promo-bonus",
-                f"Promo {locked.promo} bonus",
-            ),
-        ]
-        entries = [
-            billing.grant_credits(
-                clinic=locked.clinic,
-                credits=credits,
-                kind=kind,
-                idempotency_key=f"{prefix}:order:{locked.pk}",
-                memo=memo,
+            if locked.razorpay_payment_id == payment_id:
+                return locked
+            _event(locked, "second_payment", f"{payment_id} via {source}; order already paid")
+            refusal = AntidoteError(
+                f"Order #{locked.pk} was already paid by another payment; staff will review."
             )
-            for kind, credits, prefix, memo in grants
-            if credits
-        ]
-        locked.status = PaymentOrder.Status.PAID
-        locked.razorpay_payment_id = payment_id
-        locked.paid_at = timezone.now()
-        locked.purchase_entry = entries[0]
-        locked.failure_reason = ""
-        locked.save()
-        PromoRedemption.objects.filter(order=locked).update(status=PromoRedemption.Status.CONSUMED)
-        _event(locked, "paid", f"{payment_id} via {source}")
+        else:
+            refusal = None
+            _credit_order(locked, payment_id=payment_id, source=source)
+    if refusal is not None:
+        raise refusal
     return locked
+
+
+def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None:
+    fields = ["status", "razorpay_payment_id", "paid_at", "purchase_entry", "failure_reason"]
+    if not _take_back_released_promo(locked):
+        # The discount is already paid through; what was paid buys 1 credit per rupee.
+        locked.promo_overrun_paise = locked.discount_paise
+        locked.credits = locked.amount_paise // 100
+        locked.bonus_credits = locked.promo_bonus_credits = 0
+        fields += ["promo_overrun_paise", "credits", "bonus_credits", "promo_bonus_credits"]
+        _event(
+            locked,
+            "promo_overrun",
+            f"Promo {locked.promo} use was released and its limits no longer allow it: "
+            f"credited {locked.credits} credits for {format_paise(locked.amount_paise)} paid, "
+            f"no bonus; discount of {format_paise(locked.discount_paise)} given without a use.",
+        )
+    grants = [
+        (Kind.PURCHASE, locked.credits, "purchase", f"Order #{locked.pk}, Razorpay {payment_id}"),
+        (Kind.BONUS, locked.bonus_credits, "bonus", f"Package bonus, order #{locked.pk}"),
+        (
+            Kind.PROMO_BONUS,
+            locked.promo_bonus_credits,
+            "promo-bonus",
+            f"Promo {locked.promo} bonus",
+        ),
+    ]
+    entries = [
+        billing.grant_credits(
+            clinic=locked.clinic,
+            credits=credits,
+            kind=kind,
+            idempotency_key=f"{prefix}:order:{locked.pk}",
+            memo=memo,
+        )
+        for kind, credits, prefix, memo in grants
+        if credits
+    ]
+    locked.status = PaymentOrder.Status.PAID
+    locked.razorpay_payment_id = payment_id
+    locked.paid_at = timezone.now()
+    locked.purchase_entry = entries[0]
+    locked.failure_reason = ""
+    locked.save(update_fields=fields)
+    PromoRedemption.objects.filter(order=locked, status=PromoRedemption.Status.RESERVED).update(
+        status=PromoRedemption.Status.CONSUMED
+    )
+    _event(locked, "paid", f"{payment_id} via {source}")
 
 
 def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:
@@ -260,10 +322,6 @@ def verify_payment(
     *, clinic, razorpay_order_id: str, razorpay_payment_id: str, razorpay_signature: str
 ):
     """The browser's report of a payment: trusted only once signature and Razorpay agree."""
-    if not (razorpay_order_id and razorpay_payment_id and razorpay_signature):
-        raise AntidoteError(
-            "razorpay_order_id, razorpay_payment_id and razorpay_signature are required."
-        )
     order = PaymentOrder.objects.filter(razorpay_order_id=razorpay_order_id, clinic=clinic).first()
     if order is None:
         raise AntidoteError("No such payment order for your clinic.", code="not_found")
@@ -290,62 +348,114 @@ def verify_payment(
         _event(order, "mismatch", error.message)
         raise
     if payment.get("status") == "authorized":
+        record_attempt(order=order, payment=payment, source="verify-payment")
         payment = gateway.capture_payment(razorpay_payment_id, order.amount_paise)
+    record_attempt(order=order, payment=payment, source="verify-payment")
     if payment.get("status") != "captured":
         _event(order, "not_captured", f"{razorpay_payment_id} is {payment.get('status')!r}")
         raise AntidoteError("Razorpay has not confirmed this payment yet; nothing was credited.")
     return settle_paid_order(order=order, payment_id=razorpay_payment_id, source="verify-payment")
 
 
-def handle_webhook(*, body: bytes, signature: str, event_id: str) -> str:
-    """One Razorpay event, processed at most once per event id. Returns what happened."""
-    if not signature or not event_id:
-        raise AntidoteError("X-Razorpay-Signature and X-Razorpay-Event-Id headers are required.")
+def handle_webhook(*, signature: str, event_id: str, body: bytes) -> str:
+    """One Razorpay event, processed at most once per event id. Returns what happened.
+
+    ``signature`` and ``event_id`` come parsed (``payments.api.WebhookHeadersSerializer``).
+    The event's row is committed on its own before the event is applied, so a refusal is
+    recorded with it; a redelivery of an event whose processing crashed is processed again.
+    """
     try:
         text = body.decode()
     except UnicodeDecodeError as error:
         raise AntidoteError("The webhook body is not UTF-8.") from error
     get_gateway().verify_webhook_signature(body=text, signature=signature)
-    try:
-        payload = json.loads(text)
-        event = payload["event"]
-    except (ValueError, KeyError, TypeError) as error:
-        raise AntidoteError("The webhook body is not a Razorpay event.") from error
+    event, payload = _parse_event(text)
     try:
         with transaction.atomic():
             record = WebhookEvent.objects.create(event_id=event_id, event=event, payload=payload)
-            result = _apply_event(event, payload)
-            record.result = result[:255]
-            record.save(update_fields=["result"])
     except IntegrityError:
-        return "duplicate event, ignored"
+        record = WebhookEvent.objects.get(event_id=event_id)
+    with transaction.atomic():
+        record = WebhookEvent.objects.select_for_update().get(pk=record.pk)
+        if record.processed_at is not None:
+            return "duplicate event, ignored"
+        try:
+            result = _apply_event(event, payload)
+        except AntidoteError as error:
+            result = f"refused: {error.message}"
+        record.result, record.processed_at = result[:255], timezone.now()
+        record.save(update_fields=["result", "processed_at"])
     return result
 
 
+class _PaymentEntity(serializers.Serializer):
+    id = serializers.CharField(max_length=60)
+    order_id = serializers.CharField(max_length=60, required=False, allow_null=True)
+    amount = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    currency = serializers.CharField(max_length=3, required=False, default="INR")
+    status = serializers.CharField(max_length=20, required=False, default="")
+    error_description = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, allow_null=True
+    )
+
+
+class _Event(serializers.Serializer):
+    event = serializers.CharField(max_length=60)
+    payload = serializers.DictField(required=False, default=dict)
+
+
+def _parse_event(text: str) -> tuple[str, dict]:
+    try:
+        payload = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise AntidoteError("The webhook body is not a Razorpay event.") from error
+    envelope = _Event(data=payload)
+    if not envelope.is_valid():
+        raise AntidoteError("The webhook body is not a Razorpay event.")
+    return envelope.validated_data["event"], payload
+
+
+def _entity(entities: dict, name: str) -> dict:
+    wrapper = entities.get(name)
+    entity = wrapper.get("entity") if isinstance(wrapper, dict) else None
+    return entity if isinstance(entity, dict) else {}
+
+
 def _apply_event(event: str, payload: dict) -> str:
-    entities = payload.get("payload") or {}
-    payment = (entities.get("payment") or {}).get("entity") or {}
     if event not in {"payment.captured", "order.paid", "payment.failed"}:
         return f"{event} ignored"
-    order_id = payment.get("order_id") or ((entities.get("order") or {}).get("entity") or {}).get(
-        "id"
+    entities = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
+    parsed = _PaymentEntity(data=_entity(entities, "payment"))
+    if not parsed.is_valid():
+        return f"{event} without a readable payment ignored"
+    payment = dict(parsed.validated_data)
+    order_id = payment.get("order_id") or _entity(entities, "order").get("id")
+    order = (
+        PaymentOrder.objects.filter(razorpay_order_id=order_id).first()
+        if isinstance(order_id, str)
+        else None
     )
-    order = PaymentOrder.objects.filter(razorpay_order_id=order_id).first() if order_id else None
     if order is None:
         return f"{event} for unknown order {order_id!r} ignored"
+    if payment.get("order_id") not in (None, order.razorpay_order_id):
+        return f"{event}: payment {payment['id']} is not for order #{order.pk}, ignored"
     if event == "payment.failed":
+        # One failed attempt; Razorpay lets the customer retry on the same order, which stays
+        # payable until it expires.
+        record_attempt(order=order, payment=payment, source=f"webhook {event}")
         reason = (payment.get("error_description") or "payment failed")[:200]
-        _close_unpaid(order, PaymentOrder.Status.FAILED, reason)
-        return f"order #{order.pk} {order.status}"
+        _event(order, "attempt_failed", f"{payment['id']}: {reason}")
+        return f"order #{order.pk}: attempt {payment['id']} failed; order still payable"
     try:
         _check_payment_matches(order, payment)
     except AntidoteError as error:
         # Signed by Razorpay yet not our order's amount: keep it for staff, credit nothing.
         _event(order, "mismatch", f"webhook {event}: {error.message}")
         return f"order #{order.pk}: {error.message}"
+    record_attempt(order=order, payment=payment, source=f"webhook {event}")
     status = payment.get("status")
     if status != "captured":
-        return f"order #{order.pk}: payment {payment.get('id')} is {status}, not captured"
+        return f"order #{order.pk}: payment {payment['id']} is {status}, not captured"
     settle_paid_order(order=order, payment_id=payment["id"], source=f"webhook {event}")
     return f"order #{order.pk} paid"
 
@@ -355,37 +465,62 @@ class ReconcileReport:
     settled: list
     expired: list
     problems: list
+    overruns: list
+
+
+def _settleable_payment(gateway, order: PaymentOrder) -> dict | None:
+    """The captured (else authorised) payment Razorpay holds for this order, if any, checked
+    against the order exactly as settling would check it. Raises AntidoteError on a mismatch."""
+    payments = gateway.order_payments(order.razorpay_order_id)
+    for payment in payments:
+        if isinstance(payment, dict) and isinstance(payment.get("id"), str):
+            record_attempt(order=order, payment=payment, source="reconcile")
+    by_status = {p.get("status"): p for p in reversed(payments) if isinstance(p, dict)}
+    payment = by_status.get("captured") or by_status.get("authorized")
+    if payment is not None:
+        _check_payment_matches(order, payment)
+    return payment
 
 
 def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -> ReconcileReport:
-    """Settle what the browser and webhooks missed; expire the stale; list what cannot add up."""
-    report = ReconcileReport(settled=[], expired=[], problems=[])
+    """Settle what the browser and webhooks missed; expire the stale; list what cannot add up.
+
+    Every uncredited order Razorpay could still take a payment for is asked about, whatever
+    our status says: a failed attempt may have been followed by a captured retry. The dry run
+    applies the same checks as the real run and only skips the writes.
+    """
+    report = ReconcileReport(settled=[], expired=[], problems=[], overruns=[])
     now = timezone.now()
     gateway = get_gateway()
-    stale = PaymentOrder.objects.filter(
-        status=PaymentOrder.Status.PENDING,
-        created_at__lte=now - timedelta(minutes=older_than_minutes),
-    ).exclude(razorpay_order_id=None)
-    for order in stale.order_by("id"):
+    unpaid = (
+        PaymentOrder.objects.exclude(status=PaymentOrder.Status.PAID)
+        .exclude(razorpay_order_id=None)
+        .filter(
+            created_at__lte=now - timedelta(minutes=older_than_minutes),
+            created_at__gte=now - timedelta(days=settings.PAYMENT_RECONCILE_LOOKBACK_DAYS),
+        )
+    )
+    expiry = now - timedelta(minutes=settings.PAYMENT_ORDER_EXPIRY_MINUTES)
+    for order in unpaid.order_by("id"):
         try:
-            payments = gateway.order_payments(order.razorpay_order_id)
+            payment = _settleable_payment(gateway, order)
+            if payment is not None and not dry_run:
+                if payment["status"] == "authorized":
+                    payment = gateway.capture_payment(payment["id"], order.amount_paise)
+                    _check_payment_matches(order, payment)
+                    record_attempt(order=order, payment=payment, source="reconcile")
+                settle_paid_order(order=order, payment_id=payment["id"], source="reconcile")
         except PaymentUnavailable as error:
             report.problems.append(f"order #{order.pk}: could not ask Razorpay ({error.detail})")
             continue
-        captured = [p for p in payments if p.get("status") in {"captured", "authorized"}]
-        if captured:
-            payment = captured[0]
+        except AntidoteError as error:
             if not dry_run:
-                try:
-                    if payment["status"] == "authorized":
-                        payment = gateway.capture_payment(payment["id"], order.amount_paise)
-                    _check_payment_matches(order, payment)
-                    settle_paid_order(order=order, payment_id=payment["id"], source="reconcile")
-                except AntidoteError as error:
-                    report.problems.append(f"order #{order.pk}: {error.message}")
-                    continue
+                _event(order, "mismatch", f"reconcile: {error.message}")
+            report.problems.append(f"order #{order.pk}: {error.message}")
+            continue
+        if payment is not None:
             report.settled.append(order)
-        elif order.created_at <= now - timedelta(minutes=settings.PAYMENT_ORDER_EXPIRY_MINUTES):
+        elif order.status == PaymentOrder.Status.PENDING and order.created_at <= expiry:
             if not dry_run:
                 _close_unpaid(order, PaymentOrder.Status.EXPIRED, "expired unpaid (reconcile)")
             report.expired.append(order)
@@ -403,5 +538,10 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
     for entry in orphans:
         report.problems.append(
             f"ledger entry #{entry.pk} ({entry.idempotency_key}) has no paid order"
+        )
+    for order in PaymentOrder.objects.filter(promo_overrun_paise__gt=0).order_by("id"):
+        report.overruns.append(
+            f"order #{order.pk} ({order.clinic}): promo {order.promo} overrun, "
+            f"{format_paise(order.promo_overrun_paise)} discount given without a use"
         )
     return report

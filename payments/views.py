@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from payments import services
+from payments.forms import OrderReferenceForm, WebhookHeadersForm
 from payments.gateway import TestModeGateway, test_checkout_allowed, test_payment_mode
 from payments.models import PaymentOrder
 from payments.selectors import active_packages, payment_orders_for
@@ -29,9 +30,12 @@ def topup(request):
 
 
 def _own_order(request, razorpay_order_id):
+    form = OrderReferenceForm({"order": razorpay_order_id})
+    if not form.is_valid():
+        raise Http404("No such order.")
     return get_object_or_404(
         PaymentOrder.objects.select_related("package", "promo"),
-        razorpay_order_id=razorpay_order_id or None,
+        razorpay_order_id=form.cleaned_data["order"],
         clinic=request.clinic,
     )
 
@@ -86,12 +90,16 @@ def receipt(request, pk):
 @csrf_exempt  # Razorpay cannot send our CSRF token; the HMAC signature authenticates it
 @require_POST
 def razorpay_webhook(request):
+    headers = WebhookHeadersForm(
+        {
+            "signature": request.headers.get("X-Razorpay-Signature", ""),
+            "event_id": request.headers.get("X-Razorpay-Event-Id", ""),
+        }
+    )
+    if not headers.is_valid():
+        return JsonResponse({"status": "refused", "message": headers.first_error()}, status=400)
     try:
-        result = services.handle_webhook(
-            body=request.body,
-            signature=request.headers.get("X-Razorpay-Signature", ""),
-            event_id=request.headers.get("X-Razorpay-Event-Id", ""),
-        )
+        result = services.handle_webhook(body=request.body, **headers.cleaned_data)
     except AntidoteError as error:
         return JsonResponse({"status": "refused", "message": error.message}, status=400)
     return JsonResponse({"status": "ok", "result": result})

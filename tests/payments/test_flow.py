@@ -13,7 +13,14 @@ from django.utils import timezone
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_balance
 from payments.gateway import sign
-from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
+from payments.models import (
+    CreditPackage,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentOrder,
+    PromoCode,
+    WebhookEvent,
+)
 from tests.factories import ClinicFactory, ClinicMemberFactory
 from tests.payments.conftest import checkout_signature, webhook_signature
 
@@ -296,7 +303,9 @@ def test_webhook_and_verify_in_either_order_credit_once(
     assert CreditTransaction.objects.filter(kind=Kind.PURCHASE).count() == 1
 
 
-def test_failed_then_captured_out_of_order_still_credits(member_client, razorpay, clinic):
+def test_a_failed_attempt_leaves_the_order_payable_and_a_retry_credits(
+    member_client, razorpay, clinic
+):
     order_id = new_order(member_client, razorpay)
     failed = {
         "id": "pay_failed1",
@@ -306,7 +315,8 @@ def test_failed_then_captured_out_of_order_still_credits(member_client, razorpay
         "error_description": "Card declined",
     }
     assert webhook(member_client, "payment.failed", failed, event_id="evt_a").status_code == 200
-    assert PaymentOrder.objects.get().status == "failed"
+    assert PaymentOrder.objects.get().status == "pending"
+    assert PaymentAttempt.objects.get().status == "failed"
     captured = razorpay.pay(order_id)
     assert webhook(member_client, "payment.captured", captured, event_id="evt_b").status_code == 200
     assert PaymentOrder.objects.get().status == "paid"

@@ -1,5 +1,6 @@
 """Quotes and promo-code arithmetic, and every refusal."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -8,9 +9,15 @@ from django.utils import timezone
 from antidote.errors import AntidoteError
 from payments.models import CreditPackage, PaymentOrder, PromoCode, PromoRedemption
 from payments.services import check_promo, quote_topup
-from tests.factories import ClinicFactory
+from tests.factories import ClinicFactory, ClinicMemberFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def member_client(client, clinic):
+    client.force_login(ClinicMemberFactory(clinic=clinic).user)
+    return client
 
 
 def promo(**fields):
@@ -35,7 +42,7 @@ def test_package_quote(clinic):
 
 
 def test_custom_amount_is_one_credit_per_rupee(clinic):
-    quote = quote_topup(clinic=clinic, amount="2,500")
+    quote = quote_topup(clinic=clinic, amount=2_500)
     assert (quote.amount_paise, quote.credits, quote.bonus_credits) == (2_500_00, 2_500, 0)
 
 
@@ -47,15 +54,45 @@ def test_custom_amount_is_one_credit_per_rupee(clinic):
         ({"amount": "1500.50"}, "whole rupees"),
         ({"amount": "-5000"}, "whole rupees"),
         ({"amount": "abc"}, "whole rupees"),
-        ({"package_id": "99999"}, "not available"),
-        ({"package_id": "x"}, "listed packages"),
-        ({"package_id": "1", "amount": "2000"}, "not both"),
+        ({"amount": "²"}, "whole rupees"),
+        ({"amount": "9" * 5000}, "whole rupees"),
+        ({"amount": "1\x002"}, "whole rupees"),
+        ({"package": "99999"}, "not available"),
+        ({"package": "x"}, "listed packages"),
+        ({"package": "1.5"}, "listed packages"),
+        ({"package": "9" * 30}, "listed packages"),
+        ({"package": "1", "amount": "2000"}, "not both"),
+        ({"amount": "2000", "promo_code": "A\x00B"}, "Null characters"),
+        ({"amount": "2000", "promo_code": "X" * 41}, "40 characters"),
         ({}, "Choose a package or enter an amount"),
     ],
 )
-def test_quote_refusals(clinic, fields, message):
-    with pytest.raises(AntidoteError, match=message):
-        quote_topup(clinic=clinic, **fields)
+def test_quote_refusals(member_client, fields, message):
+    answer = member_client.post("/clinic/check-promo-code", fields)
+    assert answer.status_code == 200
+    assert answer.json()["success"] is False
+    assert message in answer.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        "2500",
+        7,
+        None,
+        {"amount": 2000, "promo_code": {"code": "X"}},
+        {"amount": 2000, "promo_code": ["X"]},
+        {"amount": [2000]},
+        {"package": {"id": 1}},
+    ],
+)
+def test_json_that_is_not_a_top_up_choice_is_refused_not_crashed(member_client, body):
+    for url in ("/clinic/check-promo-code", "/create-razorpay-order"):
+        answer = member_client.post(url, json.dumps(body), content_type="application/json")
+        assert answer.status_code in (200, 400), (url, body)
+        assert answer.json()["success"] is False
+    assert not PaymentOrder.objects.exists()
 
 
 def test_inactive_package_is_refused(clinic):

@@ -8,10 +8,12 @@ from payments.services import reconcile_payments
 
 class Command(BaseCommand):
     help = (
-        "For orders still pending after --older-than minutes, ask Razorpay for their payments: "
-        "credit captured ones exactly once, expire orders past PAYMENT_ORDER_EXPIRY_MINUTES, "
-        "and list paid orders without a purchase entry or purchase entries without a paid "
-        "order. Exits 1 if it found a problem it could not settle. Safe to run twice."
+        "For every uncredited order older than --older-than minutes (and younger than "
+        "PAYMENT_RECONCILE_LOOKBACK_DAYS), whatever its status, ask Razorpay for its payments: "
+        "credit a captured one exactly once (capturing an authorised one), expire pending "
+        "orders past PAYMENT_ORDER_EXPIRY_MINUTES, list paid orders without a purchase entry, "
+        "purchase entries without a paid order, and promo overruns. The dry run applies the "
+        "same checks. Exits 1 if it found a problem it could not settle. Safe to run twice."
     )
 
     def add_arguments(self, parser):
@@ -29,11 +31,13 @@ class Command(BaseCommand):
             )
         for order in report.expired:
             self.stdout.write(f"{'would expire' if dry_run else 'expired'} order #{order.pk}")
+        for overrun in report.overruns:
+            self.stdout.write(self.style.WARNING(overrun))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(problem))
         summary = (
             f"{len(report.settled)} {verb}, {len(report.expired)} expired, "
-            f"{len(report.problems)} problems"
+            f"{len(report.problems)} problems, {len(report.overruns)} promo overruns"
         )
         if not dry_run:
             record_reconciliation(name="payments", ok=not report.problems, summary=summary)
