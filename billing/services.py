@@ -43,7 +43,7 @@ _CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
 _ACCOUNT_AFTER = f"""
     SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit
     FROM {_ACCOUNT} a JOIN {_CLINIC} c ON c.id = a.clinic_id
-    WHERE a.clinic_id = %(clinic_id)s AND c.is_active"""
+    WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(received_money)s AS boolean))"""
 _COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
 _VALUES = (
     "%(kind)s, %(credits)s, %(balance_after)s, %(lead_id)s, %(actor_id)s, %(memo)s, %(key)s, "
@@ -138,8 +138,12 @@ def post_entry(
     lead_id: int | None = None,
     actor_id: int | None = None,
     memo: str = "",
+    received_money: bool = False,
 ) -> CreditTransaction:
     """Post one ledger entry exactly once per ``idempotency_key``.
+
+    An inactive clinic gets nothing posted, except credits for money it already paid
+    (``received_money``): money received is always recorded, whatever the clinic's state.
 
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
@@ -167,6 +171,7 @@ def post_entry(
         "memo": memo,
         "key": idempotency_key,
         "now": db.ops.adapt_datetimefield_value(now),
+        "received_money": received_money and kind in CREDIT_KINDS,
     }
     # Nothing is raised inside the posting unless the database itself fails, so a caller's
     # own transaction survives a refusal (e.g. leads holds a lead it cannot charge).
@@ -297,9 +302,20 @@ def charge_lead(*, lead, actor=None) -> CreditTransaction:
 
 
 def grant_credits(
-    *, clinic, credits: int, idempotency_key: str, kind: str = Kind.PURCHASE, actor=None, memo=""
+    *,
+    clinic,
+    credits: int,
+    idempotency_key: str,
+    kind: str = Kind.PURCHASE,
+    actor=None,
+    memo="",
+    paid: bool = False,
 ) -> CreditTransaction:
-    """Add purchased or bonus credits; the caller derives the key (``purchase:order:42``)."""
+    """Add purchased or bonus credits; the caller derives the key (``purchase:order:42``).
+
+    ``paid`` says the credits settle money Razorpay already captured: they are posted even to
+    a clinic deactivated since it started paying (staff grants to it are still refused).
+    """
     if kind not in GRANT_KINDS:
         raise AntidoteError(f"{kind!r} is not a kind of grant.")
     _check_credits(credits)
@@ -312,6 +328,7 @@ def grant_credits(
         idempotency_key=idempotency_key,
         actor_id=getattr(actor, "pk", None),
         memo=memo,
+        received_money=paid,
     )
 
 

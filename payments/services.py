@@ -108,6 +108,7 @@ def quote_topup(
 
     The arguments are already parsed (``payments.api.TopupSerializer``): ints or None.
     """
+    _refuse_inactive(clinic)
     if package_id is not None and amount is not None:
         raise AntidoteError("Choose a package or enter an amount, not both.")
     if package_id is not None:
@@ -143,8 +144,16 @@ def _event(order, kind: str, detail: str = "") -> None:
     PaymentEvent.objects.create(order=order, kind=kind, detail=detail[:2000])
 
 
+def _refuse_inactive(clinic) -> None:
+    if not clinic.is_active:
+        raise AntidoteError(
+            f"{clinic} is not active, so it cannot buy credits. Contact Antidote to reactivate it."
+        )
+
+
 def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
     """Our order first (reserving the promo use), then Razorpay's, whose receipt is our id."""
+    _refuse_inactive(clinic)
     with transaction.atomic():
         if quote.promo is not None:
             # Lock the code so concurrent orders cannot together pass its limits.
@@ -292,10 +301,18 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
             kind=kind,
             idempotency_key=f"{prefix}:order:{locked.pk}",
             memo=memo,
+            paid=True,
         )
         for kind, credits, prefix, memo in grants
         if credits
     ]
+    if not locked.clinic.is_active:
+        _event(
+            locked,
+            "clinic_inactive",
+            f"{locked.clinic} was deactivated before its payment {payment_id} arrived; the "
+            "money was received, so it was credited. Staff: refund it or reactivate the clinic.",
+        )
     locked.status = PaymentOrder.Status.PAID
     locked.razorpay_payment_id = payment_id
     locked.paid_at = timezone.now()

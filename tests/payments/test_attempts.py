@@ -284,3 +284,37 @@ def test_signed_events_with_unreadable_entities_are_acknowledged_and_credit_noth
     )
     assert response.status_code == 200
     assert "ignored" in response.json()["result"]
+
+
+# Inactive clinics -------------------------------------------------------------------------------
+
+
+def test_an_inactive_clinic_cannot_start_a_payment(member_client, razorpay, clinic):
+    clinic.is_active = False
+    clinic.save()
+    response = member_client.post("/create-razorpay-order", {"package": growth().pk})
+    assert response.status_code == 400
+    assert "not active, so it cannot buy credits" in response.json()["message"]
+    check = member_client.post("/clinic/check-promo-code", {"package": growth().pk}).json()
+    assert check["success"] is False
+    assert not PaymentOrder.objects.exists()
+    assert not razorpay.orders
+
+
+@pytest.mark.parametrize("reporter", ["webhook", "verify"])
+def test_money_received_for_a_clinic_deactivated_meanwhile_is_credited_and_flagged(
+    member_client, razorpay, clinic, reporter
+):
+    order_id = new_order(member_client, razorpay)
+    clinic.is_active = False
+    clinic.save()
+    payment = razorpay.pay(order_id)
+    if reporter == "webhook":
+        response = webhook(member_client, "payment.captured", payment, event_id="evt_late")
+        assert response.json()["result"].endswith("paid")
+    else:
+        response = verify(member_client, order_id, payment["id"])
+    assert response.status_code == 200
+    assert account_balance(clinic=clinic) == 5_500
+    assert PaymentOrder.objects.get().status == "paid"
+    assert PaymentEvent.objects.filter(kind="clinic_inactive").count() == 1
