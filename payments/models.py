@@ -5,11 +5,23 @@ through billing's services with keys derived from the order (``purchase:order:<i
 one paid order is credited once whatever path reports it.
 """
 
+import unicodedata
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
+
+
+def normalise_promo_code(text: str) -> str:
+    """The one form of a promo code, for storing, uniqueness and lookup alike.
+
+    NFKC folds look-alike forms (full-width letters), casefold folds case the way Unicode
+    says (``ß`` → ``ss``), and the result is upper-cased in Python, never by the database,
+    whose ``UPPER`` differs from Python's for such letters.
+    """
+    return unicodedata.normalize("NFKC", text).strip().casefold().upper()
 
 
 class CreditPackage(models.Model):
@@ -41,7 +53,9 @@ class PromoCode(models.Model):
         PERCENT = "percent", "Percentage"
         FIXED = "fixed", "Fixed amount"
 
-    code = models.CharField(max_length=40, help_text="Matched case-insensitively.")
+    code = models.CharField(
+        max_length=40, help_text="Matched ignoring case, spaces around it and look-alike forms."
+    )
     description = models.CharField(max_length=200, blank=True)
     discount_type = models.CharField(
         max_length=10, choices=Discount.choices, default=Discount.PERCENT
@@ -65,7 +79,12 @@ class PromoCode(models.Model):
     class Meta:
         ordering = ["code"]
         constraints = [
-            models.UniqueConstraint(Upper("code"), name="promo_code_unique_ignoring_case"),
+            # Codes are stored normalised; this still refuses a raw write of another case.
+            models.UniqueConstraint(
+                Upper("code"),
+                name="promo_code_unique_ignoring_case",
+                violation_error_message="A promo code with this code already exists.",
+            ),
             models.CheckConstraint(
                 condition=~Q(discount_type="percent") | Q(discount_value__lte=100),
                 name="promo_percent_at_most_100",
@@ -76,8 +95,12 @@ class PromoCode(models.Model):
         return self.code
 
     def save(self, *args, **kwargs):
-        self.code = self.code.strip().upper()
+        self.code = normalise_promo_code(self.code)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        # Before uniqueness is validated, so "welcome10 " meets "WELCOME10" in the form.
+        self.code = normalise_promo_code(self.code)
 
 
 class PaymentOrder(models.Model):

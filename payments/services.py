@@ -29,6 +29,7 @@ from payments.models import (
     PromoCode,
     PromoRedemption,
     WebhookEvent,
+    normalise_promo_code,
 )
 
 logger = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _promo_limits_allow(promo: PromoCode, clinic) -> bool:
 
 def check_promo(*, code: str, clinic, base_amount_paise: int) -> tuple[PromoCode, int]:
     """The promo code and the discount in paise it gives on this amount, or a clear refusal."""
-    promo = PromoCode.objects.filter(code=code.strip().upper()).first()
+    promo = PromoCode.objects.filter(code=normalise_promo_code(code)).first()
     now = timezone.now()
     if promo is None:
         raise AntidoteError(f"{code!r} is not a valid promo code.")

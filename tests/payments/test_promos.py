@@ -173,3 +173,29 @@ def test_codes_are_unique_ignoring_case():
     promo(code="Glow10")
     with pytest.raises(IntegrityError), transaction.atomic():
         PromoCode.objects.bulk_create([PromoCode(code="glow10", discount_value=5)])
+
+
+@pytest.mark.parametrize(
+    ("existing", "typed"),
+    [
+        ("WELCOME10", "welcome10 "),
+        ("straße", "STRASSE"),
+        ("STRASSE", "straße"),
+        ("WELCOME10", "ｗｅｌｃｏｍｅ１０"),  # full-width forms
+    ],
+)
+def test_codes_that_normalise_alike_are_refused_by_validation_not_the_database(existing, typed):
+    from django.core.exceptions import ValidationError
+
+    promo(code=existing)
+    duplicate = PromoCode(code=typed, discount_value=5)
+    with pytest.raises(ValidationError, match="already exists"):
+        duplicate.full_clean()
+    assert PromoCode.objects.count() == 1
+
+
+@pytest.mark.parametrize("typed", ["straße", " STRASSE", "Strasse", "ｓｔｒａｓｓｅ"])
+def test_a_code_is_found_however_it_is_typed(clinic, typed):
+    promo(code="straße")
+    found, _ = check_promo(code=typed, clinic=clinic, base_amount_paise=5_000_00)
+    assert found.code == "STRASSE"
