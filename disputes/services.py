@@ -84,7 +84,7 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
         )
     files = _validate_evidence(list(evidence))
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)  # see leads.services
         check_disputable(lead)
         try:
             with transaction.atomic():

@@ -2,6 +2,13 @@
 
 A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
 oldest first, as soon as credits arrive. The patient's experience never depends on billing.
+
+Lock order, the same on every path that charges or refunds a lead: the clinic row (intake
+only), then lead rows in primary-key order, then the clinic's credit account (taken inside
+``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: a ledger
+entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after* the account lock, and
+that share lock conflicts only with ``FOR UPDATE``. So a charge that arrives through billing
+directly never waits on a lead that a release holds while waiting for the account.
 """
 
 import logging
@@ -106,12 +113,11 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
     """Charge and release a clinic's held leads, oldest first, while it can afford them."""
     released = []
     with transaction.atomic():
-        held = (
-            Lead.objects.select_for_update()
-            .filter(clinic_id=clinic_id, billing_state=Lead.Billing.HELD)
-            .order_by("created_at", "id")
+        # Locked in primary-key order (the documented lock order), charged oldest first.
+        held = Lead.objects.select_for_update(no_key=True).filter(
+            clinic_id=clinic_id, billing_state=Lead.Billing.HELD
         )
-        for lead in held:
+        for lead in sorted(held.order_by("pk"), key=lambda lead: (lead.created_at, lead.pk)):
             if not _try_charge(lead):
                 break
             released.append(lead)
