@@ -118,6 +118,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connect/read may take; sends run after commit in the request until an outbox
+# exists, so this bounds how long a hanging mail server can hold a patient's enquiry.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 # Absolute links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="billing@antidote.local")

@@ -14,6 +14,7 @@ directly never waits on a lead that a release holds while waiting for the accoun
 import logging
 import re
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -90,10 +91,8 @@ def submit_enquiry(
             billing_state=Lead.Billing.DUPLICATE if original else Lead.Billing.HELD,
             duplicate_of=original,
         )
-        if original is None and _try_charge(lead):
-            transaction.on_commit(lambda: _notify(lead, "delivered"))
-        elif original is None:
-            transaction.on_commit(lambda: _notify(lead, "held"))
+        if original is None:
+            _notify_after_commit(lead, "delivered" if _try_charge(lead) else "held")
     return lead
 
 
@@ -122,7 +121,7 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
                 break
             released.append(lead)
         for lead in released:
-            transaction.on_commit(lambda lead=lead: _notify(lead, "delivered"))
+            _notify_after_commit(lead, "delivered")
     if released:
         logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
     return released
@@ -136,6 +135,22 @@ def update_lead_status(*, lead: Lead, status: str) -> Lead:
     lead.status = status
     lead.save(update_fields=["status"])
     return lead
+
+
+def _notify_after_commit(lead: Lead, event: str) -> None:
+    """Email the clinic once the lead is committed; a failing send is logged, never raised.
+
+    Until notifications go through an outbox, the send runs in the request after commit, so
+    ``EMAIL_TIMEOUT`` bounds how long a hanging mail server can hold it.
+    """
+    transaction.on_commit(partial(_send_quietly, lead, event), robust=True)
+
+
+def _send_quietly(lead: Lead, event: str) -> None:
+    try:
+        _notify(lead, event)
+    except Exception:
+        logger.exception("Could not send the %s notification for lead #%s", event, lead.pk)
 
 
 def _notify(lead: Lead, event: str) -> None:
