@@ -28,8 +28,8 @@ def leads_for(*, clinic, filters: dict | None = None):
         matches = (visible & (Q(patient_name__icontains=query) | Q(phone__icontains=query))) | Q(
             package__name__icontains=query
         )
-        if query.isdigit():
-            matches |= Q(pk=int(query))
+        if filters.get("lead_number"):
+            matches |= Q(pk=filters["lead_number"])
         leads = leads.filter(matches)
     return leads
 

@@ -10,13 +10,14 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
 from leads import services
-from leads.forms import EnquiryForm, LeadFilterForm
+from leads.forms import EnquiryForm, LeadFilterForm, LeadStatusForm, SwitchClinicForm
 from leads.models import Clinic, Lead, Package
 from leads.selectors import lead_contact, leads_for, leads_this_month
 
@@ -75,8 +76,8 @@ def contact_clinic(request):
         data = form.cleaned_data
         try:
             services.submit_enquiry(
-                clinic=data["clinic_obj"],
-                package=data["package_obj"],
+                clinic=data["clinic"],
+                package=data["package"],
                 name=data["name"],
                 phone=data["phone"],
                 email=data["email"],
@@ -89,22 +90,21 @@ def contact_clinic(request):
     return _enquiry_page_with_errors(request, form)
 
 
-def _enquiry_page_with_errors(request, form):
-    package = (
-        Package.objects.select_related("clinic").filter(pk=form.data.get("package") or None).first()
-    )
+def _enquiry_page_with_errors(request, form, *, status=400):
+    """The page the enquiry came from, with the patient's input and what went wrong."""
+    parsed = getattr(form, "cleaned_data", {})
+    package, clinic = parsed.get("package"), parsed.get("clinic")
     if package is not None:
         context = {"package": package, "form": form}
-        return render(request, "leads/package_detail.html", context, status=400)
-    clinic = Clinic.objects.filter(pk=form.data.get("clinic") or None).first()
+        return render(request, "leads/package_detail.html", context, status=status)
     if clinic is not None:
         context = {
             "page_clinic": clinic,
             "packages": clinic.packages.filter(is_active=True),
             "form": form,
         }
-        return render(request, "leads/clinic_page.html", context, status=400)
-    return render(request, "leads/enquiry_invalid.html", {"form": form}, status=400)
+        return render(request, "leads/clinic_page.html", context, status=status)
+    return render(request, "leads/enquiry_invalid.html", {"form": form}, status=status)
 
 
 @require_GET
@@ -168,15 +168,17 @@ def lead_detail(request, pk):
 @require_POST
 @clinic_member_required
 def update_status(request):
-    lead_id = request.POST.get("lead_id", "")
-    if not lead_id.isdigit():
+    form = LeadStatusForm(request.POST)
+    form.is_valid()
+    lead_id = form.cleaned_data.get("lead_id")
+    if lead_id is None:
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
-        Lead.objects.select_related("package"), pk=int(lead_id), clinic=request.clinic
+        Lead.objects.select_related("package"), pk=lead_id, clinic=request.clinic
     )
     error = None
     try:
-        services.update_lead_status(lead=lead, status=request.POST.get("status", ""))
+        services.update_lead_status(lead=lead, status=form.cleaned_data.get("status", ""))
     except AntidoteError as refusal:
         error = refusal.message
     if request.htmx:
@@ -192,14 +194,27 @@ def update_status(request):
         messages.error(request, error)
     else:
         messages.success(request, f"Lead #{lead.pk} is now {lead.get_status_display().lower()}.")
-    return redirect(request.POST.get("next") or reverse("leads:lead-detail", args=[lead.pk]))
+    return redirect(
+        _local_or(
+            request, form.cleaned_data.get("next"), reverse("leads:lead-detail", args=[lead.pk])
+        )
+    )
+
+
+def _local_or(request, target: str | None, fallback: str) -> str:
+    """``target`` if it stays on this site (and on https when we are), else ``fallback``."""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and safe else fallback
 
 
 @require_POST
 @clinic_member_required
 def switch_clinic(request):
-    wanted = request.POST.get("clinic_id", "")
-    membership = next((m for m in request.memberships if str(m.clinic_id) == wanted), None)
+    form = SwitchClinicForm(request.POST)
+    wanted = form.cleaned_data["clinic_id"] if form.is_valid() else None
+    membership = next((m for m in request.memberships if m.clinic_id == wanted), None)
     if membership is None:
         messages.error(request, "You are not a member of that clinic.")
     else:
