@@ -130,7 +130,12 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
 def update_lead_status(*, lead: Lead, status: str) -> Lead:
     if status not in Lead.Status.values:
         raise AntidoteError(f"{status!r} is not a lead status.")
-    if lead.billing_state == Lead.Billing.HELD:
+    if lead.contact_masked:
+        if lead.billing_state == Lead.Billing.DUPLICATE:
+            raise AntidoteError(
+                f"Top up to release lead #{lead.duplicate_of_id}, the patient's first enquiry, "
+                "before working this one."
+            )
         raise AntidoteError("Top up to release this lead before working it.")
     lead.status = status
     lead.save(update_fields=["status"])

@@ -160,7 +160,9 @@ def inbox(request):
 @require_GET
 @clinic_member_required
 def lead_detail(request, pk):
-    lead = get_object_or_404(Lead.objects.select_related("package"), pk=pk, clinic=request.clinic)
+    lead = get_object_or_404(
+        Lead.objects.select_related("package").with_contact_rule(), pk=pk, clinic=request.clinic
+    )
     context = {"lead": lead, "contact": lead_contact(lead), "statuses": Lead.Status.choices}
     return render(request, "leads/lead_detail.html", context)
 
@@ -174,7 +176,9 @@ def update_status(request):
     if lead_id is None:
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
-        Lead.objects.select_related("package"), pk=lead_id, clinic=request.clinic
+        Lead.objects.select_related("package").with_contact_rule(),
+        pk=lead_id,
+        clinic=request.clinic,
     )
     error = None
     try:
