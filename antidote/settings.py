@@ -150,8 +150,16 @@ LOGGING = {
 
 # Business settings
 LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
+# Enquiry rate limit (counting rules in leads/throttle.py): valid enquiries per sender address
+# and per patient's number, invalid submissions per sender in their own bucket; never per clinic.
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)
 LEAD_RATE_WINDOW_SECONDS = env.int("LEAD_RATE_WINDOW_SECONDS", default=600)
+LEAD_PHONE_RATE_LIMIT = env.int("LEAD_PHONE_RATE_LIMIT", default=5)
+LEAD_PHONE_RATE_WINDOW_SECONDS = env.int("LEAD_PHONE_RATE_WINDOW_SECONDS", default=3600)
+LEAD_INVALID_RATE_LIMIT = env.int("LEAD_INVALID_RATE_LIMIT", default=20)
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the header is
+# ignored (anyone can forge it) and the peer address is the sender.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Payments (Razorpay). Without both keys the app runs in a clearly labelled test-payment mode
 # against a local stand-in, so the demo works offline.

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
-from leads import services
+from leads import services, throttle
 from leads.forms import EnquiryForm, LeadFilterForm, LeadStatusForm, SwitchClinicForm
 from leads.models import Clinic, Lead, Package
 from leads.selectors import lead_contact, leads_for, leads_this_month
@@ -53,41 +52,42 @@ def clinic_page(request, slug):
     )
 
 
-def _rate_limited(request) -> bool:
-    """Count this submission against the sender's IP; True once it is over the limit."""
-    key = f"enquiry-rate:{request.META.get('REMOTE_ADDR', 'unknown')}"
-    cache.add(key, 0, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
-        count = 1
-    return count > settings.LEAD_RATE_LIMIT
-
-
 @require_POST
 def contact_clinic(request):
-    if _rate_limited(request):
-        return render(request, "leads/rate_limited.html", status=429)
     form = EnquiryForm(request.POST)
-    if form.is_valid() and form.cleaned_data["website"]:
-        return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.submit_enquiry(
-                clinic=data["clinic"],
-                package=data["package"],
-                name=data["name"],
-                phone=data["phone"],
-                email=data["email"],
-                message=data["message"],
-            )
-        except AntidoteError as error:
-            form.add_error(None, error.message)
-        else:
-            return redirect("leads:enquiry-sent")
-    return _enquiry_page_with_errors(request, form)
+    if not form.is_valid() or form.cleaned_data["website"]:
+        refusal = throttle.admit_invalid(request)
+        if refusal is not None:
+            return _refused(request, form, refusal)
+        if form.is_valid():
+            return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
+        return _enquiry_page_with_errors(request, form)
+    data = form.cleaned_data
+    refusal = throttle.admit_enquiry(request, phone=data["phone"])
+    if refusal is not None:
+        return _refused(request, form, refusal)
+    try:
+        services.submit_enquiry(
+            clinic=data["clinic"],
+            package=data["package"],
+            name=data["name"],
+            phone=data["phone"],
+            email=data["email"],
+            message=data["message"],
+        )
+    except AntidoteError as error:
+        throttle.give_back_enquiry(request, phone=data["phone"])
+        form.add_error(None, error.message)
+        return _enquiry_page_with_errors(request, form)
+    return redirect("leads:enquiry-sent")
+
+
+def _refused(request, form, refusal):
+    """Too many: the same form with the patient's input kept, saying nothing was sent."""
+    form.add_error(None, refusal.message)
+    response = _enquiry_page_with_errors(request, form, status=429)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _enquiry_page_with_errors(request, form, *, status=400):
