@@ -119,6 +119,9 @@ LOGOUT_REDIRECT_URL = "login"
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connect/read may take; sends run after commit in the request until an outbox
+# exists, so this bounds how long a hanging mail server can hold a patient's enquiry.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 # Absolute links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="billing@antidote.local")
@@ -148,8 +151,16 @@ LOGGING = {
 
 # Business settings
 LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
+# Enquiry rate limit (counting rules in leads/throttle.py): valid enquiries per sender address
+# and per patient's number, invalid submissions per sender in their own bucket; never per clinic.
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)
 LEAD_RATE_WINDOW_SECONDS = env.int("LEAD_RATE_WINDOW_SECONDS", default=600)
+LEAD_PHONE_RATE_LIMIT = env.int("LEAD_PHONE_RATE_LIMIT", default=5)
+LEAD_PHONE_RATE_WINDOW_SECONDS = env.int("LEAD_PHONE_RATE_WINDOW_SECONDS", default=3600)
+LEAD_INVALID_RATE_LIMIT = env.int("LEAD_INVALID_RATE_LIMIT", default=20)
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the header is
+# ignored (anyone can forge it) and the peer address is the sender.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Payments (Razorpay). The mode is chosen, never derived: "live" (the default) needs the keys
 # and refuses to start without them; "test" is an explicit opt-in for the demo and the tests,

@@ -1,6 +1,8 @@
 """Opening, cancelling and deciding disputes; refunds go through billing, exactly once."""
 
+import logging
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -11,6 +13,8 @@ from antidote.errors import AntidoteError
 from billing import services as billing
 from disputes.models import Dispute, DisputeEvent, Evidence
 from leads.models import Lead
+
+logger = logging.getLogger(__name__)
 
 # What a file must start with to be the type it claims (never trust the name alone).
 _SIGNATURES = {
@@ -84,7 +88,7 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
         )
     files = _validate_evidence(list(evidence))
     with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        lead = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)  # see leads.services
         check_disputable(lead)
         try:
             with transaction.atomic():
@@ -166,7 +170,7 @@ def approve_dispute(
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "approved", actor, f"Refunded {entry.credits} credits. {notes}".strip())
-        transaction.on_commit(lambda: _notify(locked))
+        transaction.on_commit(partial(_notify_quietly, locked), robust=True)
     return locked
 
 
@@ -182,7 +186,7 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "rejected", actor, notes)
-        transaction.on_commit(lambda: _notify(locked))
+        transaction.on_commit(partial(_notify_quietly, locked), robust=True)
     return locked
 
 
@@ -195,6 +199,14 @@ def cancel_dispute(*, dispute: Dispute, user) -> Dispute:
         locked.save(update_fields=["status"])
         _record(locked, "cancelled", user)
     return locked
+
+
+def _notify_quietly(dispute: Dispute) -> None:
+    """After commit: a mail server that fails never undoes or fails the decision."""
+    try:
+        _notify(dispute)
+    except Exception:
+        logger.exception("Could not send the decision notification for dispute #%s", dispute.pk)
 
 
 def _notify(dispute: Dispute) -> None:

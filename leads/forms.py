@@ -1,9 +1,15 @@
+"""Every value a lead page receives is parsed here, by a form field, and nowhere else."""
+
 from django import forms
 from django.core.exceptions import ValidationError
 
 from antidote.errors import AntidoteError
 from leads.models import Clinic, Lead, Package
 from leads.services import normalise_phone
+
+# Primary keys are bigint-sized at most; anything longer is not one of ours.
+MAX_ID = 2**63 - 1
+_LEAD_NUMBER = forms.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class EnquiryForm(forms.Form):
@@ -13,8 +19,18 @@ class EnquiryForm(forms.Form):
     message = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
     )
-    package = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    clinic = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    package = forms.ModelChoiceField(
+        queryset=Package.objects.select_related("clinic"),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "This package is no longer available."},
+    )
+    clinic = forms.ModelChoiceField(
+        queryset=Clinic.objects.all(),
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "This clinic is not taking enquiries at the moment."},
+    )
     consent = forms.BooleanField(
         label="I agree that the clinic may contact me about this enquiry.",
         error_messages={"required": "Please agree to be contacted, or the clinic cannot reply."},
@@ -30,17 +46,18 @@ class EnquiryForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        package_id, clinic_id = cleaned.get("package"), cleaned.get("clinic")
-        if package_id:
-            package = Package.objects.select_related("clinic").filter(pk=package_id).first()
-            if package is None or not package.is_active or not package.clinic.is_active:
+        for hidden in ("package", "clinic"):
+            # The patient cannot see a hidden field's error; show it above the form instead.
+            if hidden in self._errors:
+                raise ValidationError(self._errors.pop(hidden))
+        package, clinic = cleaned.get("package"), cleaned.get("clinic")
+        if package is not None:
+            if not package.is_active or not package.clinic.is_active:
                 raise ValidationError("This package is no longer available.")
-            cleaned["package_obj"], cleaned["clinic_obj"] = package, package.clinic
-        elif clinic_id:
-            clinic = Clinic.objects.filter(pk=clinic_id).first()
-            if clinic is None or not clinic.is_active:
+            cleaned["clinic"] = package.clinic
+        elif clinic is not None:
+            if not clinic.is_active:
                 raise ValidationError("This clinic is not taking enquiries at the moment.")
-            cleaned["package_obj"], cleaned["clinic_obj"] = None, clinic
         else:
             raise ValidationError("Choose a clinic or a package to enquire about.")
         return cleaned
@@ -60,3 +77,24 @@ class LeadFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["package"].queryset = Package.objects.filter(clinic=clinic)
         self.fields["package"].empty_label = "Any package"
+
+    def clean(self):
+        cleaned = super().clean()
+        # A search may also be a lead number; parsed by a field, so "²" or 5,000 digits are
+        # just text that matches no number.
+        try:
+            cleaned["lead_number"] = _LEAD_NUMBER.clean(cleaned.get("q") or None)
+        except ValidationError:
+            cleaned["lead_number"] = None
+        return cleaned
+
+
+class LeadStatusForm(forms.Form):
+    lead_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+    # Checked by the service, which says which statuses exist.
+    status = forms.CharField(max_length=20, required=False)
+    next = forms.CharField(max_length=2000, required=False)
+
+
+class SwitchClinicForm(forms.Form):
+    clinic_id = forms.IntegerField(min_value=1, max_value=MAX_ID)

@@ -59,6 +59,22 @@ class Package(models.Model):
         return f"{self.name} ({self.clinic})"
 
 
+# The one masking rule: a patient's contact is visible only once a clinic paid for it, on the
+# lead itself or on the original that a duplicate repeats. A held lead, and any duplicate of
+# it, shows nothing identifying and cannot be found by name, phone or email.
+CONTACT_PAID_FOR = Q(billing_state="charged") | Q(
+    billing_state="duplicate", duplicate_of__billing_state="charged"
+)
+
+
+class LeadQuerySet(models.QuerySet):
+    def with_contact_rule(self):
+        """Fetch what ``Lead.contact_masked`` needs in the same query."""
+        return self.annotate(
+            original_billing_state=models.F("duplicate_of__billing_state"),
+        )
+
+
 class Lead(models.Model):
     """A patient's enquiry. Its price is snapshotted when it is received."""
 
@@ -100,6 +116,8 @@ class Lead(models.Model):
         help_text="Staff: this lead was broken at the source; disputes on it are approved.",
     )
 
+    objects = LeadQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["clinic", "phone", "created_at"])]
@@ -113,3 +131,14 @@ class Lead(models.Model):
 
     def __str__(self):
         return f"Lead #{self.pk} for {self.clinic}"
+
+    @property
+    def contact_masked(self) -> bool:
+        """True until the contact was paid for (see ``CONTACT_PAID_FOR``)."""
+        if self.billing_state == self.Billing.CHARGED:
+            return False
+        if self.billing_state != self.Billing.DUPLICATE or self.duplicate_of_id is None:
+            return True
+        if hasattr(self, "original_billing_state"):
+            return self.original_billing_state != self.Billing.CHARGED
+        return self.duplicate_of.billing_state != self.Billing.CHARGED

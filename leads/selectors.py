@@ -5,13 +5,13 @@ from dataclasses import dataclass
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import Lead
+from leads.models import CONTACT_PAID_FOR, Lead
 
 
 def leads_for(*, clinic, filters: dict | None = None):
     """A clinic's leads, newest first, narrowed by the inbox filters."""
     filters = filters or {}
-    leads = Lead.objects.filter(clinic=clinic).select_related("package")
+    leads = Lead.objects.filter(clinic=clinic).select_related("package").with_contact_rule()
     if filters.get("status"):
         leads = leads.filter(status=filters["status"])
     if filters.get("billing_state"):
@@ -23,13 +23,13 @@ def leads_for(*, clinic, filters: dict | None = None):
     if filters.get("date_to"):
         leads = leads.filter(created_at__date__lte=filters["date_to"])
     if query := (filters.get("q") or "").strip():
-        # Held leads' contact details are hidden, so they are not searchable either.
-        visible = ~Q(billing_state=Lead.Billing.HELD)
+        # Masked contact details are hidden, so they are not searchable either.
+        visible = CONTACT_PAID_FOR
         matches = (visible & (Q(patient_name__icontains=query) | Q(phone__icontains=query))) | Q(
             package__name__icontains=query
         )
-        if query.isdigit():
-            matches |= Q(pk=int(query))
+        if filters.get("lead_number"):
+            matches |= Q(pk=filters["lead_number"])
         leads = leads.filter(matches)
     return leads
 
@@ -49,8 +49,8 @@ class LeadContact:
 
 
 def lead_contact(lead: Lead) -> LeadContact:
-    """What the clinic may see of the patient: nothing identifying until the lead is paid."""
-    if lead.billing_state != Lead.Billing.HELD:
+    """What the clinic may see of the patient: nothing identifying until it is paid for."""
+    if not lead.contact_masked:
         return LeadContact(lead.patient_name, lead.phone, lead.email, lead.message, masked=False)
     first = lead.patient_name[:1]
     return LeadContact(

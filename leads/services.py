@@ -2,11 +2,19 @@
 
 A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
 oldest first, as soon as credits arrive. The patient's experience never depends on billing.
+
+Lock order, the same on every path that charges or refunds a lead: the clinic row (intake
+only), then lead rows in primary-key order, then the clinic's credit account (taken inside
+``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: a ledger
+entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after* the account lock, and
+that share lock conflicts only with ``FOR UPDATE``. So a charge that arrives through billing
+directly never waits on a lead that a release holds while waiting for the account.
 """
 
 import logging
 import re
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -83,10 +91,8 @@ def submit_enquiry(
             billing_state=Lead.Billing.DUPLICATE if original else Lead.Billing.HELD,
             duplicate_of=original,
         )
-        if original is None and _try_charge(lead):
-            transaction.on_commit(lambda: _notify(lead, "delivered"))
-        elif original is None:
-            transaction.on_commit(lambda: _notify(lead, "held"))
+        if original is None:
+            _notify_after_commit(lead, "delivered" if _try_charge(lead) else "held")
     return lead
 
 
@@ -106,17 +112,16 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
     """Charge and release a clinic's held leads, oldest first, while it can afford them."""
     released = []
     with transaction.atomic():
-        held = (
-            Lead.objects.select_for_update()
-            .filter(clinic_id=clinic_id, billing_state=Lead.Billing.HELD)
-            .order_by("created_at", "id")
+        # Locked in primary-key order (the documented lock order), charged oldest first.
+        held = Lead.objects.select_for_update(no_key=True).filter(
+            clinic_id=clinic_id, billing_state=Lead.Billing.HELD
         )
-        for lead in held:
+        for lead in sorted(held.order_by("pk"), key=lambda lead: (lead.created_at, lead.pk)):
             if not _try_charge(lead):
                 break
             released.append(lead)
         for lead in released:
-            transaction.on_commit(lambda lead=lead: _notify(lead, "delivered"))
+            _notify_after_commit(lead, "delivered")
     if released:
         logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
     return released
@@ -125,11 +130,32 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
 def update_lead_status(*, lead: Lead, status: str) -> Lead:
     if status not in Lead.Status.values:
         raise AntidoteError(f"{status!r} is not a lead status.")
-    if lead.billing_state == Lead.Billing.HELD:
+    if lead.contact_masked:
+        if lead.billing_state == Lead.Billing.DUPLICATE:
+            raise AntidoteError(
+                f"Top up to release lead #{lead.duplicate_of_id}, the patient's first enquiry, "
+                "before working this one."
+            )
         raise AntidoteError("Top up to release this lead before working it.")
     lead.status = status
     lead.save(update_fields=["status"])
     return lead
+
+
+def _notify_after_commit(lead: Lead, event: str) -> None:
+    """Email the clinic once the lead is committed; a failing send is logged, never raised.
+
+    Until notifications go through an outbox, the send runs in the request after commit, so
+    ``EMAIL_TIMEOUT`` bounds how long a hanging mail server can hold it.
+    """
+    transaction.on_commit(partial(_send_quietly, lead, event), robust=True)
+
+
+def _send_quietly(lead: Lead, event: str) -> None:
+    try:
+        _notify(lead, event)
+    except Exception:
+        logger.exception("Could not send the %s notification for lead #%s", event, lead.pk)
 
 
 def _notify(lead: Lead, event: str) -> None:

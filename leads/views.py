@@ -4,19 +4,19 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
-from leads import services
-from leads.forms import EnquiryForm, LeadFilterForm
+from leads import services, throttle
+from leads.forms import EnquiryForm, LeadFilterForm, LeadStatusForm, SwitchClinicForm
 from leads.models import Clinic, Lead, Package
 from leads.selectors import lead_contact, leads_for, leads_this_month
 
@@ -52,59 +52,59 @@ def clinic_page(request, slug):
     )
 
 
-def _rate_limited(request) -> bool:
-    """Count this submission against the sender's IP; True once it is over the limit."""
-    key = f"enquiry-rate:{request.META.get('REMOTE_ADDR', 'unknown')}"
-    cache.add(key, 0, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=settings.LEAD_RATE_WINDOW_SECONDS)
-        count = 1
-    return count > settings.LEAD_RATE_LIMIT
-
-
 @require_POST
 def contact_clinic(request):
-    if _rate_limited(request):
-        return render(request, "leads/rate_limited.html", status=429)
     form = EnquiryForm(request.POST)
-    if form.is_valid() and form.cleaned_data["website"]:
-        return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.submit_enquiry(
-                clinic=data["clinic_obj"],
-                package=data["package_obj"],
-                name=data["name"],
-                phone=data["phone"],
-                email=data["email"],
-                message=data["message"],
-            )
-        except AntidoteError as error:
-            form.add_error(None, error.message)
-        else:
-            return redirect("leads:enquiry-sent")
-    return _enquiry_page_with_errors(request, form)
+    if not form.is_valid() or form.cleaned_data["website"]:
+        refusal = throttle.admit_invalid(request)
+        if refusal is not None:
+            return _refused(request, form, refusal)
+        if form.is_valid():
+            return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
+        return _enquiry_page_with_errors(request, form)
+    data = form.cleaned_data
+    refusal = throttle.admit_enquiry(request, phone=data["phone"])
+    if refusal is not None:
+        return _refused(request, form, refusal)
+    try:
+        services.submit_enquiry(
+            clinic=data["clinic"],
+            package=data["package"],
+            name=data["name"],
+            phone=data["phone"],
+            email=data["email"],
+            message=data["message"],
+        )
+    except AntidoteError as error:
+        throttle.give_back_enquiry(request, phone=data["phone"])
+        form.add_error(None, error.message)
+        return _enquiry_page_with_errors(request, form)
+    return redirect("leads:enquiry-sent")
 
 
-def _enquiry_page_with_errors(request, form):
-    package = (
-        Package.objects.select_related("clinic").filter(pk=form.data.get("package") or None).first()
-    )
+def _refused(request, form, refusal):
+    """Too many: the same form with the patient's input kept, saying nothing was sent."""
+    form.add_error(None, refusal.message)
+    response = _enquiry_page_with_errors(request, form, status=429)
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
+
+
+def _enquiry_page_with_errors(request, form, *, status=400):
+    """The page the enquiry came from, with the patient's input and what went wrong."""
+    parsed = getattr(form, "cleaned_data", {})
+    package, clinic = parsed.get("package"), parsed.get("clinic")
     if package is not None:
         context = {"package": package, "form": form}
-        return render(request, "leads/package_detail.html", context, status=400)
-    clinic = Clinic.objects.filter(pk=form.data.get("clinic") or None).first()
+        return render(request, "leads/package_detail.html", context, status=status)
     if clinic is not None:
         context = {
             "page_clinic": clinic,
             "packages": clinic.packages.filter(is_active=True),
             "form": form,
         }
-        return render(request, "leads/clinic_page.html", context, status=400)
-    return render(request, "leads/enquiry_invalid.html", {"form": form}, status=400)
+        return render(request, "leads/clinic_page.html", context, status=status)
+    return render(request, "leads/enquiry_invalid.html", {"form": form}, status=status)
 
 
 @require_GET
@@ -160,7 +160,9 @@ def inbox(request):
 @require_GET
 @clinic_member_required
 def lead_detail(request, pk):
-    lead = get_object_or_404(Lead.objects.select_related("package"), pk=pk, clinic=request.clinic)
+    lead = get_object_or_404(
+        Lead.objects.select_related("package").with_contact_rule(), pk=pk, clinic=request.clinic
+    )
     context = {"lead": lead, "contact": lead_contact(lead), "statuses": Lead.Status.choices}
     return render(request, "leads/lead_detail.html", context)
 
@@ -168,15 +170,19 @@ def lead_detail(request, pk):
 @require_POST
 @clinic_member_required
 def update_status(request):
-    lead_id = request.POST.get("lead_id", "")
-    if not lead_id.isdigit():
+    form = LeadStatusForm(request.POST)
+    form.is_valid()
+    lead_id = form.cleaned_data.get("lead_id")
+    if lead_id is None:
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
-        Lead.objects.select_related("package"), pk=int(lead_id), clinic=request.clinic
+        Lead.objects.select_related("package").with_contact_rule(),
+        pk=lead_id,
+        clinic=request.clinic,
     )
     error = None
     try:
-        services.update_lead_status(lead=lead, status=request.POST.get("status", ""))
+        services.update_lead_status(lead=lead, status=form.cleaned_data.get("status", ""))
     except AntidoteError as refusal:
         error = refusal.message
     if request.htmx:
@@ -192,14 +198,27 @@ def update_status(request):
         messages.error(request, error)
     else:
         messages.success(request, f"Lead #{lead.pk} is now {lead.get_status_display().lower()}.")
-    return redirect(request.POST.get("next") or reverse("leads:lead-detail", args=[lead.pk]))
+    return redirect(
+        _local_or(
+            request, form.cleaned_data.get("next"), reverse("leads:lead-detail", args=[lead.pk])
+        )
+    )
+
+
+def _local_or(request, target: str | None, fallback: str) -> str:
+    """``target`` if it stays on this site (and on https when we are), else ``fallback``."""
+    safe = url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return target if target and safe else fallback
 
 
 @require_POST
 @clinic_member_required
 def switch_clinic(request):
-    wanted = request.POST.get("clinic_id", "")
-    membership = next((m for m in request.memberships if str(m.clinic_id) == wanted), None)
+    form = SwitchClinicForm(request.POST)
+    wanted = form.cleaned_data["clinic_id"] if form.is_valid() else None
+    membership = next((m for m in request.memberships if m.clinic_id == wanted), None)
     if membership is None:
         messages.error(request, "You are not a member of that clinic.")
     else:

@@ -1,14 +1,19 @@
-"""PostgreSQL only: the same patient submitting many times at once is charged once."""
+"""PostgreSQL only: intake, release and charges racing each other charge every lead once."""
+
+import threading
+import time
 
 import pytest
+from django.db import connection, connections, transaction
 
+from billing import services as billing
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
 from leads import services
 from leads.models import Lead
 from tests.concurrency import run_concurrently
 from tests.conftest import requires_postgres
-from tests.factories import ClinicFactory, fund
+from tests.factories import ClinicFactory, LeadFactory, fund
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.usefixtures("seeded_tiers")]
 
@@ -49,4 +54,75 @@ def test_concurrent_grants_release_each_held_lead_exactly_once():
     assert Lead.objects.filter(billing_state=Lead.Billing.CHARGED).count() == 10
     assert CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE).count() == 10
     assert account_balance(clinic=clinic) == 8 * 200 - 10 * 100
+    assert list(ledger_discrepancies()) == []
+
+
+def _waiting_on_locks() -> int:
+    """How many other sessions of this test database are blocked on a lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+def _until(condition, *, seconds=10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_direct_charge_of_a_held_lead_racing_its_release_cannot_deadlock():
+    """The release locks leads, then the account; a direct charge locks the account, then the
+    lead (the ledger's foreign-key check). The interleaving is forced, not hoped for: a third
+    session holds the newest held lead, so the release stops between its two locks while the
+    direct charge starts. On the old lock order PostgreSQL aborted one of them."""
+    clinic = ClinicFactory()
+    fund(clinic, 1_000)  # nothing held yet, so nothing is released on commit
+    first, last = LeadFactory(clinic=clinic), LeadFactory(clinic=clinic)
+    errors, hold, held = [], threading.Event(), threading.Event()
+
+    def blocker():  # a concurrent writer that holds the newest held lead for a moment
+        try:
+            with transaction.atomic():
+                Lead.objects.select_for_update().get(pk=last.pk)
+                held.set()
+                hold.wait(20)
+        finally:
+            connections.close_all()
+
+    def attempt(work):
+        def run():
+            try:
+                work()
+            except Exception as error:  # the test reports whatever broke
+                errors.append(error)
+            finally:
+                connections.close_all()
+
+        return threading.Thread(target=run)
+
+    threads = [threading.Thread(target=blocker)]
+    threads[0].start()
+    assert held.wait(10)
+    release = attempt(lambda: services.release_held_leads(clinic_id=clinic.pk))
+    release.start()
+    assert _until(lambda: _waiting_on_locks() == 1), "the release never reached the held lead"
+    direct = attempt(lambda: billing.charge_lead(lead=first))
+    direct.start()
+    # The direct charge either goes through or waits; give it the chance to do either.
+    _until(lambda: not direct.is_alive() or _waiting_on_locks() == 2, seconds=3)
+    hold.set()
+    for thread in [*threads, release, direct]:
+        thread.join(30)
+
+    assert errors == []
+    assert set(Lead.objects.values_list("billing_state", flat=True)) == {Lead.Billing.CHARGED}
+    assert CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE).count() == 2
+    assert account_balance(clinic=clinic) == 1_000 - 200
     assert list(ledger_discrepancies()) == []

@@ -1,11 +1,15 @@
 """Email clinics whose balance fell below their alert level since they were last told."""
 
+import logging
+
 from django.conf import settings
 from django.core.mail import send_mail
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from billing import services
 from billing.selectors import accounts_to_alert
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -20,7 +24,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, **options):
         rearmed = 0 if dry_run else services.rearm_low_balance_alerts()
-        sent = 0
+        sent = failed = 0
         for account in accounts_to_alert():
             clinic = account.clinic
             self.stdout.write(
@@ -29,14 +33,29 @@ class Command(BaseCommand):
             )
             if dry_run:
                 continue
-            send_mail(
-                f"{clinic.name}: {account.balance:,} credits left",
-                f"Your Antidote balance is {account.balance:,} credits, below your alert level of "
-                f"{account.low_balance_threshold:,}. New leads are held when credits run out.\n\n"
-                f"Top up: {settings.SITE_URL}/clinic/credits/topup",
-                settings.DEFAULT_FROM_EMAIL,
-                [clinic.contact_email],
-            )
+            try:
+                _send_alert(account)
+            except Exception as error:
+                # One clinic's bad address or a mail-server hiccup must not stop the others;
+                # it is not marked alerted, so the next run tries it again.
+                logger.exception("Low-balance alert to clinic #%s failed", clinic.pk)
+                self.stderr.write(self.style.ERROR(f"  could not email {clinic.name}: {error}"))
+                failed += 1
+                continue
             services.mark_low_balance_alerted(account=account)
             sent += 1
         self.stdout.write(self.style.SUCCESS(f"{sent} alert(s) sent, {rearmed} re-armed."))
+        if failed:
+            raise CommandError(f"{failed} alert(s) could not be sent; run again to retry them.")
+
+
+def _send_alert(account) -> None:
+    clinic = account.clinic
+    send_mail(
+        f"{clinic.name}: {account.balance:,} credits left",
+        f"Your Antidote balance is {account.balance:,} credits, below your alert level of "
+        f"{account.low_balance_threshold:,}. New leads are held when credits run out.\n\n"
+        f"Top up: {settings.SITE_URL}/clinic/credits/topup",
+        settings.DEFAULT_FROM_EMAIL,
+        [clinic.contact_email],
+    )
