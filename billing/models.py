@@ -27,15 +27,26 @@ class CreditAccount(models.Model):
     low_balance_alerted_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="Set when the low-balance email went out."
     )
+    in_debt = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Below the floor: only a reversal (money that left) can put it there.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
     # Settings changes only: the balance moves through the ledger, which is its own history.
-    history = HistoricalRecords(excluded_fields=["balance", "updated_at", "low_balance_alerted_at"])
+    history = HistoricalRecords(
+        excluded_fields=["balance", "in_debt", "updated_at", "low_balance_alerted_at"]
+    )
 
     class Meta:
         permissions = [("adjust_credits", "Can adjust credits and grant bonus credits")]
         constraints = [
+            # Debt (below the floor) is flagged by the posting that made it, and only a
+            # reversal may make it; the flag is true exactly while the balance is below.
             models.CheckConstraint(
-                condition=Q(balance__gte=-F("overdraft_limit")), name="balance_above_floor"
+                condition=Q(balance__gte=-F("overdraft_limit"), in_debt=False)
+                | Q(balance__lt=-F("overdraft_limit"), in_debt=True),
+                name="balance_above_floor_unless_in_debt",
             )
         ]
 
@@ -45,6 +56,11 @@ class CreditAccount(models.Model):
     @property
     def floor(self) -> int:
         return -self.overdraft_limit
+
+    @property
+    def debt(self) -> int:
+        """Credits below the floor: what a reversal took that the clinic had already spent."""
+        return max(0, self.floor - self.balance)
 
     @property
     def is_low(self) -> bool:

@@ -17,6 +17,15 @@ def account_balance(*, clinic) -> int:
     return CreditAccount.objects.values_list("balance", flat=True).get(clinic=clinic)
 
 
+def account_of(*, clinic) -> CreditAccount:
+    return CreditAccount.objects.get(clinic=clinic)
+
+
+def accounts_in_debt():
+    """Accounts a reversal took below their floor: their new leads wait, staff must act."""
+    return CreditAccount.objects.filter(in_debt=True).select_related("clinic").order_by("id")
+
+
 @dataclass(frozen=True)
 class Discrepancy:
     account_id: int

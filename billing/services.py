@@ -43,13 +43,16 @@ _CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
 _ACCOUNT_AFTER = f"""
     SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit
     FROM {_ACCOUNT} a JOIN {_CLINIC} c ON c.id = a.clinic_id
-    WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(received_money)s AS boolean))"""
+    WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(real_money)s AS boolean))"""
 _COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
 _VALUES = (
     "%(kind)s, %(credits)s, %(balance_after)s, %(lead_id)s, %(actor_id)s, %(memo)s, %(key)s, "
     "%(now)s"
 )
-_SET_BALANCE = "UPDATE {account} SET balance = {after}, updated_at = %(now)s"
+_SET_BALANCE = (
+    "UPDATE {account} SET balance = {after}, in_debt = {after} < -overdraft_limit, "
+    "updated_at = %(now)s"
+)
 # One statement, so in autocommit it is one round trip with no BEGIN/COMMIT: lock the row,
 # insert the entry if affordable (ON CONFLICT without a target covers both the idempotency
 # key and one-charge-per-lead), and move the balance only if the entry went in.
@@ -61,7 +64,8 @@ _POST_POSTGRES = f"""
                %(lead_id)s::bigint, %(actor_id)s::integer, %(memo)s::varchar, %(key)s::varchar,
                %(now)s::timestamptz
         FROM acc
-        WHERE %(credits)s > 0 OR acc.balance_after >= -acc.overdraft_limit
+        WHERE %(credits)s > 0 OR CAST(%(may_pass_floor)s AS boolean)
+            OR acc.balance_after >= -acc.overdraft_limit
         ON CONFLICT DO NOTHING RETURNING id, account_id, balance_after
     ),
     upd AS (
@@ -138,12 +142,14 @@ def post_entry(
     lead_id: int | None = None,
     actor_id: int | None = None,
     memo: str = "",
-    received_money: bool = False,
+    real_money: bool = False,
 ) -> CreditTransaction:
     """Post one ledger entry exactly once per ``idempotency_key``.
 
-    An inactive clinic gets nothing posted, except credits for money it already paid
-    (``received_money``): money received is always recorded, whatever the clinic's state.
+    An inactive clinic gets nothing posted, except entries for money that really moved
+    (``real_money``: a payment received, or a refund or chargeback reversed), which are always
+    recorded. A ``reversal`` is the one kind that may take the balance below the floor: the
+    part below is debt, and the account is flagged ``in_debt`` until it is paid off.
 
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
@@ -171,7 +177,8 @@ def post_entry(
         "memo": memo,
         "key": idempotency_key,
         "now": db.ops.adapt_datetimefield_value(now),
-        "received_money": received_money and kind in CREDIT_KINDS,
+        "real_money": real_money and kind in {*CREDIT_KINDS, Kind.REVERSAL},
+        "may_pass_floor": kind == Kind.REVERSAL,
     }
     # Nothing is raised inside the posting unless the database itself fails, so a caller's
     # own transaction survives a refusal (e.g. leads holds a lead it cannot charge).
@@ -231,7 +238,7 @@ def _post_sqlite(params: dict) -> tuple:
         if row is None:
             return None, None, None
         account_id, balance, overdraft_limit = row
-        if params["credits"] < 0 and balance < -overdraft_limit:
+        if params["credits"] < 0 and balance < -overdraft_limit and not params["may_pass_floor"]:
             return None, None, None
         cursor.execute(
             _INSERT_SQLITE, {**params, "account_id": account_id, "balance_after": balance}
@@ -328,7 +335,29 @@ def grant_credits(
         idempotency_key=idempotency_key,
         actor_id=getattr(actor, "pk", None),
         memo=memo,
-        received_money=paid,
+        real_money=paid,
+    )
+
+
+def reverse_credits(
+    *, clinic, credits: int, idempotency_key: str, memo: str = ""
+) -> CreditTransaction:
+    """Take back credits for money that left: a refund or chargeback made at Razorpay.
+
+    Never refused for the floor or the clinic's state, because money that really left is
+    always recorded; what the clinic had already spent becomes debt (see ``post_entry``).
+    The caller derives the key from Razorpay's refund or dispute id.
+    """
+    _check_credits(credits)
+    if credits <= 0:
+        raise AntidoteError("A reversal takes back a positive number of credits.")
+    return post_entry(
+        clinic_id=clinic.pk,
+        kind=Kind.REVERSAL,
+        credits=-credits,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        real_money=True,
     )
 
 

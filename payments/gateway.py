@@ -85,6 +85,11 @@ class RazorpayGateway:
             "items", []
         )
 
+    def payment_refunds(self, payment_id: str) -> list[dict]:
+        return self._call(
+            "list payment refunds", self.client.payment.fetch_multiple_refund, payment_id
+        ).get("items", [])
+
     def verify_payment_signature(self, *, order_id: str, payment_id: str, signature: str) -> None:
         try:
             self.client.utility.verify_payment_signature(
@@ -164,6 +169,9 @@ class TestModeGateway(RazorpayGateway):
 
     def order_payments(self, order_id: str) -> list[dict]:
         return []  # test-mode checkout reports through verify-payment only
+
+    def payment_refunds(self, payment_id: str) -> list[dict]:
+        return []  # nothing is ever refunded in test mode
 
 
 def test_payment_mode() -> bool:

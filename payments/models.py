@@ -138,6 +138,9 @@ class PaymentOrder(models.Model):
         blank=True,
         related_name="+",
     )
+    refunded_paise = models.PositiveBigIntegerField(
+        default=0, help_text="Money that went back to the payer (refunds and lost chargebacks)."
+    )
     promo_overrun_paise = models.PositiveBigIntegerField(
         default=0,
         help_text="A discount already paid through that the promo's limits no longer allowed "
@@ -189,6 +192,47 @@ class PaymentAttempt(models.Model):
 
     def __str__(self):
         return f"{self.razorpay_payment_id} ({self.status}) on order #{self.order_id}"
+
+
+class PaymentRefund(models.Model):
+    """Money that went back from a paid order: one row per Razorpay refund or chargeback id,
+    and at most one ledger debit per row (its key derives from that id)."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund made at Razorpay"
+        CHARGEBACK = "chargeback", "Chargeback"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Chargeback open"
+        REVERSED = "reversed", "Credits taken back"
+        WON = "won", "Chargeback won"
+        STAFF = "staff", "Started by staff (posted by that flow)"
+
+    order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    razorpay_id = models.CharField(max_length=60, unique=True, help_text="rfnd_… or disp_…")
+    amount_paise = models.PositiveBigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reversal_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(max_length=40)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_paise__gt=0), name="payment_refund_amount_positive"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.razorpay_id} on order #{self.order_id}"
 
 
 class PromoRedemption(models.Model):

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -20,12 +21,14 @@ from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
+from billing.selectors import account_of
 from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
 from payments.models import (
     CreditPackage,
     PaymentAttempt,
     PaymentEvent,
     PaymentOrder,
+    PaymentRefund,
     PromoCode,
     PromoRedemption,
     WebhookEvent,
@@ -440,9 +443,13 @@ def _entity(entities: dict, name: str) -> dict:
 
 
 def _apply_event(event: str, payload: dict) -> str:
+    entities = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
+    if event in REFUND_EVENTS:
+        return _apply_refund_event(event, entities)
+    if event.startswith("payment.dispute."):
+        return _apply_dispute_event(event, entities)
     if event not in {"payment.captured", "order.paid", "payment.failed"}:
         return f"{event} ignored"
-    entities = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
     parsed = _PaymentEntity(data=_entity(entities, "payment"))
     if not parsed.is_valid():
         return f"{event} without a readable payment ignored"
@@ -478,12 +485,172 @@ def _apply_event(event: str, payload: dict) -> str:
     return f"order #{order.pk} paid"
 
 
+# Money going back ----------------------------------------------------------------------------
+
+REFUND_EVENTS = frozenset({"refund.processed", "payment.refunded"})
+# A refund whose notes carry this key was started by staff from our admin; that flow has
+# already taken the credits, so the webhook posts nothing for it.
+STAFF_REFUND_NOTE = "antidote_refund"
+
+
+class _RefundEntity(serializers.Serializer):
+    id = serializers.CharField(max_length=60)
+    payment_id = serializers.CharField(max_length=60)
+    amount = serializers.IntegerField(min_value=1)
+    status = serializers.CharField(max_length=20, required=False, default="processed")
+    notes = serializers.JSONField(required=False, default=dict)
+
+
+class _DisputeEntity(serializers.Serializer):
+    id = serializers.CharField(max_length=60)
+    payment_id = serializers.CharField(max_length=60, required=False, allow_null=True)
+    amount = serializers.IntegerField(min_value=1)
+
+
+def _started_by_staff(refund: dict) -> bool:
+    notes = refund.get("notes")
+    return isinstance(notes, dict) and STAFF_REFUND_NOTE in notes
+
+
+def _paid_order_of(payment_id) -> PaymentOrder | None:
+    if not isinstance(payment_id, str) or not payment_id:
+        return None
+    return PaymentOrder.objects.filter(
+        razorpay_payment_id=payment_id, status=PaymentOrder.Status.PAID
+    ).first()
+
+
+def _apply_refund_event(event: str, entities: dict) -> str:
+    parsed = _RefundEntity(data=_entity(entities, "refund"))
+    if not parsed.is_valid():
+        return f"{event} without a readable refund ignored"
+    refund = parsed.validated_data
+    if refund["status"] != "processed":
+        return f"{event}: refund {refund['id']} is {refund['status']}; nothing posted yet"
+    if _started_by_staff(refund):
+        return f"{event}: refund {refund['id']} was started by staff; nothing posted here"
+    order = _paid_order_of(refund["payment_id"])
+    if order is None:
+        return f"{event} for unknown payment {refund['payment_id']!r} ignored"
+    record_money_returned(
+        order=order,
+        kind=PaymentRefund.Kind.REFUND,
+        razorpay_id=refund["id"],
+        amount_paise=refund["amount"],
+        source=f"webhook {event}",
+    )
+    return f"order #{order.pk}: refund {refund['id']} reversed"
+
+
+def _apply_dispute_event(event: str, entities: dict) -> str:
+    parsed = _DisputeEntity(data=_entity(entities, "dispute"))
+    if not parsed.is_valid():
+        return f"{event} without a readable dispute ignored"
+    dispute = parsed.validated_data
+    order = _paid_order_of(dispute.get("payment_id") or _entity(entities, "payment").get("id"))
+    if order is None:
+        return f"{event} for an unknown payment ignored"
+    phase = event.removeprefix("payment.dispute.")
+    if phase == "lost":
+        record_money_returned(
+            order=order,
+            kind=PaymentRefund.Kind.CHARGEBACK,
+            razorpay_id=dispute["id"],
+            amount_paise=dispute["amount"],
+            source=f"webhook {event}",
+        )
+        return f"order #{order.pk}: chargeback {dispute['id']} lost, credits reversed"
+    with transaction.atomic():
+        row, _ = PaymentRefund.objects.select_for_update().get_or_create(
+            razorpay_id=dispute["id"],
+            defaults={
+                "order": order,
+                "kind": PaymentRefund.Kind.CHARGEBACK,
+                "amount_paise": dispute["amount"],
+                "status": PaymentRefund.Status.OPEN,
+                "source": f"webhook {event}"[:40],
+            },
+        )
+        if phase in {"won", "closed"} and row.status == PaymentRefund.Status.OPEN:
+            row.status = PaymentRefund.Status.WON
+            row.save(update_fields=["status"])
+        _event(
+            order, f"chargeback_{phase}"[:40], f"{dispute['id']}: {format_paise(dispute['amount'])}"
+        )
+    return f"order #{order.pk}: chargeback {dispute['id']} {phase}"
+
+
+def record_money_returned(
+    *, order: PaymentOrder, kind: str, razorpay_id: str, amount_paise: int, source: str
+) -> PaymentRefund:
+    """Money that went back from a paid order, recorded once per Razorpay refund or dispute id.
+
+    A ``reversal`` takes back the order's credits in proportion to the amount (rounded up to a
+    whole credit, never more than the order granted in all). It is posted even if the credits
+    were spent: the part below the floor is debt, and staff are told.
+    """
+    with transaction.atomic():
+        locked = PaymentOrder.objects.select_for_update().select_related("clinic").get(pk=order.pk)
+        row, _ = PaymentRefund.objects.select_for_update().get_or_create(
+            razorpay_id=razorpay_id,
+            defaults={
+                "order": locked,
+                "kind": kind,
+                "amount_paise": amount_paise,
+                "status": PaymentRefund.Status.OPEN,
+                "source": source[:40],
+            },
+        )
+        if row.order_id != locked.pk:
+            raise AntidoteError(
+                f"{razorpay_id} belongs to order #{row.order_id}, not #{locked.pk}."
+            )
+        if row.status == PaymentRefund.Status.REVERSED:
+            return row
+        reversed_so_far = -(
+            PaymentRefund.objects.filter(order=locked, reversal_entry__isnull=False).aggregate(
+                total=Sum("reversal_entry__credits")
+            )["total"]
+            or 0
+        )
+        granted = locked.total_credits
+        # Ceiling division in integers: a partial refund takes back whole credits, rounded up.
+        due = -(-granted * amount_paise // locked.amount_paise)
+        credits = min(due, granted - reversed_so_far)
+        if credits > 0:
+            row.reversal_entry = billing.reverse_credits(
+                clinic=locked.clinic,
+                credits=credits,
+                idempotency_key=f"reversal:{kind}:{razorpay_id}",
+                memo=f"{row.get_kind_display()} {razorpay_id}, order #{locked.pk}"[:255],
+            )
+        row.status, row.amount_paise = PaymentRefund.Status.REVERSED, amount_paise
+        row.save(update_fields=["reversal_entry", "status", "amount_paise"])
+        locked.refunded_paise += amount_paise
+        locked.save(update_fields=["refunded_paise"])
+        _event(
+            locked,
+            kind,
+            f"{razorpay_id}: {format_paise(amount_paise)} went back; {credits} credits reversed",
+        )
+        account = account_of(clinic=locked.clinic)
+        if account.in_debt:
+            _event(
+                locked,
+                "debt",
+                f"{locked.clinic} is {account.debt:,} credits in debt after {razorpay_id}; its "
+                "new leads wait until a top-up pays it off.",
+            )
+    return row
+
+
 @dataclass
 class ReconcileReport:
     settled: list
     expired: list
     problems: list
     overruns: list
+    reversed: list
 
 
 def _settleable_payment(gateway, order: PaymentOrder) -> dict | None:
@@ -500,6 +667,50 @@ def _settleable_payment(gateway, order: PaymentOrder) -> dict | None:
     return payment
 
 
+def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool) -> None:
+    """Every refund Razorpay made on a recently paid order has its reversal in the ledger."""
+    recorded = set(
+        PaymentRefund.objects.filter(status=PaymentRefund.Status.REVERSED).values_list(
+            "razorpay_id", flat=True
+        )
+    )
+    paid = PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID, paid_at__gte=since)
+    for order in paid.order_by("id"):
+        try:
+            refunds = gateway.payment_refunds(order.razorpay_payment_id)
+        except PaymentUnavailable as error:
+            report.problems.append(
+                f"order #{order.pk}: could not ask about refunds ({error.detail})"
+            )
+            continue
+        for item in refunds:
+            parsed = _RefundEntity(data=item if isinstance(item, dict) else {})
+            if not parsed.is_valid():
+                report.problems.append(f"order #{order.pk}: unreadable refund {item!r:.80}")
+                continue
+            refund = parsed.validated_data
+            if (
+                refund["id"] in recorded
+                or refund["status"] != "processed"
+                or _started_by_staff(refund)
+            ):
+                continue
+            line = (
+                f"order #{order.pk}: refund {refund['id']} of "
+                f"{format_paise(refund['amount'])} at Razorpay has no reversal in the ledger"
+            )
+            if not dry_run:
+                record_money_returned(
+                    order=order,
+                    kind=PaymentRefund.Kind.REFUND,
+                    razorpay_id=refund["id"],
+                    amount_paise=refund["amount"],
+                    source="reconcile",
+                )
+                line += "; reversed now"
+            report.reversed.append(line)
+
+
 def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -> ReconcileReport:
     """Settle what the browser and webhooks missed; expire the stale; list what cannot add up.
 
@@ -507,15 +718,16 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
     our status says: a failed attempt may have been followed by a captured retry. The dry run
     applies the same checks as the real run and only skips the writes.
     """
-    report = ReconcileReport(settled=[], expired=[], problems=[], overruns=[])
+    report = ReconcileReport(settled=[], expired=[], problems=[], overruns=[], reversed=[])
     now = timezone.now()
     gateway = get_gateway()
+    lookback = timedelta(days=settings.PAYMENT_RECONCILE_LOOKBACK_DAYS)
     unpaid = (
         PaymentOrder.objects.exclude(status=PaymentOrder.Status.PAID)
         .exclude(razorpay_order_id=None)
         .filter(
             created_at__lte=now - timedelta(minutes=older_than_minutes),
-            created_at__gte=now - timedelta(days=settings.PAYMENT_RECONCILE_LOOKBACK_DAYS),
+            created_at__gte=now - lookback,
         )
     )
     expiry = now - timedelta(minutes=settings.PAYMENT_ORDER_EXPIRY_MINUTES)
@@ -542,6 +754,13 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
             if not dry_run:
                 _close_unpaid(order, PaymentOrder.Status.EXPIRED, "expired unpaid (reconcile)")
             report.expired.append(order)
+    _reconcile_refunds(gateway, report, since=now - lookback, dry_run=dry_run)
+    if dry_run:
+        # The books are wrong until a real run settles these: a dry run says so.
+        report.problems += [
+            f"order #{o.pk}: captured at Razorpay, not credited" for o in report.settled
+        ]
+        report.problems += report.reversed
     for order in PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID, purchase_entry=None):
         report.problems.append(f"order #{order.pk} is paid but has no purchase entry")
     paid_keys = {

@@ -17,6 +17,7 @@ class FakeRazorpay:
     def __init__(self):
         self.orders: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
+        self.refunds: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []
         self.mode = "ok"
         self.slow_seconds = 1.0
@@ -65,6 +66,20 @@ class FakeRazorpay:
         self.payments[payment["id"]] = payment
         return payment
 
+    def refund(self, payment_id: str, amount: int, *, notes=None) -> dict:
+        """Money goes back from Razorpay's dashboard (or our own call, with our notes)."""
+        refund = {
+            "id": f"rfnd_{secrets.token_hex(7)}",
+            "entity": "refund",
+            "payment_id": payment_id,
+            "amount": amount,
+            "currency": "INR",
+            "notes": notes or [],
+            "status": "processed",
+        }
+        self.refunds[refund["id"]] = refund
+        return refund
+
     # The HTTP side ------------------------------------------------------------------------
 
     def handle(self, request, method):
@@ -87,6 +102,7 @@ class FakeRazorpay:
             ("GET", r"/v1/orders/(?P<oid>[\w]+)/payments", self.order_payments),
             ("GET", r"/v1/orders/(?P<oid>[\w]+)", self.fetch_order),
             ("POST", r"/v1/payments/(?P<pid>[\w]+)/capture", self.capture),
+            ("GET", r"/v1/payments/(?P<pid>[\w]+)/refunds", self.payment_refunds),
             ("GET", r"/v1/payments/(?P<pid>[\w]+)", self.fetch_payment),
         ]
         path = request.path.split("?")[0]
@@ -127,6 +143,10 @@ class FakeRazorpay:
         if pid not in self.payments:
             return 400, self.error_body("BAD_REQUEST_ERROR", "The id provided does not exist")
         return 200, self.payments[pid]
+
+    def payment_refunds(self, body, pid):
+        items = [r for r in self.refunds.values() if r["payment_id"] == pid]
+        return 200, {"entity": "collection", "count": len(items), "items": items}
 
     def capture(self, body, pid):
         payment = self.payments.get(pid)

@@ -31,12 +31,15 @@ class Command(BaseCommand):
             )
         for order in report.expired:
             self.stdout.write(f"{'would expire' if dry_run else 'expired'} order #{order.pk}")
+        for line in report.reversed:
+            self.stdout.write(line)
         for overrun in report.overruns:
             self.stdout.write(self.style.WARNING(overrun))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(problem))
         summary = (
-            f"{len(report.settled)} {verb}, {len(report.expired)} expired, "
+            f"{len(report.settled)} {verb}, {len(report.reversed)} refunds reversed, "
+            f"{len(report.expired)} expired, "
             f"{len(report.problems)} problems, {len(report.overruns)} promo overruns"
         )
         if not dry_run:
