@@ -1,16 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin_site import ReadOnlyAdmin
+from antidote.admin_site import HistoryAdmin, ReadOnlyAdmin
+from antidote.errors import AntidoteError
 from antidote.money import format_paise
+from billing import services
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, CreditTransaction, PricingTier
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(SimpleHistoryAdmin):
+class PricingTierAdmin(HistoryAdmin):
     list_display = ["min_price_rupees", "credits", "label"]
     ordering = ["min_price_paise"]
 
@@ -20,7 +23,11 @@ class PricingTierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SimpleHistoryAdmin):
+class CreditAccountAdmin(HistoryAdmin):
+    """Account settings only. Saves, reverts included, go through
+    ``services.update_account_settings``, which locks the row and writes only the settings, so
+    a charge posted while the form was open is never overwritten."""
+
     form = CreditAccountSettingsForm
     list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
     search_fields = ["clinic__name", "clinic__slug"]
@@ -32,6 +39,24 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        services.update_account_settings(account=obj, actor=request.user, **form.cleaned_data)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except AntidoteError as error:  # the balance moved below the new limit meanwhile
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        try:
+            with transaction.atomic():
+                return super().history_form_view(request, object_id, version_id, extra_context)
+        except AntidoteError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(CreditTransaction)

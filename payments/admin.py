@@ -1,13 +1,12 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin_site import ReadOnlyAdmin
+from antidote.admin_site import HistoryAdmin, ReadOnlyAdmin
 from antidote.money import format_paise
 from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(SimpleHistoryAdmin):
+class CreditPackageAdmin(HistoryAdmin):
     list_display = ["name", "price", "credits", "bonus_credits", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
 
@@ -17,7 +16,7 @@ class CreditPackageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(SimpleHistoryAdmin):
+class PromoCodeAdmin(HistoryAdmin):
     list_display = [
         "code",
         "discount_type",
