@@ -131,9 +131,11 @@ class DisputeAdmin(admin.ModelAdmin):
 
     @admin.display(description="Clinic quality")
     def clinic_quality(self, obj):
-        scores = getattr(self, "_scores", None) or quality_scores(clinic_ids=[obj.clinic_id])
+        # The list scores its page in one query (get_changelist_instance); the change page has
+        # one dispute, so one query there.
         score = (
-            scores.get(obj.clinic_id) or quality_scores(clinic_ids=[obj.clinic_id])[obj.clinic_id]
+            getattr(obj, "quality", None)
+            or quality_scores(clinic_ids=[obj.clinic_id])[obj.clinic_id]
         )
         return f"{score.rating} ({score.disputes}/{score.leads} leads, {score.rate_percent}%)"
 
