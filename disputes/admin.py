@@ -10,11 +10,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from antidote.errors import AntidoteError
+from billing.sources import register_entry_source
 from disputes import services
 from disputes.forms import PartialRefundForm, RejectForm
 from disputes.models import Dispute, DisputeEvent
 from disputes.selectors import dispute_rate_by_package, quality_scores
 from leads.selectors import lead_contact
+
+# The ledger admin links a refund to its dispute (key made in disputes.services).
+register_entry_source(prefix="refund:dispute", model=Dispute, label="dispute")
 
 
 class AgeFilter(admin.SimpleListFilter):

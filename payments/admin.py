@@ -1,8 +1,13 @@
 from django.contrib import admin
 
-from antidote.admin_site import HistoryAdmin, ReadOnlyAdmin
+from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
 from antidote.money import format_paise
+from billing.sources import register_entry_source
 from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
+
+# The ledger admin links these entries to their order (keys made in payments.services).
+for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
+    register_entry_source(prefix=prefix, model=PaymentOrder, label="order")
 
 
 @admin.register(CreditPackage)

@@ -216,3 +216,34 @@ def test_account_settings_service_refuses_bad_settings(clinic, staff, settings, 
         services.update_account_settings(account=account, actor=staff, **settings)
     account.refresh_from_db()
     assert (account.overdraft_limit, account.low_balance_threshold) == (300, 500)
+
+
+# Links from the ledger to what caused each entry ------------------------------------------------
+
+
+def test_ledger_links_each_entry_to_its_clinic_lead_order_and_dispute(admin_client, clinic):
+    from disputes import services as disputes
+    from leads import services as leads
+    from payments.models import PaymentOrder
+    from tests.disputes.conftest import DESCRIPTION
+
+    order = PaymentOrder.objects.create(
+        clinic=clinic, base_amount_paise=5_000_00, amount_paise=5_000_00, credits=5_000
+    )
+    fund(clinic, 5_000, key=f"purchase:order:{order.pk}")
+    fund(clinic, 250, key=f"promo-bonus:order:{order.pk}")
+    lead = leads.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
+    dispute = disputes.open_dispute(
+        lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
+    )
+    disputes.approve_dispute(dispute=dispute, actor=UserFactory(is_staff=True))
+    fund(clinic, 10, key="purchase:order:not-a-number")  # foreign keys link to nothing
+    page = admin_client.get("/admin/billing/credittransaction/").text
+    order_link = f'<a href="/admin/payments/paymentorder/{order.pk}/change/">order #{order.pk}</a>'
+    assert page.count(order_link) == 2
+    assert page.count(f'href="/admin/leads/lead/{lead.pk}/change/"') == 2  # charge, refund
+    assert f'<a href="/admin/disputes/dispute/{dispute.pk}/change/">dispute #{dispute.pk}</a>' in (
+        page
+    )
+    assert page.count(f'href="/admin/leads/clinic/{clinic.pk}/change/"') == 5
+    assert "order #not-a-number" not in page
