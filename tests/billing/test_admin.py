@@ -1,5 +1,7 @@
 """The back office's view of the ledger: read-only, filterable, searchable."""
 
+import threading
+
 import pytest
 from django.db.models import Sum
 from django.db.models.signals import post_init, pre_save
@@ -8,6 +10,8 @@ from antidote.errors import AntidoteError
 from billing import services
 from billing.models import CreditAccount, CreditTransaction
 from tests.backoffice.admin_forms import page_post_data
+from tests.concurrency import run_concurrently
+from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, LeadFactory, UserFactory, fund
 
 pytestmark = pytest.mark.django_db
@@ -247,3 +251,38 @@ def test_ledger_links_each_entry_to_its_clinic_lead_order_and_dispute(admin_clie
     )
     assert page.count(f'href="/admin/leads/clinic/{clinic.pk}/change/"') == 5
     assert "order #not-a-number" not in page
+
+
+@requires_postgres
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client):
+    """PostgreSQL: the charge commits on its own connection while the admin is saving. Before
+    the fix it landed and was then overwritten; now it waits for the settings' row lock."""
+    clinic = ClinicFactory()
+    fund(clinic, 1_000)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    lead = LeadFactory(clinic=clinic)
+    account = CreditAccount.objects.get(clinic=clinic)
+    charger = threading.Thread(target=lambda: run_concurrently(charge, [lead], workers=1))
+
+    def charge(lead):
+        services.charge_lead(lead=lead)
+
+    def charge_elsewhere(sender, instance, **kwargs):
+        if not charger.is_alive() and charger.ident is None:
+            charger.start()
+            charger.join(timeout=1)  # done at once unless our transaction holds the row
+
+    pre_save.connect(charge_elsewhere, sender=CreditAccount, dispatch_uid="charge_elsewhere")
+    try:
+        response = client.post(
+            f"/admin/billing/creditaccount/{account.pk}/change/",
+            {"overdraft_limit": 100, "low_balance_threshold": 500},
+        )
+    finally:
+        pre_save.disconnect(sender=CreditAccount, dispatch_uid="charge_elsewhere")
+    charger.join()
+    assert response.status_code == 302
+    assert_balance_matches_ledger(clinic, 900)
+    assert CreditAccount.objects.get(clinic=clinic).overdraft_limit == 100
