@@ -6,6 +6,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, F, Q
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -27,6 +28,9 @@ class CreditAccountInline(admin.StackedInline):
     can_delete = False
     extra = 0
     max_num = 1
+
+    def has_add_permission(self, request, obj=None):
+        return False  # opened with the clinic (billing.receivers)
 
     @admin.display(description="Recent ledger")
     def recent_ledger(self, account):
@@ -139,6 +143,30 @@ class ClinicAdmin(admin.ModelAdmin):
         for clinic in changelist.result_list:
             clinic.score = scores[clinic.pk]
         return changelist
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not CreditAccount:
+            return super().save_formset(request, form, formset, change)
+        # Account settings go through billing, which locks the row and writes only them: a
+        # plain formset.save() would write back the balance read when the page was posted.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for account_form in formset.initial_forms:
+            if account_form.has_changed():
+                billing.update_account_settings(
+                    account=account_form.instance,
+                    actor=request.user,
+                    overdraft_limit=account_form.cleaned_data["overdraft_limit"],
+                    low_balance_threshold=account_form.cleaned_data["low_balance_threshold"],
+                )
+                formset.changed_objects.append((account_form.instance, account_form.changed_data))
+        return None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except AntidoteError as error:  # the balance moved below the new limit meanwhile
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def has_adjust_credits_permission(self, request):
         return request.user.has_perm("billing.adjust_credits")

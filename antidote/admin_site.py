@@ -1,19 +1,6 @@
-"""The back office admin site and the admin pieces every app shares."""
+"""The back office admin site. The admin pieces every app shares are in ``admin_bases``."""
 
 from django.contrib import admin
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money records, written only by services: staff may look, filter and search, never edit."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BackOfficeSite(admin.AdminSite):

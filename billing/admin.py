@@ -1,16 +1,20 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin_site import ReadOnlyAdmin
+from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
+from antidote.errors import AntidoteError
 from antidote.money import format_paise
+from billing import services
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, CreditTransaction, PricingTier
+from billing.sources import entry_source
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(SimpleHistoryAdmin):
+class PricingTierAdmin(HistoryAdmin):
     list_display = ["min_price_rupees", "credits", "label"]
     ordering = ["min_price_paise"]
 
@@ -20,7 +24,11 @@ class PricingTierAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(SimpleHistoryAdmin):
+class CreditAccountAdmin(HistoryAdmin):
+    """Account settings only. Saves, reverts included, go through
+    ``services.update_account_settings``, which locks the row and writes only the settings, so
+    a charge posted while the form was open is never overwritten."""
+
     form = CreditAccountSettingsForm
     list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
     search_fields = ["clinic__name", "clinic__slug"]
@@ -32,6 +40,24 @@ class CreditAccountAdmin(SimpleHistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        services.update_account_settings(account=obj, actor=request.user, **form.cleaned_data)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except AntidoteError as error:  # the balance moved below the new limit meanwhile
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        try:
+            with transaction.atomic():
+                return super().history_form_view(request, object_id, version_id, extra_context)
+        except AntidoteError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
 
 @admin.register(CreditTransaction)
@@ -56,31 +82,37 @@ class CreditTransactionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Clinic", ordering="account__clinic__name")
     def clinic(self, obj):
-        url = reverse("admin:leads_clinic_change", args=[obj.account.clinic_id])
-        return format_html('<a href="{}">{}</a>', url, obj.account.clinic)
+        return self._link(obj.account.clinic, str(obj.account.clinic))
 
     @admin.display(description="Caused by")
     def caused_by(self, obj):
-        """The lead, order or dispute behind the entry; orders and disputes by their key."""
-        kind, _, number = obj.idempotency_key.rpartition(":")
-        source = {
-            "purchase:order": ("payments_paymentorder", "order"),
-            "bonus:order": ("payments_paymentorder", "order"),
-            "promo-bonus:order": ("payments_paymentorder", "order"),
-            "refund:dispute": ("disputes_dispute", "dispute"),
-        }.get(kind)
+        """The lead behind the entry, and the row of whichever app registered its key's prefix
+        (orders, disputes: see ``billing.sources``)."""
         links = []
         if obj.lead_id:
-            url = reverse("admin:leads_lead_change", args=[obj.lead_id])
-            links.append(format_html('<a href="{}">lead #{}</a>', url, obj.lead_id))
-        if source and number.isdigit():
-            url = reverse(f"admin:{source[0]}_change", args=[number])
-            links.append(format_html('<a href="{}">{} #{}</a>', url, source[1], number))
+            lead_model = CreditTransaction._meta.get_field("lead").related_model
+            links.append(self._link_to(lead_model, obj.lead_id, f"lead #{obj.lead_id}"))
+        source = entry_source(idempotency_key=obj.idempotency_key)
+        if source:
+            links.append(self._link_to(source.model, source.pk, f"{source.label} #{source.pk}"))
+        links = [link for link in links if link]
         return format_html(" · ".join(["{}"] * len(links)), *links) if links else "—"
 
     @admin.display(description="By", ordering="actor__username")
     def actor_link(self, obj):
         if obj.actor_id is None:
             return "system"
-        url = reverse("admin:auth_user_change", args=[obj.actor_id])
-        return format_html('<a href="{}">{}</a>', url, obj.actor)
+        return self._link(obj.actor, str(obj.actor))
+
+    def _link(self, instance, text):
+        return self._link_to(type(instance), instance.pk, text)
+
+    def _link_to(self, model, pk, text):
+        """A link to ``model``'s admin change page by its URL name, when the site has one."""
+        if not self.admin_site.is_registered(model):
+            return text
+        opts = model._meta
+        url = reverse(
+            f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[pk]
+        )
+        return format_html('<a href="{}">{}</a>', url, text)

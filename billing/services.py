@@ -436,3 +436,47 @@ def rearm_low_balance_alerts() -> int:
     return CreditAccount.objects.filter(
         low_balance_alerted_at__isnull=False, balance__gte=F("low_balance_threshold")
     ).update(low_balance_alerted_at=None)
+
+
+def update_account_settings(
+    *,
+    account: CreditAccount,
+    actor=None,
+    overdraft_limit: int | None = None,
+    low_balance_threshold: int | None = None,
+) -> CreditAccount:
+    """Change an account's overdraft limit and alert level; never its balance.
+
+    The row is locked and only the settings' columns are written, so a charge posted while
+    staff had the form open is neither overwritten nor lets the limit pass the balance.
+    Returns the account as saved; ``account`` is refreshed to match.
+    """
+    wanted = {
+        name: value
+        for name, value in [
+            ("overdraft_limit", overdraft_limit),
+            ("low_balance_threshold", low_balance_threshold),
+        ]
+        if value is not None
+    }
+    for name, value in wanted.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AntidoteError(f"The {name.replace('_', ' ')} must be a whole number ≥ 0.")
+    with transaction.atomic():
+        locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
+        limit = wanted.get("overdraft_limit", locked.overdraft_limit)
+        if locked.balance < -limit:
+            raise AntidoteError(
+                f"The balance is {locked.balance:,} credits; the overdraft limit cannot be "
+                f"below {-locked.balance:,} until the clinic tops up."
+            )
+        changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
+        if changed:
+            for name in changed:
+                setattr(locked, name, wanted[name])
+            if actor is not None:
+                locked._history_user = actor  # the change history names who did it
+            locked.save(update_fields=[*changed, "updated_at"])
+    for name in ("balance", "overdraft_limit", "low_balance_threshold", "updated_at"):
+        setattr(account, name, getattr(locked, name))
+    return locked

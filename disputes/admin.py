@@ -10,11 +10,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from antidote.errors import AntidoteError
+from billing.sources import register_entry_source
 from disputes import services
 from disputes.forms import PartialRefundForm, RejectForm
 from disputes.models import Dispute, DisputeEvent
 from disputes.selectors import dispute_rate_by_package, quality_scores
 from leads.selectors import lead_contact
+
+# The ledger admin links a refund to its dispute (key made in disputes.services).
+register_entry_source(prefix="refund:dispute", model=Dispute, label="dispute")
 
 
 class AgeFilter(admin.SimpleListFilter):
@@ -131,9 +135,11 @@ class DisputeAdmin(admin.ModelAdmin):
 
     @admin.display(description="Clinic quality")
     def clinic_quality(self, obj):
-        scores = getattr(self, "_scores", None) or quality_scores(clinic_ids=[obj.clinic_id])
+        # The list scores its page in one query (get_changelist_instance); the change page has
+        # one dispute, so one query there.
         score = (
-            scores.get(obj.clinic_id) or quality_scores(clinic_ids=[obj.clinic_id])[obj.clinic_id]
+            getattr(obj, "quality", None)
+            or quality_scores(clinic_ids=[obj.clinic_id])[obj.clinic_id]
         )
         return f"{score.rating} ({score.disputes}/{score.leads} leads, {score.rate_percent}%)"
 

@@ -1,13 +1,17 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
-from antidote.admin_site import ReadOnlyAdmin
+from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
 from antidote.money import format_paise
+from billing.sources import register_entry_source
 from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
+
+# The ledger admin links these entries to their order (keys made in payments.services).
+for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
+    register_entry_source(prefix=prefix, model=PaymentOrder, label="order")
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(SimpleHistoryAdmin):
+class CreditPackageAdmin(HistoryAdmin):
     list_display = ["name", "price", "credits", "bonus_credits", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
 
@@ -17,7 +21,7 @@ class CreditPackageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(SimpleHistoryAdmin):
+class PromoCodeAdmin(HistoryAdmin):
     list_display = [
         "code",
         "discount_type",

@@ -1,0 +1,43 @@
+"""The admin pieces every app shares. Apps import these, never the admin site itself, whose
+dashboard reads every app: importing it would tie each app to all the others."""
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from simple_history.admin import SimpleHistoryAdmin
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Money records, written only by services: staff may look, filter and search, never edit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class HistoryAdmin(SimpleHistoryAdmin):
+    """Change history for settings rows (tiers, packages, promo codes, account settings).
+
+    Reverting to a version saves it, so the revert form, shown or posted, needs change
+    permission on the row (add permission to bring back a deleted one). simple-history itself
+    asks only for view permission, which let read-only auditors write. Anyone who may view
+    still sees the history list with every change.
+    """
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        current = self.get_object(request, unquote(object_id))
+        if current is None:
+            allowed = self.has_add_permission(request)
+        else:
+            allowed = self.has_change_permission(request, current)
+        if not allowed:
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def revert_disabled(self, request, obj=None):
+        return not self.has_change_permission(request, obj) or super().revert_disabled(request, obj)
