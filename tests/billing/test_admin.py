@@ -256,7 +256,7 @@ def test_ledger_links_each_entry_to_its_clinic_lead_order_and_dispute(admin_clie
 @requires_postgres
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client):
+def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client, seeded_tiers):
     """PostgreSQL: the charge commits on its own connection while the admin is saving. Before
     the fix it landed and was then overwritten; now it waits for the settings' row lock."""
     clinic = ClinicFactory()
