@@ -5,13 +5,14 @@ import pytest
 from billing import services
 from billing.models import CreditAccount, CreditTransaction
 from tests.factories import ClinicFactory, LeadFactory, UserFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(client):
-    client.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    login_with_otp(client, UserFactory(username="boss", is_staff=True, is_superuser=True))
     return client
 
 

@@ -1,0 +1,62 @@
+"""The account edges: the throttled password-reset form.
+
+Failed-login lockouts are django-axes' (settings AXES_*); the staff second factor is the admin
+site's (antidote.admin_site).
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+
+def client_ip(request) -> str | None:
+    """The client's address for counting failed logins (AXES_CLIENT_IP_CALLABLE).
+
+    Behind TRUSTED_PROXY_COUNT proxies, each of which appends the address it was reached from
+    to X-Forwarded-For, the client is the entry that many places from the end; without the
+    setting the header is the client's own to forge, so only REMOTE_ADDR counts.
+    """
+    count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if count:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= count:
+            return hops[-count]
+    return request.META.get("REMOTE_ADDR")
+
+
+def reset_email_allowed(email: str) -> bool:
+    """Count one reset request for this address; False once the hour's allowance is spent."""
+    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+    key = f"password-reset:{digest}"
+    cache.add(key, 0, timeout=settings.PASSWORD_RESET_EMAIL_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: this request starts a new window
+        cache.add(key, 1, timeout=settings.PASSWORD_RESET_EMAIL_WINDOW_SECONDS)
+        count = 1
+    return count <= settings.PASSWORD_RESET_EMAIL_LIMIT
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Sends at most PASSWORD_RESET_EMAIL_LIMIT emails per address per window.
+
+    Over the limit the form still validates and the view still answers "check your inbox", so
+    the answer never tells whether the address has an account or has been throttled.
+    """
+
+    def get_users(self, email):
+        if not reset_email_allowed(email):
+            log.warning("Password-reset email throttled for one address.")
+            return iter(())
+        return super().get_users(email)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ThrottledPasswordResetForm
