@@ -22,3 +22,21 @@ def check_login_lockout(app_configs, **kwargs):
             id="antidote.E101",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_content_security_policy(app_configs, **kwargs):
+    """A Content-Security-Policy is sent, and it lets no inline or evaluated script run."""
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+    directives = policy.get("DIRECTIVES") or {}
+    scripts = directives.get("script-src") or directives.get("default-src") or []
+    unsafe = [s for s in scripts if s in ("'unsafe-inline'", "'unsafe-eval'", "*")]
+    if directives and scripts and not unsafe:
+        return []
+    return [
+        Error(
+            "The Content-Security-Policy is missing or allows inline or evaluated scripts.",
+            hint="Set CONTENT_SECURITY_POLICY with a script-src of 'self' (and trusted origins).",
+            id="antidote.E102",
+        )
+    ]

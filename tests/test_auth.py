@@ -1,6 +1,8 @@
 """The login edges: lockouts, the password-reset throttle, the staff second factor, the CSP."""
 
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.django_db
 LOGIN = "/accounts/login/"
 ADMIN_LOGIN = "/admin/login/"
 PASSWORD = "right-horse-battery"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -264,6 +267,60 @@ def test_staff_totp_prints_the_current_code_only_in_debug(capsys, settings):
         call_command("staff_totp", "nobody")
 
 
+# Content-Security-Policy ---------------------------------------------------------------------
+
+
+def policy_of(response):
+    return dict(
+        [*part.split(" ", 1), ""][:2]
+        for part in (p.strip() for p in response["Content-Security-Policy"].split(";"))
+        if part
+    )
+
+
+@pytest.mark.parametrize("url", ["/", LOGIN, ADMIN_LOGIN, "/accounts/password_reset/"])
+def test_every_page_sends_a_policy_without_inline_scripts(client, url):
+    policy = policy_of(client.get(url))
+    assert policy["script-src"] == "'self'"
+    assert "unsafe" not in policy["style-src"]
+    assert policy["object-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+
+
+@override_settings(TEST_PAYMENT_MODE=False, PAYMENT_MODE="live")
+def test_live_payments_allow_razorpays_checkout_origin(client, settings):
+    settings.RAZORPAY_CHECKOUT_JS = "https://checkout.razorpay.com/v1/checkout.js"
+    policy = policy_of(client.get("/"))
+    for directive in ("script-src", "frame-src", "connect-src"):
+        assert "https://checkout.razorpay.com" in policy[directive], directive
+
+
+@override_settings(TEST_PAYMENT_MODE=True, PAYMENT_MODE="test")
+def test_test_payments_allow_no_outside_origin(client):
+    policy = policy_of(client.get("/"))
+    assert "razorpay" not in client.get("/")["Content-Security-Policy"]
+    assert policy["script-src"] == "'self'"
+
+
+INLINE = [
+    (re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I), "inline <script>"),
+    (re.compile(r"\son[a-z]+\s*=", re.I), "inline event handler"),
+    (re.compile(r"\shx-on", re.I), "hx-on (needs unsafe-eval)"),
+    (re.compile(r"\sstyle\s*=", re.I), "style attribute"),
+    (re.compile(r"javascript:", re.I), "javascript: URL"),
+]
+
+
+def test_no_template_carries_inline_script_or_style():
+    found = [
+        f"{path.relative_to(ROOT)}: {what}"
+        for path in sorted((ROOT / "templates").rglob("*.html"))
+        for pattern, what in INLINE
+        if pattern.search(path.read_text())
+    ]
+    assert found == []
+
+
 # Deploy checks --------------------------------------------------------------------------------
 
 
@@ -276,6 +333,7 @@ def checks():
 
 def test_deploy_checks_are_silent_with_the_shipped_settings(checks):
     assert checks.check_login_lockout(None) == []
+    assert checks.check_content_security_policy(None) == []
 
 
 @override_settings(AXES_ENABLED=False)
@@ -288,6 +346,16 @@ def test_deploy_check_flags_disabled_login_lockout(checks):
 )
 def test_deploy_check_flags_a_backend_list_without_axes_first(checks):
     assert [e.id for e in checks.check_login_lockout(None)] == ["antidote.E101"]
+
+
+def test_deploy_check_flags_unsafe_inline_scripts(checks, settings):
+    policy = {
+        "DIRECTIVES": {"default-src": ["'self'"], "script-src": ["'self'", "'unsafe-inline'"]}
+    }
+    settings.CONTENT_SECURITY_POLICY = policy
+    assert [e.id for e in checks.check_content_security_policy(None)] == ["antidote.E102"]
+    settings.CONTENT_SECURITY_POLICY = None
+    assert [e.id for e in checks.check_content_security_policy(None)] == ["antidote.E102"]
 
 
 def test_the_demo_staff_login_has_an_authenticator_and_prints_its_seed(client):
