@@ -132,7 +132,9 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_RESET_ON_SUCCESS = True
+# A success must not wipe the counts: an attacker would log in to their own account between
+# guesses to clear the address counter (axes resets by username OR address).
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The client behind the README's proxy, not the proxy (TRUSTED_PROXY_COUNT, default 0).
 AXES_CLIENT_IP_CALLABLE = "antidote.accounts.client_ip"

@@ -85,6 +85,17 @@ def test_a_client_address_is_locked_after_repeated_failures_on_any_accounts(clie
 
 
 @override_settings(AXES_FAILURE_LIMIT=3)
+def test_logging_in_to_ones_own_account_does_not_reset_the_count_of_guesses(client):
+    user_with_password(username="victim")
+    user_with_password(username="attacker")
+    for _ in range(2):
+        portal_login(client, "victim", "wrong", ip="10.0.5.5")
+        assert portal_login(client, "attacker", PASSWORD, ip="10.0.5.5").status_code == 302
+        client.logout()
+    assert portal_login(client, "victim", "wrong", ip="10.0.5.6").status_code == 429
+
+
+@override_settings(AXES_FAILURE_LIMIT=3)
 def test_the_admin_login_is_locked_out_too(client):
     staff = user_with_password(StaffFactory, username="boss", is_superuser=True)
     TOTPDevice.objects.create(user=staff, name="phone")

@@ -51,7 +51,7 @@ class Command(BaseCommand):
         if reset:
             TOTPDevice.objects.filter(user=user).delete()
         device, created = enrol(user)
-        verb = "Enrolled" if created else "Already enrolled"
-        self.stdout.write(self.style.SUCCESS(f"{verb}: {username}'s authenticator app."))
+        state = "new device" if created else "enrolled device"
+        self.stdout.write(self.style.SUCCESS(f"{username}'s authenticator app ({state}):"))
         self.stdout.write(f"  Seed (base32): {b32encode(device.bin_key).decode()}")
         self.stdout.write(f"  URI: {device.config_url}")
