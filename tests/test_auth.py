@@ -381,3 +381,18 @@ def test_the_demo_staff_login_has_an_authenticator_and_prints_its_seed(client):
     )
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
+
+
+def test_guessing_totp_codes_is_throttled_per_device(client):
+    staff = user_with_password(StaffFactory, username="boss", is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="phone")
+    wrong = "999999" if current_token(device) != "999999" else "000000"
+    client.post(ADMIN_LOGIN, {"username": "boss", "password": PASSWORD, "otp_token": wrong})
+    # Right after a wrong code even the right one waits out django-otp's growing delay.
+    response = client.post(
+        ADMIN_LOGIN,
+        {"username": "boss", "password": PASSWORD, "otp_token": current_token(device)},
+    )
+    assert response.status_code == 200
+    assert "Verification temporarily disabled" in response.text
+    assert client.get("/admin/").status_code == 302
