@@ -5,8 +5,10 @@ site's (antidote.admin_site).
 """
 
 import hashlib
+import ipaddress
 import logging
 
+from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import PasswordResetForm
@@ -27,8 +29,38 @@ def client_ip(request) -> str | None:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
         hops = [h for h in hops if h]
         if len(hops) >= count:
-            return hops[-count]
+            try:  # a misconfigured proxy chain must not put garbage in an inet column
+                return str(ipaddress.ip_address(hops[-count]))
+            except ValueError:
+                pass
     return request.META.get("REMOTE_ADDR")
+
+
+class LoginAttemptHandler(AxesDatabaseHandler):
+    """axes' database handler, minus the NUL bytes PostgreSQL refuses in the client's headers.
+
+    axes already replaces them in the GET and POST data it records, but not in the user agent,
+    Accept header or path, so one crafted header turned a failed login into a 500.
+    """
+
+    @staticmethod
+    def _scrub(request):
+        for name in ("axes_user_agent", "axes_http_accept", "axes_path_info"):
+            value = getattr(request, name, None)
+            if isinstance(value, str):
+                setattr(request, name, value.replace("\0", ""))  # never longer than axes cut it
+
+    def user_login_failed(self, sender, credentials, request=None, **kwargs):
+        self._scrub(request)
+        return super().user_login_failed(sender, credentials, request, **kwargs)
+
+    def user_logged_in(self, sender, request, user, **kwargs):
+        self._scrub(request)
+        return super().user_logged_in(sender, request, user, **kwargs)
+
+    def user_logged_out(self, sender, request, user, **kwargs):
+        self._scrub(request)
+        return super().user_logged_out(sender, request, user, **kwargs)
 
 
 def reset_email_allowed(email: str) -> bool:

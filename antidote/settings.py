@@ -138,6 +138,7 @@ AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 # The client behind the README's proxy, not the proxy (TRUSTED_PROXY_COUNT, default 0).
 AXES_CLIENT_IP_CALLABLE = "antidote.accounts.client_ip"
+AXES_HANDLER = "antidote.accounts.LoginAttemptHandler"
 AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
 # Password-reset emails per address per hour; over it the form answers the same, sends nothing.
 PASSWORD_RESET_EMAIL_LIMIT = env.int("PASSWORD_RESET_EMAIL_LIMIT", default=3)
