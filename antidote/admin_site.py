@@ -23,16 +23,17 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
     """Username, password and the authenticator's code, in one step.
 
     django-otp asks the user to pick a device once the password is known; staff here have one
-    authenticator, so it is chosen for them (the form still refuses another user's device).
+    authenticator, so it is chosen for them. A posted choice must be one of the user's own
+    confirmed devices: django-otp's own lookup loads any model the posted label names (a 500
+    for "auth.user/1").
     """
 
     def _chosen_device(self, user):
-        device = super()._chosen_device(user)
-        if device is None:
-            devices = list(devices_for_user(user, confirmed=True, for_verify=True))
-            if len(devices) == 1:
-                device = devices[0]
-        return device
+        devices = list(devices_for_user(user, confirmed=True, for_verify=True))
+        chosen = self.cleaned_data.get("otp_device")
+        if chosen:
+            return next((d for d in devices if d.persistent_id == chosen), None)
+        return devices[0] if len(devices) == 1 else None
 
 
 class BackOfficeSite(admin.AdminSite):

@@ -5,6 +5,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from axes.models import AccessAttempt
 from django.core import mail
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
@@ -146,6 +147,32 @@ def test_without_a_trusted_proxy_a_forged_forwarded_header_is_ignored(client):
         HTTP_X_FORWARDED_FOR="203.0.113.99",
     )
     assert response.status_code == 429
+
+
+@pytest.mark.parametrize("outcome", ["wrong", PASSWORD])
+def test_hostile_headers_on_a_login_are_recorded_without_a_crash(client, outcome):
+    # PostgreSQL refuses NUL in text and anything but an address in an inet column.
+    user_with_password(username="owner")
+    response = client.post(
+        f"{LOGIN}?next=/%00",
+        {"username": "owner", "password": outcome, "next": "\0"},
+        HTTP_USER_AGENT="agent\0" + "x" * 5000,
+        HTTP_ACCEPT="text/html\0",
+    )
+    assert response.status_code in (200, 302)
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+@pytest.mark.parametrize("forwarded", ["not-an-address", "", "\u0663.1.1.1", "1.1.1.1\0"])
+def test_a_garbage_forwarded_header_counts_as_the_proxy_address(client, forwarded):
+    response = client.post(
+        LOGIN,
+        {"username": "someone", "password": "wrong"},
+        REMOTE_ADDR="10.9.9.9",
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+    assert response.status_code == 200
+    assert AccessAttempt.objects.get().ip_address == "10.9.9.9"
 
 
 def test_failures_below_the_limit_do_not_stop_the_right_password(client):
@@ -395,4 +422,41 @@ def test_guessing_totp_codes_is_throttled_per_device(client):
     )
     assert response.status_code == 200
     assert "Verification temporarily disabled" in response.text
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    "device_id",
+    ["auth.user/1", "garbage", "a.b.c/1", "otp_totp.totpdevice/²", "otp_totp.totpdevice/9" * 9],
+)
+def test_a_forged_device_choice_on_the_admin_login_is_refused_not_a_500(client, device_id):
+    staff = user_with_password(StaffFactory, username="boss", is_superuser=True)
+    device = TOTPDevice.objects.create(user=staff, name="phone")
+    response = client.post(
+        ADMIN_LOGIN,
+        {
+            "username": "boss",
+            "password": PASSWORD,
+            "otp_device": device_id,
+            "otp_token": current_token(device),
+        },
+    )
+    assert response.status_code == 200
+    assert client.get("/admin/").status_code == 302
+
+
+def test_another_users_device_cannot_verify_a_login(client):
+    staff = user_with_password(StaffFactory, username="boss", is_superuser=True)
+    TOTPDevice.objects.create(user=staff, name="phone")
+    other = TOTPDevice.objects.create(user=StaffFactory(username="other"), name="phone")
+    response = client.post(
+        ADMIN_LOGIN,
+        {
+            "username": "boss",
+            "password": PASSWORD,
+            "otp_device": other.persistent_id,
+            "otp_token": current_token(other),
+        },
+    )
+    assert response.status_code == 200
     assert client.get("/admin/").status_code == 302
