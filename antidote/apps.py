@@ -7,6 +7,9 @@ class AntidoteConfig(AppConfig):
     name = "antidote"
     verbose_name = "Antidote back office"
 
+    def ready(self):
+        from antidote import checks  # noqa: F401  (registers the deploy checks)
+
 
 class BackOfficeAdminConfig(admin_apps.AdminConfig):
     """The Django admin with the back office's dashboard on its index page."""

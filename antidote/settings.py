@@ -4,9 +4,11 @@ With nothing set the app runs on a SQLite file with DEBUG off; ``DATABASE_URL=po
 switches to PostgreSQL. Production variables are listed in the README.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -33,6 +35,10 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "simple_history",
+    "csp",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "antidote",
     "leads",
     "billing",
@@ -47,10 +53,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    "antidote.csp.PaymentAwareCSPMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "antidote.urls"
@@ -112,6 +122,46 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Brute force (django-axes): failed logins are counted per account and, separately, per client
+# address, on the portal login and the admin login alike. Either counter reaching the limit
+# refuses that account (or address) for the cool-off, even with the right password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+# A success must not wipe the counts: an attacker would log in to their own account between
+# guesses to clear the address counter (axes resets by username OR address).
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The client behind the README's proxy, not the proxy (TRUSTED_PROXY_COUNT, default 0).
+AXES_CLIENT_IP_CALLABLE = "antidote.accounts.client_ip"
+AXES_HANDLER = "antidote.accounts.LoginAttemptHandler"
+AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+# Password-reset emails per address per hour; over it the form answers the same, sends nothing.
+PASSWORD_RESET_EMAIL_LIMIT = env.int("PASSWORD_RESET_EMAIL_LIMIT", default=3)
+PASSWORD_RESET_EMAIL_WINDOW_SECONDS = 3600
+
+# Content-Security-Policy (django-csp 4): nothing inline, nothing from elsewhere. In live payment
+# mode antidote.csp adds Razorpay's checkout origin (RAZORPAY_CHECKOUT_JS) for the top-up.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "frame-src": [NONE],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "leads:dashboard"

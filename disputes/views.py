@@ -2,13 +2,13 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from antidote.admin_site import verified_staff_required
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from disputes import services
@@ -98,7 +98,11 @@ def evidence_file(request, evidence_id):
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
     evidence = get_object_or_404(Evidence.objects.select_related("dispute"), pk=evidence_id)
-    staff = request.user.is_staff and request.user.has_perm("disputes.view_dispute")
+    staff = (
+        request.user.is_staff
+        and request.user.is_verified()
+        and request.user.has_perm("disputes.view_dispute")
+    )
     member = ClinicMember.objects.filter(
         user=request.user, clinic_id=evidence.dispute.clinic_id
     ).exists()
@@ -112,13 +116,13 @@ def evidence_file(request, evidence_id):
 # The business's documented staff paths, kept working beside the admin -----------------------
 
 
-@staff_member_required
+@verified_staff_required
 def admin_dispute_queue(request):
     return redirect("admin:disputes_dispute_changelist")
 
 
 @require_POST
-@staff_member_required
+@verified_staff_required
 def admin_resolve(request, dispute_id):
     if not request.user.has_perm("disputes.decide_dispute"):
         raise PermissionDenied

@@ -31,6 +31,17 @@ def staff(db):
     return factories.StaffFactory(username="staffer")
 
 
+@pytest.fixture
+def otp_login(db):
+    """``otp_login(client, user)``: force_login with a verified second factor (tests/otp.py).
+
+    Use it instead of ``client.force_login(user)`` for staff who must reach the admin.
+    """
+    from tests.otp import login_with_otp
+
+    return login_with_otp
+
+
 def pytest_configure(config):
     if os.environ.get("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
         raise pytest.UsageError("REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL.")

@@ -14,6 +14,7 @@ from leads import services as leads
 from payments.models import PromoCode
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicFactory, StaffFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +24,14 @@ CLINICS = "/admin/leads/clinic/"
 def staff_in(group, client):
     user = StaffFactory(username=group.lower().replace(" ", "-"))
     user.groups.add(Group.objects.get(name=group))
-    client.force_login(user)
+    login_with_otp(client, user)
     return user
 
 
 @pytest.fixture
 def boss(client):
     user = StaffFactory(username="boss", is_superuser=True)
-    client.force_login(user)
+    login_with_otp(client, user)
     return user
 
 

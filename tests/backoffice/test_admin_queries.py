@@ -8,6 +8,7 @@ from disputes import services as disputes
 from leads import services as leads
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicFactory, StaffFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def queries_for(client, url):
 
 
 def test_dispute_review_queue_makes_no_query_per_row(client):
-    client.force_login(StaffFactory(is_superuser=True))
+    login_with_otp(client, StaffFactory(is_superuser=True))
     clinics = [ClinicFactory() for _ in range(5)]
     for clinic in clinics:
         fund(clinic, 10_000)
@@ -41,7 +42,7 @@ def test_dispute_review_queue_makes_no_query_per_row(client):
 
 
 def test_clinic_list_makes_no_query_per_row(client):
-    client.force_login(StaffFactory(is_superuser=True))
+    login_with_otp(client, StaffFactory(is_superuser=True))
     url = "/admin/leads/clinic/"
     fund(ClinicFactory(), 1_000)
     one = queries_for(client, url)

@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group
 from billing.models import CreditAccount, PricingTier
 from payments.models import PromoCode
 from tests.factories import StaffFactory
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def staff_in(group, client):
     user = StaffFactory(username=group.lower().replace(" ", "-"))
     user.groups.add(Group.objects.get(name=group))
-    client.force_login(user)
+    login_with_otp(client, user)
     return user
 
 

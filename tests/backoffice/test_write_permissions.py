@@ -29,6 +29,7 @@ from payments.models import PaymentOrder, PromoCode, WebhookEvent
 from tests.backoffice.admin_forms import form_data, page_post_data
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicFactory, ClinicMemberFactory, PackageFactory, StaffFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
@@ -173,7 +174,7 @@ def world():
 
 def boss_client(world):
     client = Client()
-    client.force_login(world["boss"])
+    login_with_otp(client, world["boss"])
     return client
 
 
@@ -298,7 +299,7 @@ def every_endpoint(world):
 def post_and_compare(client, user, endpoint):
     """POST in a savepoint that is rolled back; returns (status, database changed?)."""
     with transaction.atomic():
-        client.force_login(user)
+        login_with_otp(client, user)
         before = snapshot()
         response = client.post(endpoint.url, endpoint.data)
         changed = snapshot() != before

@@ -13,13 +13,14 @@ from tests.backoffice.admin_forms import page_post_data
 from tests.concurrency import run_concurrently
 from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, LeadFactory, UserFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(client):
-    client.force_login(UserFactory(username="boss", is_staff=True, is_superuser=True))
+    login_with_otp(client, UserFactory(username="boss", is_staff=True, is_superuser=True))
     return client
 
 
@@ -261,7 +262,7 @@ def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client,
     the fix it landed and was then overwritten; now it waits for the settings' row lock."""
     clinic = ClinicFactory()
     fund(clinic, 1_000)
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    login_with_otp(client, UserFactory(is_staff=True, is_superuser=True))
     lead = LeadFactory(clinic=clinic)
     account = CreditAccount.objects.get(clinic=clinic)
     charger = threading.Thread(target=lambda: run_concurrently(charge, [lead], workers=1))

@@ -41,6 +41,43 @@ def browser_type_launch_args():
     }
 
 
+# Every securitypolicyviolation event, reported from the page into the test.
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => window.__reportCspViolation(
+  `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`
+));
+"""
+
+
+@pytest.fixture
+def csp_violations():
+    """What the Content-Security-Policy blocked during the test; must end empty."""
+    return []
+
+
+@pytest.fixture
+def page(page, csp_violations):
+    """pytest-playwright's page, failing the test on any CSP violation.
+
+    Two sources, so neither a console message nor an event alone can slip through: the
+    document's securitypolicyviolation events and Chromium's console reports of them.
+    Playwright's string `wait_for_function` evaluates code in the page, which the policy
+    refuses: wait with `expect(locator)` instead.
+    """
+    page.expose_function("__reportCspViolation", lambda text: csp_violations.append(text))
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on(
+        "console",
+        lambda message: (
+            csp_violations.append(message.text)
+            if "Content Security Policy" in message.text
+            else None
+        ),
+    )
+    yield page
+    assert csp_violations == [], "the Content-Security-Policy blocked something"
+
+
 @pytest.fixture
 def screenshot(page):
     ARTIFACTS.mkdir(exist_ok=True)

@@ -2,7 +2,9 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from antidote.management.commands.staff_totp import current_code
 from leads import services as leads
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicMemberFactory, StaffFactory, UserFactory, fund
@@ -48,6 +50,7 @@ def test_dispute_approved_in_the_admin_refunds_the_clinic(page, live_server, log
     staff_page.goto(f"{live_server.url}/admin/login/?next=/admin/disputes/dispute/")
     staff_page.fill("#id_username", "reviewer")
     staff_page.fill("#id_password", PASSWORD)
+    staff_page.fill("#id_otp_token", current_code(TOTPDevice.objects.create(user=reviewer)))
     staff_page.click("input[type=submit]")
     staff_page.wait_for_url("**/admin/disputes/dispute/")
     staff_page.check("input[name=_selected_action]")

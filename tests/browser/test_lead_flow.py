@@ -2,6 +2,7 @@
 works the lead without a page reload."""
 
 import pytest
+from playwright.sync_api import expect
 
 from leads import services
 from leads.models import Lead
@@ -54,9 +55,7 @@ def test_patient_enquiry_reaches_the_clinic_charged_and_is_worked_in_place(
     with page.expect_response(lambda r: r.url.endswith("/clinic/leads/update-status")) as answer:
         row.locator("select[name=status]").select_option("contacted")
     assert answer.value.status == 200
-    page.wait_for_function(
-        f"document.querySelector('#lead-{lead.pk} select').value === 'contacted'"
-    )
+    expect(page.locator(f"#lead-{lead.pk} select")).to_have_value("contacted")
     assert page.evaluate("window.__notReloaded") is True
     lead.refresh_from_db()
     assert lead.status == "contacted"
@@ -76,7 +75,7 @@ def test_inbox_filter_swaps_the_table_without_reload(page, live_server, login, s
     page.evaluate("window.__notReloaded = true")
     page.select_option("#id_status", "booked")
     page.wait_for_url("**/clinic/leads?*status=booked*")
-    page.wait_for_function("!document.body.innerText.includes('New Patient')")
+    expect(page.locator("#lead-table")).not_to_contain_text("New Patient")
     assert "Booked Patient" in page.inner_text("#lead-table")
     assert page.evaluate("window.__notReloaded") is True
     screenshot("inbox-filtered")

@@ -1,6 +1,7 @@
 """A clinic tops up in test-payment mode: success credits it, failure leaves it unchanged."""
 
 import pytest
+from playwright.sync_api import expect
 
 from billing.selectors import account_balance
 from payments.models import CreditPackage, PaymentOrder
@@ -29,7 +30,7 @@ def start_top_up(page, live_server, login, username, package):
     page.wait_for_url("**/clinic/credits/topup")
     assert "Test-payment mode" in page.inner_text("[data-testid=test-mode]")
     page.check(f"input[name=package][value='{package.pk}']")
-    page.wait_for_function("document.getElementById('get-credits').textContent === '5,500'")
+    expect(page.locator("#get-credits")).to_have_text("5,500")
     page.click("#pay-button")
     page.wait_for_url("**/payments/test-checkout/**")
 

@@ -12,6 +12,7 @@ from disputes.models import Dispute
 from leads import services as leads
 from tests.disputes.conftest import DESCRIPTION, PNG
 from tests.factories import ClinicFactory, ClinicMemberFactory, StaffFactory, fund
+from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
 
@@ -153,10 +154,10 @@ def test_evidence_is_served_only_to_its_clinic_and_to_staff(client, charged_lead
     assert client.get(url).status_code == 302  # anonymous: log in first
     client.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
     assert client.get(url).status_code == 403
-    client.force_login(StaffFactory(username="no-perm"))
+    login_with_otp(client, StaffFactory(username="no-perm"))
     assert client.get(url).status_code == 403
     for user in (member, reviewer):
-        client.force_login(user)
+        login_with_otp(client, user)
         response = client.get(url)
         assert response.status_code == 200
         assert response["Content-Type"] == "image/png"
@@ -173,7 +174,7 @@ def act(client, action, disputes, **extra):
 
 def test_review_queue_lists_filters_and_searches(client, reviewer, charged_lead):
     dispute = open_(charged_lead)
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     page = client.get(CHANGELIST)
     assert page.status_code == 200
     assert "Poor (1/1 leads, 100%)" in page.text
@@ -193,7 +194,7 @@ def test_approve_full_action_refunds_and_reports_per_dispute(client, reviewer, c
     a = open_(leads.submit_enquiry(clinic=clinic, name="A", phone="9000000001"))
     b = open_(leads.submit_enquiry(clinic=clinic, name="B", phone="9000000002"))
     services.reject_dispute(dispute=b, actor=reviewer, notes="no")
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     response = act(client, "approve_full", [a, b])
     texts = [str(m) for m in response.context["messages"]]
     assert f"Dispute #{a.pk}: Approved: refunded." in texts
@@ -208,7 +209,7 @@ def test_actions_need_the_decide_permission(client, charged_lead):
     from django.contrib.auth.models import Permission
 
     viewer.user_permissions.add(Permission.objects.get(codename="view_dispute"))
-    client.force_login(viewer)
+    login_with_otp(client, viewer)
     page = client.get(CHANGELIST)
     assert page.status_code == 200
     assert "approve_full" not in page.text
@@ -220,7 +221,7 @@ def test_actions_need_the_decide_permission(client, charged_lead):
 
 def test_partial_refund_asks_for_the_amount_first(client, reviewer, charged_lead):
     dispute = open_(charged_lead)
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     ask = act(client, "approve_partial", [dispute])
     assert "Refund and approve" in ask.text
     too_much = act(
@@ -237,7 +238,7 @@ def test_partial_refund_asks_for_the_amount_first(client, reviewer, charged_lead
 
 def test_partial_refund_with_a_nonsense_amount_asks_again(client, reviewer, charged_lead):
     dispute = open_(charged_lead)
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     again = act(client, "approve_partial", [dispute], apply="1", **{f"{dispute.pk}-credits": "x"})
     assert "Refund and approve" in again.text
     dispute.refresh_from_db()
@@ -246,7 +247,7 @@ def test_partial_refund_with_a_nonsense_amount_asks_again(client, reviewer, char
 
 def test_reject_requires_notes_on_an_intermediate_page(client, reviewer, charged_lead):
     dispute = open_(charged_lead)
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     assert "Notes for the clinic" in act(client, "reject", [dispute]).text
     assert "This field is required" in act(client, "reject", [dispute], apply="1", notes="").text
     act(client, "reject", [dispute], apply="1", notes="We spoke to the patient.")
@@ -256,7 +257,7 @@ def test_reject_requires_notes_on_an_intermediate_page(client, reviewer, charged
 
 def test_documented_staff_paths(client, reviewer, charged_lead):
     dispute = open_(charged_lead)
-    client.force_login(reviewer)
+    login_with_otp(client, reviewer)
     assert client.get("/admin/disputes")["Location"] == CHANGELIST
     bad = client.post(f"/admin/disputes/{dispute.pk}/resolve", {"status": "maybe"})
     assert bad.status_code == 400
@@ -284,7 +285,7 @@ def test_documented_staff_paths(client, reviewer, charged_lead):
 
 def test_staff_resolve_path_refuses_without_permission_or_csrf(client, charged_lead, reviewer):
     dispute = open_(charged_lead)
-    client.force_login(StaffFactory(username="plain-staff"))
+    login_with_otp(client, StaffFactory(username="plain-staff"))
     assert (
         client.post(f"/admin/disputes/{dispute.pk}/resolve", {"status": "approved"}).status_code
         == 403
@@ -297,7 +298,7 @@ def test_staff_resolve_path_refuses_without_permission_or_csrf(client, charged_l
     from django.test import Client
 
     strict = Client(enforce_csrf_checks=True)
-    strict.force_login(reviewer)
+    login_with_otp(strict, reviewer)
     assert (
         strict.post(f"/admin/disputes/{dispute.pk}/resolve", {"status": "approved"}).status_code
         == 403

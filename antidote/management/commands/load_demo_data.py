@@ -1,10 +1,12 @@
 """Demo clinics, packages, leads and credits for the README's run command. Safe to run twice."""
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 
+from antidote.management.commands.staff_totp import enrol
 from billing import services as billing
 from billing.models import CreditAccount
 from billing.selectors import account_balance
@@ -83,6 +85,7 @@ class Command(BaseCommand):
         if created:
             staff.set_password(STAFF[1])
             staff.save()
+        enrol(staff)  # the admin asks for its TOTP code: see _print_logins
         for slug, name, city, credits, threshold, packages in CLINICS:
             clinic, _ = Clinic.objects.get_or_create(
                 slug=slug,
@@ -172,6 +175,11 @@ class Command(BaseCommand):
     def _print_logins(self):
         self.stdout.write(self.style.SUCCESS("\nDemo data ready. Logins:"))
         self.stdout.write(f"  Staff (Django admin, /admin/):  {STAFF[0]} / {STAFF[1]}")
+        self.stdout.write(
+            "    plus the code of its authenticator: add the seed below to an authenticator "
+            f"app, or run `python manage.py staff_totp {STAFF[0]} --code` (DEBUG only)."
+        )
+        call_command("staff_totp", STAFF[0], stdout=self.stdout)
         self.stdout.write("  Top-ups run in test-payment mode; promo code WELCOME10 is active.")
         for username, slugs in MEMBERS.items():
             balances = ", ".join(

@@ -1,0 +1,94 @@
+"""The account edges: the throttled password-reset form.
+
+Failed-login lockouts are django-axes' (settings AXES_*); the staff second factor is the admin
+site's (antidote.admin_site).
+"""
+
+import hashlib
+import ipaddress
+import logging
+
+from axes.handlers.database import AxesDatabaseHandler
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+
+
+def client_ip(request) -> str | None:
+    """The client's address for counting failed logins (AXES_CLIENT_IP_CALLABLE).
+
+    Behind TRUSTED_PROXY_COUNT proxies, each of which appends the address it was reached from
+    to X-Forwarded-For, the client is the entry that many places from the end; without the
+    setting the header is the client's own to forge, so only REMOTE_ADDR counts.
+    """
+    count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
+    if count:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= count:
+            try:  # a misconfigured proxy chain must not put garbage in an inet column
+                return str(ipaddress.ip_address(hops[-count]))
+            except ValueError:
+                pass
+    return request.META.get("REMOTE_ADDR")
+
+
+class LoginAttemptHandler(AxesDatabaseHandler):
+    """axes' database handler, minus the NUL bytes PostgreSQL refuses in the client's headers.
+
+    axes already replaces them in the GET and POST data it records, but not in the user agent,
+    Accept header or path, so one crafted header turned a failed login into a 500.
+    """
+
+    @staticmethod
+    def _scrub(request):
+        for name in ("axes_user_agent", "axes_http_accept", "axes_path_info"):
+            value = getattr(request, name, None)
+            if isinstance(value, str):
+                setattr(request, name, value.replace("\0", ""))  # never longer than axes cut it
+
+    def user_login_failed(self, sender, credentials, request=None, **kwargs):
+        self._scrub(request)
+        return super().user_login_failed(sender, credentials, request, **kwargs)
+
+    def user_logged_in(self, sender, request, user, **kwargs):
+        self._scrub(request)
+        return super().user_logged_in(sender, request, user, **kwargs)
+
+    def user_logged_out(self, sender, request, user, **kwargs):
+        self._scrub(request)
+        return super().user_logged_out(sender, request, user, **kwargs)
+
+
+def reset_email_allowed(email: str) -> bool:
+    """Count one reset request for this address; False once the hour's allowance is spent."""
+    digest = hashlib.sha256(email.strip().casefold().encode()).hexdigest()
+    key = f"password-reset:{digest}"
+    cache.add(key, 0, timeout=settings.PASSWORD_RESET_EMAIL_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr: this request starts a new window
+        cache.add(key, 1, timeout=settings.PASSWORD_RESET_EMAIL_WINDOW_SECONDS)
+        count = 1
+    return count <= settings.PASSWORD_RESET_EMAIL_LIMIT
+
+
+class ThrottledPasswordResetForm(PasswordResetForm):
+    """Sends at most PASSWORD_RESET_EMAIL_LIMIT emails per address per window.
+
+    Over the limit the form still validates and the view still answers "check your inbox", so
+    the answer never tells whether the address has an account or has been throttled.
+    """
+
+    def get_users(self, email):
+        if not reset_email_allowed(email):
+            log.warning("Password-reset email throttled for one address.")
+            return iter(())
+        return super().get_users(email)
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    form_class = ThrottledPasswordResetForm

@@ -1,0 +1,42 @@
+"""Deploy checks (`manage.py check --deploy`) for the settings that guard the edges.
+
+One function per setting it guards, each registered for the deploy run only.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+LOCKOUT_BACKEND = "axes.backends.AxesStandaloneBackend"
+
+
+@register(Tags.security, deploy=True)
+def check_login_lockout(app_configs, **kwargs):
+    """Failed logins must be counted: django-axes on, and its backend asked first."""
+    backends = list(getattr(settings, "AUTHENTICATION_BACKENDS", []))
+    if getattr(settings, "AXES_ENABLED", True) and backends[:1] == [LOCKOUT_BACKEND]:
+        return []
+    return [
+        Error(
+            "Failed logins are not limited.",
+            hint=f"Keep AXES_ENABLED on and {LOCKOUT_BACKEND} first in AUTHENTICATION_BACKENDS.",
+            id="antidote.E101",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def check_content_security_policy(app_configs, **kwargs):
+    """A Content-Security-Policy is sent, and it lets no inline or evaluated script run."""
+    policy = getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+    directives = policy.get("DIRECTIVES") or {}
+    scripts = directives.get("script-src") or directives.get("default-src") or []
+    unsafe = [s for s in scripts if s in ("'unsafe-inline'", "'unsafe-eval'", "*")]
+    if directives and scripts and not unsafe:
+        return []
+    return [
+        Error(
+            "The Content-Security-Policy is missing or allows inline or evaluated scripts.",
+            hint="Set CONTENT_SECURITY_POLICY with a script-src of 'self' (and trusted origins).",
+            id="antidote.E102",
+        )
+    ]
