@@ -1,5 +1,6 @@
 """Stream ledger entries to CSV in constant memory."""
 
+import re
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
@@ -47,8 +48,10 @@ class Command(BaseCommand):
         if date_from and date_to and date_from > date_to:
             raise CommandError("--from is after --to.")
         selected = None
-        if clinic:
-            lookup = {"pk": int(clinic)} if clinic.isdigit() else {"slug": clinic}
+        if clinic is not None:
+            # An id is plain ASCII digits (str.isdigit() also takes '²' and other scripts).
+            is_id = re.fullmatch(r"[0-9]{1,18}", clinic)
+            lookup = {"pk": int(clinic)} if is_id else {"slug": clinic}
             selected = Clinic.objects.filter(**lookup).first()
             if selected is None:
                 raise CommandError(f"No clinic {clinic!r}.")
