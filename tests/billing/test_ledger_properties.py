@@ -162,6 +162,28 @@ class LedgerMachine(RuleBasedStateMachine):
         post()
         self.expected += credits
 
+    @rule(
+        credits=st.sampled_from(
+            [0, True, 1.5, "10", services.MAX_ENTRY_CREDITS + 1, -services.MAX_ENTRY_CREDITS - 1]
+        ),
+        how=st.sampled_from(["grant", "adjust", "refund"]),
+    )
+    def post_a_nonsense_amount(self, credits, how):
+        """Zero, a bool, a float, text or an absurd amount is refused before anything posts."""
+        with pytest.raises(AntidoteError) as refusal:
+            if how == "grant":
+                services.grant_credits(
+                    clinic=self.clinic, credits=credits, idempotency_key=self.key()
+                )
+            elif how == "adjust":
+                services.adjust_credits(
+                    clinic=self.clinic, credits=credits, actor=self.staff, reason="nonsense"
+                )
+            else:
+                lead = LeadFactory(clinic=self.clinic)
+                services.refund_lead_charge(lead=lead, credits=credits, idempotency_key=self.key())
+        assert not isinstance(refusal.value, InsufficientCredits)
+
     @rule()
     def switch_clinic_on_or_off(self):
         self.active = not self.active

@@ -63,18 +63,24 @@ def test_evidence_is_stored_under_a_name_we_generate_with_the_type_we_detected(c
         SimpleUploadedFile("evil.html", PNG),
         SimpleUploadedFile("invoice.exe", PDF),
         SimpleUploadedFile("a\x00b\r\n\x1b[31m<i>.png", PNG),
+        SimpleUploadedFile("photo\u202egnp.exe", PNG),  # right-to-left override: 'photoexe.png'
     ]
     dispute = open_(charged_lead, evidence=files)
     stored = list(dispute.evidence.order_by("pk"))
-    assert [e.file.name.rsplit(".", 1)[1] for e in stored] == ["png", "pdf", "png"]
+    assert [e.file.name.rsplit(".", 1)[1] for e in stored] == ["png", "pdf", "png", "png"]
     for evidence in stored:
         # Only our own name reaches the disk: a random hex stem, never what was uploaded.
         pattern = r"dispute-evidence/\d{4}/\d{2}/[0-9a-f]{32}\.(png|pdf)"
         assert re.fullmatch(pattern, evidence.file.name)
         assert evidence.file.storage.exists(evidence.file.name)
-    assert len({e.file.name for e in stored}) == 3
+    assert len({e.file.name for e in stored}) == 4
     # The uploaded name is kept only to show staff, without control characters.
-    assert [e.original_name for e in stored] == ["evil.html", "invoice.exe", "ab[31m<i>.png"]
+    assert [e.original_name for e in stored] == [
+        "evil.html",
+        "invoice.exe",
+        "ab[31m<i>.png",
+        "photognp.exe",
+    ]
 
 
 @pytest.mark.parametrize(
