@@ -1,13 +1,12 @@
 """Billing pages of the clinic portal."""
 
-import csv
-
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from antidote.csv import csv_writer
 from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
@@ -67,7 +66,7 @@ CSV_HEADER = ["id", "created_at", "kind", "credits", "balance_after", "lead_id",
 
 
 def _csv_lines(entries):
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())  # memos are user text: no cell may start a formula
     yield writer.writerow(CSV_HEADER)
     for e in entries.iterator(chunk_size=2000):
         created = timezone.localtime(e.created_at).isoformat()

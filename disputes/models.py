@@ -4,10 +4,13 @@ A refund reaches the ledger only through ``billing.services.refund_lead_charge``
 ``refund:dispute:<id>``, so a dispute refunds at most once.
 """
 
+import uuid
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class PrivateStorage(FileSystemStorage):
@@ -20,6 +23,22 @@ class PrivateStorage(FileSystemStorage):
 def evidence_storage():
     # A callable, so migrations record the reference and not this machine's path.
     return PrivateStorage(location=settings.PRIVATE_MEDIA_ROOT)
+
+
+# The extension a stored file gets comes from the type its bytes were checked to be.
+EVIDENCE_EXTENSIONS = {
+    "application/pdf": "pdf",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+
+
+def evidence_path(instance, filename):
+    """A name we make up: the uploaded name never reaches the disk or a response header."""
+    extension = EVIDENCE_EXTENSIONS[instance.content_type]
+    return f"dispute-evidence/{timezone.now():%Y/%m}/{uuid.uuid4().hex}.{extension}"
 
 
 class Dispute(models.Model):
@@ -84,7 +103,8 @@ class Dispute(models.Model):
 
 class Evidence(models.Model):
     dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="evidence")
-    file = models.FileField(storage=evidence_storage, upload_to="dispute-evidence/%Y/%m/")
+    file = models.FileField(storage=evidence_storage, upload_to=evidence_path)
+    # Only shown to staff (escaped); control characters and folders are removed on upload.
     original_name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=60)
     size = models.PositiveIntegerField()
@@ -92,6 +112,12 @@ class Evidence(models.Model):
 
     def __str__(self):
         return self.original_name
+
+    @property
+    def download_name(self) -> str:
+        """The name a download is saved under: ours, with the type we detected."""
+        extension = EVIDENCE_EXTENSIONS.get(self.content_type, "bin")
+        return f"dispute-{self.dispute_id}-evidence-{self.pk}.{extension}"
 
 
 class DisputeEvent(models.Model):

@@ -1,6 +1,8 @@
 """Opening, cancelling and deciding disputes; refunds go through billing, exactly once."""
 
 import logging
+import re
+import unicodedata
 from datetime import timedelta
 from functools import partial
 
@@ -24,6 +26,15 @@ _SIGNATURES = {
     b"GIF87a": "image/gif",
     b"GIF89a": "image/gif",
 }
+# Markup a browser would run if it ever rendered the file as a page: an image or PDF that also
+# parses as HTML or SVG (a polyglot) is refused, whatever else it is. Evidence is always served
+# as a sandboxed attachment too; this keeps such files out of staff's downloads altogether.
+_MARKUP = re.compile(rb"<\s*(html|script|svg|iframe|object|embed|body|!doctype)", re.I)
+# PDF names for code and for actions that run when the file is opened. ``#xx`` escapes in a
+# name are decoded first (``/J#61vaScript`` is ``/JavaScript`` to a reader). Names hidden in
+# compressed object streams are not seen; the sandboxed attachment is the backstop for those.
+_PDF_ACTIVE = re.compile(rb"/(JavaScript|JS|OpenAction|Launch|AA|EmbeddedFiles?|RichMedia|XFA)\b")
+_PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 
 
 def sniff_content_type(upload) -> str | None:
@@ -32,6 +43,36 @@ def sniff_content_type(upload) -> str | None:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
     return next((kind for magic, kind in _SIGNATURES.items() if head.startswith(magic)), None)
+
+
+def _read_all(upload) -> bytes:
+    upload.seek(0)
+    content = b"".join(upload.chunks())
+    upload.seek(0)
+    return content
+
+
+def _refuse_active_content(upload, kind: str) -> None:
+    content, name = _read_all(upload), display_name(upload.name)
+    if _MARKUP.search(content):
+        raise AntidoteError(
+            f"{name} contains HTML or script as well as the {kind.split('/')[1].upper()} data; "
+            "upload a plain screenshot or a PDF saved again from a viewer."
+        )
+    if kind == "application/pdf":
+        names = _PDF_NAME_ESCAPE.sub(lambda m: bytes([int(m[1], 16)]), content)
+        if _PDF_ACTIVE.search(names):
+            raise AntidoteError(
+                f"{name} runs scripts or actions when opened, so it cannot be accepted; print it "
+                "to a new PDF or attach a screenshot instead."
+            )
+
+
+def display_name(name: str) -> str:
+    """The uploaded name, fit to show: no folders, no control characters, not too long."""
+    name = re.split(r"[/\\]", name or "")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name[:100] or "evidence"
 
 
 def dispute_deadline(lead: Lead):
@@ -64,12 +105,14 @@ def _validate_evidence(files) -> list[tuple]:
         raise AntidoteError(f"Attach at most {settings.DISPUTE_EVIDENCE_MAX_FILES} files.")
     checked = []
     for upload in files:
+        name = display_name(upload.name)
         if upload.size > settings.DISPUTE_EVIDENCE_MAX_BYTES:
             limit = settings.DISPUTE_EVIDENCE_MAX_BYTES // (1024 * 1024)
-            raise AntidoteError(f"{upload.name} is larger than {limit} MB.")
+            raise AntidoteError(f"{name} is larger than {limit} MB.")
         kind = sniff_content_type(upload)
         if kind is None:
-            raise AntidoteError(f"{upload.name} is not an image (PNG, JPEG, GIF, WebP) or a PDF.")
+            raise AntidoteError(f"{name} is not an image (PNG, JPEG, GIF, WebP) or a PDF.")
+        _refuse_active_content(upload, kind)
         checked.append((upload, kind))
     return checked
 
@@ -105,7 +148,7 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
             Evidence.objects.create(
                 dispute=dispute,
                 file=upload,
-                original_name=upload.name[:200],
+                original_name=display_name(upload.name),
                 content_type=kind,
                 size=upload.size,
             )

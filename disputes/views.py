@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -94,7 +94,11 @@ def cancel_dispute(request, dispute_id):
 
 @require_GET
 def evidence_file(request, evidence_id):
-    """Evidence is private: the clinic that uploaded it and staff who may see disputes."""
+    """Evidence is private: the clinic that uploaded it and staff who may see disputes.
+
+    Served as a download under our own name, never rendered by the browser as part of our
+    site: an attachment, no type sniffing, and a sandbox CSP in case a browser opens it anyway.
+    """
     if not request.user.is_authenticated:
         return redirect(f"{reverse('login')}?next={request.path}")
     evidence = get_object_or_404(Evidence.objects.select_related("dispute"), pk=evidence_id)
@@ -107,9 +111,15 @@ def evidence_file(request, evidence_id):
         user=request.user, clinic_id=evidence.dispute.clinic_id
     ).exists()
     if not (staff or member):
-        raise PermissionDenied
-    response = FileResponse(evidence.file.open("rb"), content_type=evidence.content_type)
-    response["Content-Disposition"] = f'inline; filename="evidence-{evidence.pk}"'
+        raise Http404("No such evidence.")  # another clinic cannot learn that it exists
+    response = FileResponse(
+        evidence.file.open("rb"),
+        content_type=evidence.content_type,
+        as_attachment=True,
+        filename=evidence.download_name,
+    )
+    response["Content-Security-Policy"] = "sandbox"
+    response["X-Content-Type-Options"] = "nosniff"
     return response
 
 

@@ -13,6 +13,7 @@ from billing.models import CreditAccount, CreditTransaction, ReconciliationRun
 from billing.selectors import account_balance
 from leads import services as leads
 from leads.models import Lead
+from payments.models import PaymentOrder
 from tests.factories import ClinicFactory, fund
 
 pytestmark = pytest.mark.django_db
@@ -27,23 +28,71 @@ def run(name, *args):
     return 0, out.getvalue()
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "reconcile",
-        "reconcile_ledger",
-        "reconcile_payments",
-        "release_held_leads",
-        "send_low_balance_alerts",
-        "export_ledger",
-        "load_demo_data",
-    ],
-)
-def test_every_command_explains_itself(name):
+PROJECT_APPS = {"antidote", "billing", "leads", "payments", "disputes"}
+
+
+def _commands_with_a_dry_run():
     from django.core.management import get_commands, load_command_class
 
-    command = load_command_class(get_commands()[name], name)
-    assert len(command.help) > 60
+    names = []
+    for name, app in get_commands().items():
+        if app not in PROJECT_APPS:
+            continue
+        parser = load_command_class(app, name).create_parser("manage.py", name)
+        if any("--dry-run" in action.option_strings for action in parser._actions):
+            names.append(name)
+    return sorted(names)
+
+
+# Whether the world below gives each command something to do for real.
+DRY_RUN_COMMANDS = {
+    "reconcile": False,  # clean books: it records its run and changes nothing else
+    "reconcile_payments": False,  # no orders
+    "release_held_leads": True,
+    "send_low_balance_alerts": True,
+}
+
+
+def _world_with_work_to_do():
+    low = ClinicFactory(name="Low")
+    CreditAccount.objects.filter(clinic=low).update(low_balance_threshold=500)
+    fund(low, 1_000)
+    for i in range(6):  # 1,000 -> 400: below its alert level
+        leads.submit_enquiry(clinic=low, name="P", phone=f"900000000{i}")
+    waiting = ClinicFactory(name="Waiting")
+    for i in range(2):  # no credits: held
+        leads.submit_enquiry(clinic=waiting, name="Q", phone=f"910000000{i}")
+    CreditAccount.objects.filter(clinic=waiting).update(overdraft_limit=200)  # now affordable
+
+
+def _state():
+    return (
+        list(CreditTransaction.objects.order_by("id").values_list("id", "credits")),
+        list(CreditAccount.objects.order_by("id").values_list("balance", "low_balance_alerted_at")),
+        list(Lead.objects.order_by("id").values_list("billing_state", flat=True)),
+        list(PaymentOrder.objects.order_by("id").values_list("status", flat=True)),
+        len(mail.outbox),
+    )
+
+
+def test_every_command_that_changes_data_has_its_dry_run_tested_here():
+    assert _commands_with_a_dry_run() == sorted(DRY_RUN_COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(DRY_RUN_COMMANDS))
+def test_a_dry_run_reports_and_changes_nothing_and_the_real_run_acts(name):
+    _world_with_work_to_do()
+    before = _state()
+    code, output = run(name, "--dry-run")
+    assert code == 0
+    assert output.strip()
+    assert _state() == before
+    code, _ = run(name)
+    assert code == 0
+    assert (_state() != before) is DRY_RUN_COMMANDS[name]
+    again = _state()
+    assert run(name)[0] == 0
+    assert _state() == again  # safe to run twice
 
 
 def test_reconcile_runs_both_checks_and_records_them():

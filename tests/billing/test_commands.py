@@ -73,3 +73,32 @@ def test_reconcile_refuses_a_nonsense_batch_size():
     code, output = _reconcile("--batch-size", "0")
     assert code == 1
     assert "--batch-size" in output
+
+
+def _export(*args):
+    from io import StringIO
+
+    out = StringIO()
+    try:
+        call_command("export_ledger", "--out", "-", *args, stdout=out, stderr=StringIO())
+    except CommandError as error:
+        return error.returncode, str(error)
+    return 0, out.getvalue()
+
+
+def test_export_ledger_selects_a_clinic_by_id_or_slug():
+    good, _ = _books()
+    for selector in (str(good.pk), good.slug):
+        code, output = _export("--clinic", selector)
+        assert code == 0
+        lines = output.splitlines()
+        assert len(lines) == 3  # header, purchase, charge
+        assert all(f",{good.pk},{good.name}," in line for line in lines[1:])
+
+
+@pytest.mark.parametrize("selector", ["²", "٣", "9" * 5000, "-1", ""])
+def test_export_ledger_refuses_a_clinic_that_is_no_id_or_slug_without_crashing(selector):
+    _books()
+    code, output = _export("--clinic", selector)
+    assert code == 1
+    assert "No clinic" in output

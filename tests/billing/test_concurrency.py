@@ -3,11 +3,12 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from antidote.errors import AntidoteError
 from billing import services
 from billing.models import CreditAccount, CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
 from leads.models import Lead
-from tests.concurrency import run_concurrently, succeeded
+from tests.concurrency import run_concurrently, run_overlapped, succeeded
 from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, fund
 
@@ -89,3 +90,29 @@ def test_database_trigger_refuses_update_and_delete_of_ledger_rows(statement):
         cursor.execute(statement)
     assert CreditTransaction.objects.get().credits == 100
     assert CreditAccount.objects.get(clinic=clinic).balance == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_partial_refunds_of_one_lead_never_refund_more_than_its_charge():
+    """refund_lead_charge locks the account before reading what is left to refund. Without that
+    lock both refunds read 'nothing refunded yet' and both post (tried: red)."""
+    clinic = ClinicFactory()
+    fund(clinic, 1_000)
+    lead = _make_leads(clinic, 1)[0]
+    services.charge_lead(lead=lead)
+
+    def refund(key):
+        return lambda: services.refund_lead_charge(lead=lead, credits=60, idempotency_key=key)
+
+    outcomes = run_overlapped(
+        CreditAccount.objects.filter(clinic=clinic), [refund("refund:a"), refund("refund:b")]
+    )
+
+    # Both wait on the same account row, so either may go first; one of them must be refused.
+    refused = [o for o in outcomes if isinstance(o, AntidoteError)]
+    assert len(refused) == 1, outcomes
+    assert "at most 40 can be refunded" in refused[0].message
+    refunds = CreditTransaction.objects.filter(lead=lead, kind=Kind.DISPUTE_REFUND)
+    assert sum(refunds.values_list("credits", flat=True)) == 60
+    assert account_balance(clinic=clinic) == 960
+    assert list(ledger_discrepancies()) == []

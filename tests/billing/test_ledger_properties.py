@@ -1,17 +1,30 @@
-"""Random sequences of postings never break the ledger's invariants."""
+"""Random sequences of postings never break the ledger's invariants.
+
+The machine keeps its own model of one clinic's account and predicts, before every call,
+whether the service must post or refuse, and why. A posting the model says must be refused
+(a refund above what is left of the charge, a debit below the floor, a key reused for another
+entry, anything on an inactive clinic) fails the test if it goes through, and the database is
+checked against the model after every step: balance, the balance_after chain, one charge per
+lead, and refunded <= charged for every lead.
+"""
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services
 from billing.models import CreditAccount, CreditTransaction, Kind
 from billing.selectors import ledger_discrepancies
+from leads.models import Clinic, Lead
 from tests.factories import ClinicFactory, LeadFactory, StaffFactory
 
 amounts = st.integers(min_value=1, max_value=5_000)
+GRANTS = [Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS]
+INACTIVE = "inactive; no credits can be posted"
+KEY_CONFLICT = "already used for a different entry"
+OVER_CAP = "can be refunded"
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -22,65 +35,161 @@ class LedgerMachine(RuleBasedStateMachine):
         self.clinic = ClinicFactory()
         CreditAccount.objects.filter(clinic=self.clinic).update(overdraft_limit=overdraft)
         self.overdraft = overdraft
+        self.active = True
         self.staff = StaffFactory()
         self.expected = 0
         self.charged = {}  # lead pk -> credits charged
         self.refunded = {}  # lead pk -> credits refunded
+        self.grants = []  # (key, kind, credits) of every grant that posted
         self.keys = 0
 
     def key(self):
         self.keys += 1
         return f"prop:{self.clinic.pk}:{self.keys}"
 
-    @rule(credits=amounts, kind=st.sampled_from([Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS]))
+    def lead(self, pick):
+        pk = sorted(self.charged)[pick % len(self.charged)]
+        return Lead.objects.get(pk=pk)
+
+    # Postings -----------------------------------------------------------------------------
+
+    @rule(credits=amounts, kind=st.sampled_from(GRANTS))
     def grant(self, credits, kind):
-        services.grant_credits(
-            clinic=self.clinic, credits=credits, kind=kind, idempotency_key=self.key()
-        )
+        key = self.key()
+        if not self.active:
+            with pytest.raises(AntidoteError, match=INACTIVE):
+                services.grant_credits(
+                    clinic=self.clinic, credits=credits, kind=kind, idempotency_key=key
+                )
+            return
+        services.grant_credits(clinic=self.clinic, credits=credits, kind=kind, idempotency_key=key)
         self.expected += credits
+        self.grants.append((key, kind, credits))
+
+    @precondition(lambda self: self.grants)
+    @rule(pick=st.integers(min_value=0), other=amounts)
+    def grant_again_with_a_used_key(self, pick, other):
+        """The same key and entry is a replay (even on an inactive clinic); anything else is
+        refused, whatever the key was first used for."""
+        key, kind, credits = self.grants[pick % len(self.grants)]
+        replay = services.grant_credits(
+            clinic=self.clinic, credits=credits, kind=kind, idempotency_key=key
+        )
+        assert (replay.idempotency_key, replay.credits) == (key, credits)
+        if other != credits:
+            with pytest.raises(AntidoteError, match=KEY_CONFLICT) as refusal:
+                services.grant_credits(
+                    clinic=self.clinic, credits=other, kind=kind, idempotency_key=key
+                )
+            assert refusal.value.code == "idempotency_conflict"
 
     @rule(price=st.one_of(st.none(), st.integers(min_value=0, max_value=200_000_00)))
     def charge_new_lead(self, price):
         lead = LeadFactory(clinic=self.clinic, package_price_paise=price)
-        try:
-            services.charge_lead(lead=lead)
-        except InsufficientCredits:
-            assert self.expected - lead.price_credits < -self.overdraft
+        if not self.active:
+            with pytest.raises(AntidoteError, match=INACTIVE):
+                services.charge_lead(lead=lead)
             return
+        if self.expected - lead.price_credits < -self.overdraft:
+            with pytest.raises(InsufficientCredits):
+                services.charge_lead(lead=lead)
+            return
+        entry = services.charge_lead(lead=lead)
+        assert (entry.credits, entry.lead_id) == (-lead.price_credits, lead.pk)
         self.expected -= lead.price_credits
         self.charged[lead.pk] = lead.price_credits
 
-    @rule()
-    def charge_again(self):
-        for pk in list(self.charged)[:1]:
-            services.charge_lead(lead=LeadFactory._meta.model.objects.get(pk=pk))
+    @precondition(lambda self: self.charged)
+    @rule(pick=st.integers(min_value=0))
+    def charge_again(self, pick):
+        lead = self.lead(pick)
+        entry = services.charge_lead(lead=lead)  # a replay: the original, nothing new
+        assert entry.credits == -self.charged[lead.pk]
 
-    @rule(part=st.integers(min_value=1, max_value=600), replay=st.booleans())
-    def refund(self, part, replay):
-        for pk, charged in list(self.charged.items())[-1:]:
-            lead = LeadFactory._meta.model.objects.get(pk=pk)
-            left = charged - self.refunded.get(pk, 0)
-            key = self.key()
-            try:
+    @precondition(lambda self: self.charged)
+    @rule(
+        pick=st.integers(min_value=0),
+        part=st.one_of(st.none(), st.integers(min_value=1, max_value=600)),
+        replay=st.booleans(),
+    )
+    def refund(self, pick, part, replay):
+        lead = self.lead(pick)
+        left = self.charged[lead.pk] - self.refunded.get(lead.pk, 0)
+        amount = left if part is None else part  # None: all that is left
+        key = self.key()
+        if amount <= 0 or amount > left:
+            with pytest.raises(AntidoteError, match=OVER_CAP):
                 services.refund_lead_charge(lead=lead, credits=part, idempotency_key=key)
-            except AntidoteError:
-                assert part > left
-                return
-            self.expected += part
-            self.refunded[pk] = self.refunded.get(pk, 0) + part
-            if replay:
+            return
+        if not self.active:
+            with pytest.raises(AntidoteError, match=INACTIVE):
                 services.refund_lead_charge(lead=lead, credits=part, idempotency_key=key)
+            return
+        entry = services.refund_lead_charge(lead=lead, credits=part, idempotency_key=key)
+        assert (entry.credits, entry.lead_id, entry.kind) == (amount, lead.pk, Kind.DISPUTE_REFUND)
+        self.expected += amount
+        self.refunded[lead.pk] = self.refunded.get(lead.pk, 0) + amount
+        if replay:
+            again = services.refund_lead_charge(lead=lead, credits=part, idempotency_key=key)
+            assert again.pk == entry.pk
+            # The same key for another amount: over the cap, or a key conflict; never a post.
+            other = amount + 1
+            message = OVER_CAP if other > left else KEY_CONFLICT
+            with pytest.raises(AntidoteError, match=message):
+                services.refund_lead_charge(lead=lead, credits=other, idempotency_key=key)
+
+    @rule(part=st.one_of(st.none(), st.integers(min_value=1, max_value=600)))
+    def refund_a_lead_never_charged(self, part):
+        lead = LeadFactory(clinic=self.clinic)
+        with pytest.raises(AntidoteError, match="never charged"):
+            services.refund_lead_charge(lead=lead, credits=part, idempotency_key=self.key())
 
     @rule(credits=st.integers(min_value=-5_000, max_value=5_000).filter(bool))
     def adjust(self, credits):
-        try:
+        def post():
             services.adjust_credits(
                 clinic=self.clinic, credits=credits, actor=self.staff, reason="property test"
             )
-        except InsufficientCredits:
-            assert credits < 0 and self.expected + credits < -self.overdraft
+
+        if not self.active:
+            with pytest.raises(AntidoteError, match=INACTIVE):
+                post()
             return
+        if credits < 0 and self.expected + credits < -self.overdraft:
+            with pytest.raises(InsufficientCredits):
+                post()
+            return
+        post()
         self.expected += credits
+
+    @rule(
+        credits=st.sampled_from(
+            [0, True, 1.5, "10", services.MAX_ENTRY_CREDITS + 1, -services.MAX_ENTRY_CREDITS - 1]
+        ),
+        how=st.sampled_from(["grant", "adjust", "refund"]),
+    )
+    def post_a_nonsense_amount(self, credits, how):
+        """Zero, a bool, a float, text or an absurd amount is refused before anything posts."""
+        with pytest.raises(AntidoteError) as refusal:
+            if how == "grant":
+                services.grant_credits(
+                    clinic=self.clinic, credits=credits, idempotency_key=self.key()
+                )
+            elif how == "adjust":
+                services.adjust_credits(
+                    clinic=self.clinic, credits=credits, actor=self.staff, reason="nonsense"
+                )
+            else:
+                lead = LeadFactory(clinic=self.clinic)
+                services.refund_lead_charge(lead=lead, credits=credits, idempotency_key=self.key())
+        assert not isinstance(refusal.value, InsufficientCredits)
+
+    @rule()
+    def switch_clinic_on_or_off(self):
+        self.active = not self.active
+        Clinic.objects.filter(pk=self.clinic.pk).update(is_active=self.active)
+
+    # Invariants ----------------------------------------------------------------------------
 
     @invariant()
     def balance_matches_model_and_entries(self):
@@ -95,9 +204,6 @@ class LedgerMachine(RuleBasedStateMachine):
             assert balance_after == running >= -self.overdraft
         assert running == account.balance
 
-    def teardown(self):
-        assert list(ledger_discrepancies()) == []
-
     @invariant()
     def no_lead_charged_twice(self):
         charges = CreditTransaction.objects.filter(
@@ -105,6 +211,22 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert charges.count() == len(self.charged)
         assert charges.values("lead").distinct().count() == len(self.charged)
+
+    @invariant()
+    def refunded_never_exceeds_charged(self):
+        entries = CreditTransaction.objects.filter(account__clinic=self.clinic, lead__isnull=False)
+        charged, refunded = {}, {}
+        for lead_id, kind, credits in entries.values_list("lead_id", "kind", "credits"):
+            if kind == Kind.LEAD_CHARGE:
+                charged[lead_id] = charged.get(lead_id, 0) - credits
+            elif kind == Kind.DISPUTE_REFUND:
+                refunded[lead_id] = refunded.get(lead_id, 0) + credits
+        for lead_id, credits in refunded.items():
+            assert credits <= charged.get(lead_id, 0), f"lead #{lead_id} refunded over its charge"
+        assert refunded == {pk: credits for pk, credits in self.refunded.items() if credits}
+
+    def teardown(self):
+        assert list(ledger_discrepancies()) == []
 
 
 @pytest.mark.django_db

@@ -1,5 +1,6 @@
 """Opening and deciding disputes: every refusal, every decision, refunds exactly once."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -55,6 +56,73 @@ def test_evidence_type_is_checked_by_content_not_name(charged_lead, name, conten
     with pytest.raises(AntidoteError, match=message):
         open_(charged_lead, evidence=[SimpleUploadedFile(name, content)])
     assert not Dispute.objects.exists()
+
+
+def test_evidence_is_stored_under_a_name_we_generate_with_the_type_we_detected(charged_lead):
+    files = [
+        SimpleUploadedFile("evil.html", PNG),
+        SimpleUploadedFile("invoice.exe", PDF),
+        SimpleUploadedFile("a\x00b\r\n\x1b[31m<i>.png", PNG),
+        SimpleUploadedFile("photo\u202egnp.exe", PNG),  # right-to-left override: 'photoexe.png'
+    ]
+    dispute = open_(charged_lead, evidence=files)
+    stored = list(dispute.evidence.order_by("pk"))
+    assert [e.file.name.rsplit(".", 1)[1] for e in stored] == ["png", "pdf", "png", "png"]
+    for evidence in stored:
+        # Only our own name reaches the disk: a random hex stem, never what was uploaded.
+        pattern = r"dispute-evidence/\d{4}/\d{2}/[0-9a-f]{32}\.(png|pdf)"
+        assert re.fullmatch(pattern, evidence.file.name)
+        assert evidence.file.storage.exists(evidence.file.name)
+    assert len({e.file.name for e in stored}) == 4
+    # The uploaded name is kept only to show staff, without control characters.
+    assert [e.original_name for e in stored] == [
+        "evil.html",
+        "invoice.exe",
+        "ab[31m<i>.png",
+        "photognp.exe",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("shot.png", PNG + b"<html><body>hi</body></html>"),
+        ("shot.png", PNG + b"\x00" * 3000 + b"<ScRiPt>alert(1)</script>"),
+        ("shot.gif", b"GIF89a/*" + b"\x00" * 10 + b"*/=1;<svg onload=alert(1)>"),
+        ("shot.jpg", b"\xff\xd8\xff\xe0" + b"<!DOCTYPE html><p>"),
+        ("shot.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 <iframe src=x>"),
+        ("form.pdf", PDF + b"<script>alert(1)</script>"),
+    ],
+)
+def test_polyglot_images_and_pdfs_carrying_html_are_refused(charged_lead, name, content):
+    with pytest.raises(AntidoteError, match=f"{re.escape(name)} contains HTML or script"):
+        open_(charged_lead, evidence=[SimpleUploadedFile(name, content)])
+    assert not Dispute.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        b"/JavaScript",
+        b"/JS (app.alert(1))",
+        b"/OpenAction 5 0 R",
+        b"/Launch",
+        b"/AA << /O 3 0 R >>",
+        b"/J#61vaScript",  # a name with a hex escape is the same name to a PDF reader
+        b"/Open#41ction",
+    ],
+)
+def test_pdfs_with_scripts_or_automatic_actions_are_refused(charged_lead, action):
+    content = PDF + b"1 0 obj << /Type /Catalog " + action + b" >> endobj\n%%EOF"
+    with pytest.raises(AntidoteError, match=r"report\.pdf runs scripts or actions when opened"):
+        open_(charged_lead, evidence=[SimpleUploadedFile("report.pdf", content)])
+    assert not Dispute.objects.exists()
+
+
+def test_an_ordinary_pdf_with_links_and_fonts_is_accepted(charged_lead):
+    content = PDF + b"1 0 obj << /Type /Catalog /Pages 2 0 R /Font /JSans >> endobj\n%%EOF"
+    dispute = open_(charged_lead, evidence=[SimpleUploadedFile("statement.pdf", content)])
+    assert dispute.evidence.get().content_type == "application/pdf"
 
 
 def test_evidence_size_and_count_limits(charged_lead, settings):

@@ -10,7 +10,7 @@ from billing.selectors import account_balance
 from disputes import services
 from disputes.models import Dispute
 from leads import services as leads
-from tests.disputes.conftest import DESCRIPTION, PNG
+from tests.disputes.conftest import DESCRIPTION, PDF, PNG
 from tests.factories import ClinicFactory, ClinicMemberFactory, StaffFactory, fund
 from tests.otp import login_with_otp
 
@@ -152,16 +152,41 @@ def test_evidence_is_served_only_to_its_clinic_and_to_staff(client, charged_lead
     dispute = open_(charged_lead, evidence=[SimpleUploadedFile("log.png", PNG)])
     url = f"/disputes/evidence/{dispute.evidence.get().pk}"
     assert client.get(url).status_code == 302  # anonymous: log in first
+    # Another clinic cannot even learn that the file exists.
     client.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
-    assert client.get(url).status_code == 403
+    assert client.get(url).status_code == 404
     login_with_otp(client, StaffFactory(username="no-perm"))
-    assert client.get(url).status_code == 403
+    assert client.get(url).status_code == 404
     for user in (member, reviewer):
         login_with_otp(client, user)
         response = client.get(url)
         assert response.status_code == 200
         assert response["Content-Type"] == "image/png"
         assert b"".join(response.streaming_content) == PNG
+
+
+@pytest.mark.parametrize(
+    ("upload", "content", "content_type", "extension"),
+    [
+        ("evil.html", PNG, "image/png", "png"),
+        ('report"; filename=x.html.pdf', PDF, "application/pdf", "pdf"),
+    ],
+)
+def test_evidence_is_a_sandboxed_attachment_never_a_page_of_our_site(
+    client, charged_lead, member, reviewer, upload, content, content_type, extension
+):
+    dispute = open_(charged_lead, evidence=[SimpleUploadedFile(upload, content)])
+    evidence = dispute.evidence.get()
+    for user in (member, reviewer):  # the clinic's link and the admin's link are one view
+        login_with_otp(client, user)
+        response = client.get(f"/disputes/evidence/{evidence.pk}")
+        assert response.status_code == 200
+        name = f"dispute-{dispute.pk}-evidence-{evidence.pk}.{extension}"
+        assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+        assert response["Content-Type"] == content_type
+        assert response["Content-Security-Policy"] == "sandbox"
+        assert response["X-Content-Type-Options"] == "nosniff"
+        assert b"".join(response.streaming_content) == content
 
 
 # Staff side -------------------------------------------------------------------------------

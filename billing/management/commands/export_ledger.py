@@ -1,12 +1,12 @@
 """Stream ledger entries to CSV in constant memory."""
 
-import csv
-import sys
+import re
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from antidote.csv import csv_writer
 from billing.selectors import ledger_rows
 from leads.models import Clinic
 
@@ -48,16 +48,20 @@ class Command(BaseCommand):
         if date_from and date_to and date_from > date_to:
             raise CommandError("--from is after --to.")
         selected = None
-        if clinic:
-            lookup = {"pk": int(clinic)} if clinic.isdigit() else {"slug": clinic}
+        if clinic is not None:
+            # An id is plain ASCII digits (str.isdigit() also takes '²' and other scripts).
+            is_id = re.fullmatch(r"[0-9]{1,18}", clinic)
+            lookup = {"pk": int(clinic)} if is_id else {"slug": clinic}
             selected = Clinic.objects.filter(**lookup).first()
             if selected is None:
                 raise CommandError(f"No clinic {clinic!r}.")
         rows = ledger_rows(date_from=date_from, date_to=date_to, clinic=selected)
-        stream = sys.stdout if out == "-" else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
+        to_stdout = out == "-"
+        stream = self.stdout if to_stdout else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
         written = 0
         try:
-            writer = csv.writer(stream)
+            # Clinic names, user names, keys and memos are text people typed: no formulas.
+            writer = csv_writer(stream)
             writer.writerow(HEADER)
             for row in rows.iterator(chunk_size=2_000):
                 created = timezone.localtime(row[1]).isoformat()
@@ -66,7 +70,7 @@ class Command(BaseCommand):
                 if verbosity >= 1 and written % 100_000 == 0:
                     self.stderr.write(f"  {written:,} entries written")
         finally:
-            if stream is not sys.stdout:
+            if not to_stdout:
                 stream.close()
-        if out != "-":
+        if not to_stdout:
             self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
