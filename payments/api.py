@@ -16,12 +16,48 @@ def _refusal(error: AntidoteError) -> Response:
         code = status.HTTP_503_SERVICE_UNAVAILABLE
     elif error.code == "not_found":
         code = status.HTTP_404_NOT_FOUND
+    elif error.code == "clinic_mismatch":
+        code = status.HTTP_409_CONFLICT
     else:
         code = status.HTTP_400_BAD_REQUEST
     return Response({"success": False, "message": error.message}, status=code)
 
 
 WHOLE_RUPEES = "Enter the amount in whole rupees, e.g. 2500."
+NO_CLINIC = "This request does not say which clinic it is for; reload the page and try again."
+
+
+class ForClinicSerializer(serializers.Serializer):
+    """A request that moves money names the clinic its page was made for.
+
+    The session's clinic can change in another tab (the clinic switcher); money must land on
+    the clinic the person was looking at, so a mismatch is refused, never redirected.
+    """
+
+    clinic = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={
+            key: NO_CLINIC
+            for key in (
+                "required",
+                "null",
+                "invalid",
+                "min_value",
+                "max_value",
+                "max_string_length",
+            )
+        },
+    )
+
+
+def check_clinic(request, form: ForClinicSerializer) -> None:
+    if form.validated_data["clinic"] != request.clinic.pk:
+        raise AntidoteError(
+            f"This page was opened for another clinic; you have since switched to "
+            f"{request.clinic}. Reload the page and try again. Nothing was charged.",
+            code="clinic_mismatch",
+        )
 
 
 class TopupSerializer(serializers.Serializer):
@@ -65,10 +101,16 @@ def first_error(serializer: serializers.Serializer) -> str:
     return str(errors) or "The request could not be read."
 
 
-def _quote(request):
-    form = TopupSerializer(data=request.data)
+class OrderSerializer(TopupSerializer, ForClinicSerializer):
+    pass
+
+
+def _quote(request, serializer=TopupSerializer):
+    form = serializer(data=request.data)
     if not form.is_valid():
         raise AntidoteError(first_error(form))
+    if isinstance(form, ForClinicSerializer):
+        check_clinic(request, form)
     data = form.validated_data
     return services.quote_topup(
         clinic=request.clinic,
@@ -78,7 +120,7 @@ def _quote(request):
     )
 
 
-class VerifySerializer(serializers.Serializer):
+class VerifySerializer(ForClinicSerializer):
     """The three fields Razorpay's checkout hands the page: ids and a hex HMAC."""
 
     razorpay_order_id = serializers.RegexField(r"^\w{1,60}$")
@@ -114,7 +156,7 @@ def check_promo_code(request):
 def create_razorpay_order(request):
     try:
         order = services.create_order(
-            clinic=request.clinic, user=request.user, quote=_quote(request)
+            clinic=request.clinic, user=request.user, quote=_quote(request, OrderSerializer)
         )
     except AntidoteError as error:
         return _refusal(error)
@@ -136,13 +178,16 @@ def create_razorpay_order(request):
 def verify_payment(request):
     form = VerifySerializer(data=request.data)
     if not form.is_valid():
-        return _refusal(
-            AntidoteError(
-                "razorpay_order_id, razorpay_payment_id and razorpay_signature are required."
-            )
+        message = (
+            NO_CLINIC
+            if "clinic" in form.errors
+            else "razorpay_order_id, razorpay_payment_id and razorpay_signature are required."
         )
+        return _refusal(AntidoteError(message))
     try:
-        order = services.verify_payment(clinic=request.clinic, **form.validated_data)
+        check_clinic(request, form)
+        fields = {k: v for k, v in form.validated_data.items() if k != "clinic"}
+        order = services.verify_payment(clinic=request.clinic, **fields)
     except AntidoteError as error:
         return _refusal(error)
     return Response(

@@ -15,6 +15,7 @@
     data.append("razorpay_order_id", box.dataset.orderId);
     data.append("razorpay_payment_id", box.dataset.paymentId);
     data.append("razorpay_signature", box.dataset.signature);
+    data.append("clinic", box.dataset.clinic);  // the clinic this page was made for
     const response = await fetch(box.dataset.verifyUrl, {method: "POST", headers: {"X-CSRFToken": box.dataset.csrf}, body: data});
     const body = await response.json();
     if (body.success) window.location.href = box.dataset.successUrl + "?order=" + order;

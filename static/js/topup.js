@@ -72,6 +72,7 @@
       description: order.credits.toLocaleString("en-IN") + " credits",
       handler: async function (answer) {
         const data = new FormData();
+        data.append("clinic", form.dataset.clinic);  // the clinic this page was made for
         ["razorpay_payment_id", "razorpay_order_id", "razorpay_signature"].forEach((k) => data.append(k, answer[k]));
         const verified = await post(form.dataset.verifyUrl, data);
         window.location.href = result(verified.success ? form.dataset.successUrl : form.dataset.failureUrl);

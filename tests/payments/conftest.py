@@ -27,3 +27,13 @@ def checkout_signature(order_id, payment_id):
 
 def webhook_signature(body: bytes):
     return sign(WEBHOOK_SECRET, body.decode())
+
+
+def session_clinic(client) -> int:
+    """The clinic a logged-in test client's portal pages are made for (its first, by name)."""
+    from leads.models import ClinicMember
+
+    chosen = client.session.get("clinic_id")
+    memberships = ClinicMember.objects.filter(user_id=client.session["_auth_user_id"])
+    ids = list(memberships.order_by("clinic__name").values_list("clinic_id", flat=True))
+    return chosen if chosen in ids else ids[0]

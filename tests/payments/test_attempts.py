@@ -20,7 +20,7 @@ from payments.models import (
 )
 from tests.factories import ClinicMemberFactory
 from tests.payments.conftest import webhook_signature
-from tests.payments.test_flow import growth, new_order, verify, webhook
+from tests.payments.test_flow import create, growth, new_order, verify, webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -292,7 +292,7 @@ def test_signed_events_with_unreadable_entities_are_acknowledged_and_credit_noth
 def test_an_inactive_clinic_cannot_start_a_payment(member_client, razorpay, clinic):
     clinic.is_active = False
     clinic.save()
-    response = member_client.post("/create-razorpay-order", {"package": growth().pk})
+    response = create(member_client, package=growth().pk)
     assert response.status_code == 400
     assert "not active, so it cannot buy credits" in response.json()["message"]
     check = member_client.post("/clinic/check-promo-code", {"package": growth().pk}).json()
@@ -318,3 +318,77 @@ def test_money_received_for_a_clinic_deactivated_meanwhile_is_credited_and_flagg
     assert account_balance(clinic=clinic) == 5_500
     assert PaymentOrder.objects.get().status == "paid"
     assert PaymentEvent.objects.filter(kind="clinic_inactive").count() == 1
+
+
+# Money requests carry the clinic their page was made for -------------------------------------
+
+
+@pytest.fixture
+def two_clinic_client(client, clinic):
+    """A member of two clinics whose session has switched to the second in another tab."""
+    from tests.factories import ClinicFactory
+
+    user = ClinicMemberFactory(clinic=clinic).user
+    other = ClinicFactory(name="Zz Other Clinic")
+    ClinicMemberFactory(clinic=other, user=user)
+    client.force_login(user)
+    session = client.session
+    session["clinic_id"] = other.pk
+    session.save()
+    return client, other
+
+
+def test_an_order_made_for_one_clinic_after_switching_to_another_is_refused(
+    two_clinic_client, razorpay, clinic
+):
+    client, other = two_clinic_client
+    response = client.post("/create-razorpay-order", {"package": growth().pk, "clinic": clinic.pk})
+    assert response.status_code == 409
+    assert "you have since switched to Zz Other Clinic" in response.json()["message"]
+    assert not PaymentOrder.objects.exists()
+    assert not razorpay.orders
+    ok = client.post("/create-razorpay-order", {"package": growth().pk, "clinic": other.pk})
+    assert ok.status_code == 200
+    assert PaymentOrder.objects.get().clinic == other
+
+
+@pytest.mark.parametrize("clinic_field", [None, "", "x", "²", "9" * 30, "1.5", "1\x00"])
+def test_a_money_request_that_does_not_name_its_clinic_is_refused(
+    member_client, razorpay, clinic_field
+):
+    data = {"package": growth().pk}
+    if clinic_field is not None:
+        data["clinic"] = clinic_field
+    response = member_client.post("/create-razorpay-order", data)
+    assert response.status_code == 400
+    assert "does not say which clinic" in response.json()["message"]
+    verify_data = {"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1"}
+    verify_data["razorpay_signature"] = "ab" * 32
+    if clinic_field is not None:
+        verify_data["clinic"] = clinic_field
+    refused = member_client.post("/verify-payment", verify_data)
+    assert refused.status_code == 400
+    assert "does not say which clinic" in refused.json()["message"]
+    assert not PaymentOrder.objects.exists()
+
+
+def test_a_verification_for_the_clinic_switched_away_from_is_refused_and_nothing_credited(
+    two_clinic_client, razorpay, clinic
+):
+    client, other = two_clinic_client
+    order_id = client.post(
+        "/create-razorpay-order", {"package": growth().pk, "clinic": other.pk}
+    ).json()["order_id"]
+    payment = razorpay.pay(order_id)
+    from tests.payments.conftest import checkout_signature
+
+    data = {
+        "razorpay_order_id": order_id,
+        "razorpay_payment_id": payment["id"],
+        "razorpay_signature": checkout_signature(order_id, payment["id"]),
+    }
+    response = client.post("/verify-payment", {**data, "clinic": clinic.pk})
+    assert response.status_code == 409
+    assert account_balance(clinic=other) == account_balance(clinic=clinic) == 0
+    assert client.post("/verify-payment", {**data, "clinic": other.pk}).status_code == 200
+    assert account_balance(clinic=other) == 5_500

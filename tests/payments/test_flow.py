@@ -22,7 +22,7 @@ from payments.models import (
     WebhookEvent,
 )
 from tests.factories import ClinicFactory, ClinicMemberFactory
-from tests.payments.conftest import checkout_signature, webhook_signature
+from tests.payments.conftest import checkout_signature, session_clinic, webhook_signature
 
 pytestmark = pytest.mark.django_db
 
@@ -38,13 +38,14 @@ def growth():
 
 
 def create(client, **data):
-    return client.post("/create-razorpay-order", data)
+    return client.post("/create-razorpay-order", {"clinic": session_clinic(client), **data})
 
 
 def verify(client, order_id, payment_id, signature=None):
     return client.post(
         "/verify-payment",
         {
+            "clinic": session_clinic(client),
             "razorpay_order_id": order_id,
             "razorpay_payment_id": payment_id,
             "razorpay_signature": signature or checkout_signature(order_id, payment_id),
@@ -102,7 +103,9 @@ def test_create_order_makes_ours_first_then_razorpays_with_our_id_as_receipt(
 
 def test_create_order_accepts_json_and_a_custom_amount(member_client, razorpay):
     response = member_client.post(
-        "/create-razorpay-order", {"amount": "2500"}, content_type="application/json"
+        "/create-razorpay-order",
+        {"amount": 2500, "clinic": session_clinic(member_client)},
+        content_type="application/json",
     )
     assert response.json()["razorpay_amount"] == 2_500_00
 
@@ -145,7 +148,8 @@ def test_razorpay_failing_at_order_creation_charges_nothing_and_says_so(
 
 
 def test_create_order_needs_a_clinic_member(client, razorpay):
-    assert create(client, package=growth().pk).status_code == 403
+    response = client.post("/create-razorpay-order", {"package": growth().pk, "clinic": 1})
+    assert response.status_code == 403
     assert razorpay.orders == {}
 
 
@@ -259,7 +263,9 @@ def test_razorpay_timing_out_at_verify_leaves_the_order_pending(member_client, r
 
 
 def test_missing_fields_are_refused(member_client, razorpay):
-    response = member_client.post("/verify-payment", {"razorpay_order_id": "order_x"})
+    response = member_client.post(
+        "/verify-payment", {"razorpay_order_id": "order_x", "clinic": session_clinic(member_client)}
+    )
     assert response.status_code == 400
     assert "required" in response.json()["message"]
 
@@ -498,9 +504,7 @@ def test_promo_check_needs_a_clinic_member(client):
 
 
 def test_checkout_stand_in_pays_through_the_real_verification(member_client, clinic):
-    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
-        "order_id"
-    ]
+    order_id = create(member_client, package=growth().pk).json()["order_id"]
     page = member_client.get(f"/payments/test-checkout/{order_id}")
     assert page.status_code == 200
     assert "No real money moves" in page.text
@@ -516,9 +520,7 @@ def test_checkout_stand_in_is_404_in_live_mode(member_client, razorpay):
 
 
 def test_checkout_stand_in_is_404_for_another_clinics_order(member_client):
-    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
-        "order_id"
-    ]
+    order_id = create(member_client, package=growth().pk).json()["order_id"]
     assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 200
     stranger = Client()
     stranger.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
@@ -528,9 +530,7 @@ def test_checkout_stand_in_is_404_for_another_clinics_order(member_client):
 def test_checkout_stand_in_needs_debug_or_an_operators_explicit_permission(
     member_client, clinic, settings
 ):
-    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
-        "order_id"
-    ]
+    order_id = create(member_client, package=growth().pk).json()["order_id"]
     settings.PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG = False
     settings.DEBUG = False
     assert member_client.get(f"/payments/test-checkout/{order_id}").status_code == 404
@@ -546,9 +546,7 @@ OLD_PUBLIC_WEBHOOK_SECRET = "local-test-mode-webhook-secret"
 def test_test_mode_does_not_accept_a_checkout_signed_with_a_secret_from_the_source(
     member_client, clinic
 ):
-    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
-        "order_id"
-    ]
+    order_id = create(member_client, package=growth().pk).json()["order_id"]
     payment_id = "pay_test_" + order_id.removeprefix("order_test_")
     forged = sign(OLD_PUBLIC_KEY_SECRET, f"{order_id}|{payment_id}")
     response = verify(member_client, order_id, payment_id, forged)
@@ -560,9 +558,7 @@ def test_test_mode_refuses_webhooks_signed_with_a_secret_from_the_source(
     member_client, clinic, settings
 ):
     settings.RAZORPAY_WEBHOOK_SECRET = ""
-    order_id = member_client.post("/create-razorpay-order", {"package": growth().pk}).json()[
-        "order_id"
-    ]
+    order_id = create(member_client, package=growth().pk).json()["order_id"]
     payment = {
         "id": "pay_test_" + order_id.removeprefix("order_test_"),
         "order_id": order_id,
