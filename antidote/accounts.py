@@ -17,23 +17,31 @@ from django.core.cache import cache
 log = logging.getLogger(__name__)
 
 
+_MAX_FORWARDED = 1_000  # a forwarded-for chain longer than this is not one our proxies wrote
+
+
 def client_ip(request) -> str | None:
-    """The client's address for counting failed logins (AXES_CLIENT_IP_CALLABLE).
+    """The client's address, for the login lockout (AXES_CLIENT_IP_CALLABLE) and the enquiry
+    rate limit alike.
 
     Behind TRUSTED_PROXY_COUNT proxies, each of which appends the address it was reached from
-    to X-Forwarded-For, the client is the entry that many places from the end; without the
-    setting the header is the client's own to forge, so only REMOTE_ADDR counts.
+    to X-Forwarded-For, the client is the entry that many places from the end, and every entry
+    our proxies wrote must be an address. Without the setting the header is the client's own
+    to forge, so only REMOTE_ADDR counts; so it does when the header is malformed.
     """
-    count = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
-    if count:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [h for h in hops if h]
-        if len(hops) >= count:
-            try:  # a misconfigured proxy chain must not put garbage in an inet column
-                return str(ipaddress.ip_address(hops[-count]))
-            except ValueError:
-                pass
-    return request.META.get("REMOTE_ADDR")
+    peer = request.META.get("REMOTE_ADDR")
+    trusted = settings.TRUSTED_PROXY_COUNT
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted <= 0 or not header or len(header) > _MAX_FORWARDED:
+        return peer
+    hops = [hop.strip() for hop in header.split(",")]
+    if len(hops) < trusted:
+        return peer
+    try:
+        ours = [ipaddress.ip_address(hop) for hop in hops[-trusted:]]
+    except ValueError:
+        return peer
+    return str(ours[0])
 
 
 class LoginAttemptHandler(AxesDatabaseHandler):

@@ -20,33 +20,17 @@ Numbers are hashed before they become cache keys.
 
 import contextlib
 import hashlib
-import ipaddress
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
 
-_MAX_HEADER = 1_000  # a forwarded-for chain longer than this is not one our proxies wrote
+from antidote import accounts
 
 
 def client_ip(request) -> str:
     """The address to count a submission against (see the module docstring)."""
-    peer = request.META.get("REMOTE_ADDR") or "unknown"
-    trusted = settings.TRUSTED_PROXY_COUNT
-    if trusted <= 0:
-        return peer
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if not header or len(header) > _MAX_HEADER:
-        return peer
-    hops = [hop.strip() for hop in header.split(",")]
-    if len(hops) < trusted:
-        return peer
-    try:
-        # Our proxies wrote the rightmost ``trusted`` entries; all of them must be addresses.
-        ours = [ipaddress.ip_address(hop) for hop in hops[-trusted:]]
-    except ValueError:
-        return peer
-    return str(ours[0])
+    return accounts.client_ip(request) or "unknown"
 
 
 @dataclass(frozen=True)
