@@ -30,7 +30,9 @@ def _check_deploy(**env):
         for k, v in os.environ.items()
         if k not in unset and not k.startswith(("RAZORPAY_", "PAYMENT_"))
     }
-    clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", **env)
+    # Explicit, so a demo's .env beside manage.py (bin/demo writes one) cannot fill them in.
+    clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", DEBUG="false", PAYMENT_MODE="live")
+    clean.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
