@@ -1,9 +1,19 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
+from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.sources import register_entry_source
-from payments.models import CreditPackage, PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
+from payments import services
+from payments.models import (
+    CreditPackage,
+    PaymentAttempt,
+    PaymentEvent,
+    PaymentOrder,
+    PaymentRefund,
+    PromoCode,
+    WebhookEvent,
+)
 
 # The ledger admin links these entries to their order (keys made in payments.services).
 for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
@@ -51,6 +61,33 @@ class PaymentEventInline(admin.TabularInline):
         return False
 
 
+class PaymentAttemptInline(PaymentEventInline):
+    model = PaymentAttempt
+    fields = ["created_at", "razorpay_payment_id", "status", "amount_paise", "error", "source"]
+    readonly_fields = fields
+
+
+class PaymentRefundInline(PaymentEventInline):
+    model = PaymentRefund
+    fields = ["created_at", "kind", "razorpay_id", "amount_paise", "status", "reversal_entry"]
+    readonly_fields = fields
+
+
+class OverrunFilter(admin.SimpleListFilter):
+    title = "promo overrun"
+    parameter_name = "overrun"
+
+    def lookups(self, request, model_admin):
+        return [("open", "To review"), ("acknowledged", "Acknowledged")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(promo_overrun_paise__gt=0, overrun_acknowledged_at=None)
+        if self.value() == "acknowledged":
+            return queryset.filter(promo_overrun_paise__gt=0).exclude(overrun_acknowledged_at=None)
+        return queryset
+
+
 @admin.register(PaymentOrder)
 class PaymentOrderAdmin(ReadOnlyAdmin):
     list_display = [
@@ -60,16 +97,46 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
         "amount",
         "total_credits",
         "status",
+        "refunded",
+        "overrun",
         "razorpay_order_id",
     ]
-    list_filter = ["status", "created_at"]
+    list_filter = ["status", OverrunFilter, "created_at"]
     search_fields = ["clinic__name", "razorpay_order_id", "razorpay_payment_id"]
     list_select_related = ["clinic"]
-    inlines = [PaymentEventInline]
+    inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
+    actions = ["acknowledge_overrun"]
 
     @admin.display(description="Amount", ordering="amount_paise")
     def amount(self, obj):
         return format_paise(obj.amount_paise)
+
+    @admin.display(description="Refunded", ordering="refunded_paise")
+    def refunded(self, obj):
+        return format_paise(obj.refunded_paise) if obj.refunded_paise else ""
+
+    @admin.display(description="Promo overrun", ordering="promo_overrun_paise")
+    def overrun(self, obj):
+        if not obj.promo_overrun_paise:
+            return ""
+        state = "acknowledged" if obj.overrun_acknowledged_at else "to review"
+        return f"{format_paise(obj.promo_overrun_paise)} ({state})"
+
+    def has_acknowledge_promo_overrun_permission(self, request):
+        return request.user.has_perm("payments.acknowledge_promo_overrun")
+
+    @admin.action(
+        permissions=["acknowledge_promo_overrun"],
+        description="Acknowledge the promo overrun (reviewed; reconcile stops reporting it)",
+    )
+    def acknowledge_overrun(self, request, queryset):
+        for order in queryset.order_by("pk"):
+            try:
+                services.acknowledge_promo_overrun(order=order, actor=request.user)
+            except AntidoteError as error:
+                self.message_user(request, f"Order #{order.pk}: {error}", messages.WARNING)
+            else:
+                self.message_user(request, f"Order #{order.pk}: overrun acknowledged.")
 
 
 @admin.register(WebhookEvent)

@@ -146,11 +146,18 @@ class PaymentOrder(models.Model):
         help_text="A discount already paid through that the promo's limits no longer allowed "
         "when the payment arrived: credited at 1 credit per rupee paid, with no bonus.",
     )
+    overrun_acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    overrun_acknowledged_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("acknowledge_promo_overrun", "Can acknowledge a promo overrun after reviewing it")
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount_paise__gt=0), name="order_amount_positive"),
             models.CheckConstraint(

@@ -644,6 +644,22 @@ def record_money_returned(
     return row
 
 
+def acknowledge_promo_overrun(*, order: PaymentOrder, actor) -> PaymentOrder:
+    """Staff reviewed a promo overrun: reconcile stops reporting it; who and when are kept."""
+    if not actor.has_perm("payments.acknowledge_promo_overrun"):
+        raise AntidoteError("You may not acknowledge promo overruns.")
+    with transaction.atomic():
+        locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+        if not locked.promo_overrun_paise:
+            raise AntidoteError(f"Order #{locked.pk} has no promo overrun.")
+        if locked.overrun_acknowledged_at is not None:
+            return locked
+        locked.overrun_acknowledged_by, locked.overrun_acknowledged_at = actor, timezone.now()
+        locked.save(update_fields=["overrun_acknowledged_by", "overrun_acknowledged_at"])
+        _event(locked, "overrun_acknowledged", f"by {actor}")
+    return locked
+
+
 @dataclass
 class ReconcileReport:
     settled: list
@@ -776,9 +792,14 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
         report.problems.append(
             f"ledger entry #{entry.pk} ({entry.idempotency_key}) has no paid order"
         )
-    for order in PaymentOrder.objects.filter(promo_overrun_paise__gt=0).order_by("id"):
-        report.overruns.append(
+    unreviewed = PaymentOrder.objects.filter(
+        promo_overrun_paise__gt=0, overrun_acknowledged_at=None
+    ).select_related("clinic", "promo")
+    for order in unreviewed.order_by("id"):
+        # A problem until staff acknowledge it: money was given away, someone must look.
+        report.problems.append(
             f"order #{order.pk} ({order.clinic}): promo {order.promo} overrun, "
             f"{format_paise(order.promo_overrun_paise)} discount given without a use"
         )
+        report.overruns.append(order)
     return report

@@ -52,6 +52,7 @@ MAY_WRITE = {
         "payments.promocode:revert",
         "leads.clinic:action:adjust_credits",
         "leads.clinic:action:grant_bonus",
+        "payments.paymentorder:action:acknowledge_overrun",
     },
     "Dispute reviewers": EVERY_GROUP
     | {
@@ -105,6 +106,7 @@ def action_payloads(world):
             f"{world['disputes.dispute'].pk}-credits": 10,
         },
         "disputes.dispute:action:reject": {"apply": "1", "notes": "No evidence of a problem."},
+        "payments.paymentorder:action:acknowledge_overrun": {},
     }
 
 
@@ -154,7 +156,11 @@ def world():
     )
     PromoCode.objects.create(code="SAVE5", discount_type="percent", discount_value=5)
     PaymentOrder.objects.create(
-        clinic=clinic, base_amount_paise=1_000_00, amount_paise=1_000_00, credits=1_000
+        clinic=clinic,
+        base_amount_paise=1_000_00,
+        amount_paise=1_000_00,
+        credits=1_000,
+        promo_overrun_paise=100_00,  # so acknowledging it writes
     )
     WebhookEvent.objects.create(event_id="evt_1", event="payment.captured", payload={})
     Group.objects.create(name="Spare group")

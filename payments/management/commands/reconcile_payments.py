@@ -33,14 +33,12 @@ class Command(BaseCommand):
             self.stdout.write(f"{'would expire' if dry_run else 'expired'} order #{order.pk}")
         for line in report.reversed:
             self.stdout.write(line)
-        for overrun in report.overruns:
-            self.stdout.write(self.style.WARNING(overrun))
         for problem in report.problems:
             self.stdout.write(self.style.ERROR(problem))
         summary = (
             f"{len(report.settled)} {verb}, {len(report.reversed)} refunds reversed, "
             f"{len(report.expired)} expired, "
-            f"{len(report.problems)} problems, {len(report.overruns)} promo overruns"
+            f"{len(report.problems)} problems ({len(report.overruns)} promo overruns to review)"
         )
         if not dry_run:
             record_reconciliation(name="payments", ok=not report.problems, summary=summary)
