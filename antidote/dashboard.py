@@ -8,6 +8,7 @@ from django.utils import timezone
 from billing.models import CreditAccount, CreditTransaction, Kind, ReconciliationRun
 from disputes.models import Dispute
 from leads.models import Lead
+from payments.models import PaymentOrder
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Figures:
     oldest_open_dispute_days: int | None
     held_leads: int
     clinics_below_threshold: int
+    clinics_in_debt: int
+    overruns_to_review: int
     last_runs: list
 
 
@@ -40,6 +43,10 @@ def dashboard_figures() -> Figures:
         held_leads=Lead.objects.filter(billing_state=Lead.Billing.HELD).count(),
         clinics_below_threshold=CreditAccount.objects.filter(
             balance__lt=F("low_balance_threshold")
+        ).count(),
+        clinics_in_debt=CreditAccount.objects.filter(in_debt=True).count(),
+        overruns_to_review=PaymentOrder.objects.filter(
+            promo_overrun_paise__gt=0, overrun_acknowledged_at=None
         ).count(),
         last_runs=[run for run in last_runs if run is not None],
     )

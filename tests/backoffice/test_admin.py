@@ -246,4 +246,8 @@ def test_admin_index_shows_the_dashboard_figures(client, boss):
     assert re.search(r'data-figure="disputes">1 \(oldest 0 days\)<', page)
     assert re.search(r'data-figure="held">1<', page)
     assert re.search(r'data-figure="low">1<', page)  # poor: 0 < 500; rich: 800
+    assert re.search(r'data-figure="debt">0<', page)
+    assert re.search(r'data-figure="overruns">0<', page)
     assert "ledger: <strong" in page and "OK" in page
+    billing.reverse_credits(clinic=rich, credits=2_000, idempotency_key="test:chargeback")
+    assert re.search(r'data-figure="debt">1<', client.get("/admin/").text)
