@@ -1,7 +1,6 @@
 """The back office admin site. The admin pieces every app shares are in ``admin_bases``."""
 
 from django.contrib import admin
-from django.contrib.auth.decorators import user_passes_test
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 
@@ -42,15 +41,3 @@ class BackOfficeSite(admin.AdminSite):
         from antidote.dashboard import dashboard_figures
 
         return super().index(request, {**(extra_context or {}), "figures": dashboard_figures()})
-
-
-def verified_staff_required(view):
-    """staff_member_required, plus the second factor the admin site asks for.
-
-    For the staff paths that live beside the admin (disputes' documented URLs): a staff session
-    without a verified TOTP device is sent to the admin login, as the admin itself does.
-    """
-    return user_passes_test(
-        lambda user: user.is_active and user.is_staff and user.is_verified(),
-        login_url="admin:login",
-    )(view)

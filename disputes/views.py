@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from antidote.admin_site import verified_staff_required
+from antidote.accounts import verified_staff_required
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from disputes import services
