@@ -1,6 +1,7 @@
 import pytest
 
 from payments.gateway import sign
+from tests.factories import ClinicMemberFactory
 from tests.payments.fake_razorpay import FakeRazorpay
 
 KEY_ID, KEY_SECRET, WEBHOOK_SECRET = "rzp_test_fake", "fake-key-secret", "fake-webhook-secret"
@@ -18,6 +19,12 @@ def razorpay(settings):
     settings.RAZORPAY_TIMEOUT_SECONDS = 0.5
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def member_client(client, clinic):
+    client.force_login(ClinicMemberFactory(clinic=clinic).user)
+    return client
 
 
 def checkout_signature(order_id, payment_id):

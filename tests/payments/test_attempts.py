@@ -3,10 +3,8 @@ come back, and webhooks whose headers or bodies are hostile."""
 
 import json
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from billing.selectors import account_balance
@@ -18,6 +16,7 @@ from payments.models import (
     PromoRedemption,
     WebhookEvent,
 )
+from tests.commands import run_command
 from tests.factories import ClinicMemberFactory
 from tests.payments.conftest import webhook_signature
 from tests.payments.test_flow import create, growth, new_order, verify, webhook
@@ -25,19 +24,8 @@ from tests.payments.test_flow import create, growth, new_order, verify, webhook
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def member_client(client, clinic):
-    client.force_login(ClinicMemberFactory(clinic=clinic).user)
-    return client
-
-
 def reconcile(*args):
-    out = StringIO()
-    try:
-        call_command("reconcile_payments", "--older-than", "0", *args, stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue() + str(error)
-    return 0, out.getvalue()
+    return run_command("reconcile_payments", "--older-than", "0", *args)
 
 
 def failed_attempt(order_id, payment_id="pay_failed1"):

@@ -3,10 +3,8 @@ the gateway credits a paid order exactly once and an unpaid one never."""
 
 import json
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -21,16 +19,11 @@ from payments.models import (
     PromoCode,
     WebhookEvent,
 )
+from tests.commands import run_command
 from tests.factories import ClinicFactory, ClinicMemberFactory
 from tests.payments.conftest import checkout_signature, session_clinic, webhook_signature
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member_client(client, clinic):
-    client.force_login(ClinicMemberFactory(clinic=clinic).user)
-    return client
 
 
 def growth():
@@ -425,12 +418,7 @@ def test_unpaid_or_foreign_receipts_are_404(member_client, razorpay):
 
 
 def _reconcile(*args):
-    out = StringIO()
-    try:
-        call_command("reconcile_payments", *args, stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue() + str(error)
-    return 0, out.getvalue()
+    return run_command("reconcile_payments", *args)
 
 
 def test_reconcile_settles_a_payment_nobody_reported_and_expires_stale_orders(

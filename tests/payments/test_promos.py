@@ -9,15 +9,9 @@ from django.utils import timezone
 from antidote.errors import AntidoteError
 from payments.models import CreditPackage, PaymentOrder, PromoCode, PromoRedemption
 from payments.services import check_promo, quote_topup
-from tests.factories import ClinicFactory, ClinicMemberFactory
+from tests.factories import ClinicFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member_client(client, clinic):
-    client.force_login(ClinicMemberFactory(clinic=clinic).user)
-    return client
 
 
 def promo(**fields):

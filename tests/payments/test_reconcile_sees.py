@@ -4,34 +4,21 @@ the ledger, a promo overrun staff have not reviewed. The dry run only reports; t
 settles what it can and keeps failing on what only staff can decide."""
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from billing.selectors import account_balance
 from payments.models import PaymentOrder
-from tests.factories import ClinicMemberFactory
+from tests.commands import run_command
 from tests.payments.test_attempts import _overrun_order
 from tests.payments.test_flow import growth, new_order, verify
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def member_client(client, clinic):
-    client.force_login(ClinicMemberFactory(clinic=clinic).user)
-    return client
-
-
 def reconcile(*args):
-    out = StringIO()
-    try:
-        call_command("reconcile", *args, stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue() + str(error)
-    return 0, out.getvalue()
+    return run_command("reconcile", *args)
 
 
 def _older(minutes=20):

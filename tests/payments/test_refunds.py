@@ -2,10 +2,8 @@
 as a reversal in proportion to the amount, even when the credits were already spent."""
 
 import json
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
@@ -13,16 +11,11 @@ from billing.selectors import account_balance, account_of
 from leads.models import Lead
 from leads.services import submit_enquiry
 from payments.models import PaymentEvent, PaymentOrder, PaymentRefund
-from tests.factories import ClinicMemberFactory, LeadFactory
+from tests.commands import run_command
+from tests.factories import LeadFactory
 from tests.payments.test_flow import growth, new_order, verify, webhook
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member_client(client, clinic):
-    client.force_login(ClinicMemberFactory(clinic=clinic).user)
-    return client
 
 
 @pytest.fixture
@@ -178,12 +171,7 @@ def test_a_chargeback_won_takes_nothing_back(member_client, razorpay, clinic, pa
 
 
 def _reconcile(*args):
-    out = StringIO()
-    try:
-        call_command("reconcile_payments", *args, stdout=out)
-    except CommandError as error:
-        return error.returncode, out.getvalue() + str(error)
-    return 0, out.getvalue()
+    return run_command("reconcile_payments", *args)
 
 
 def test_reconcile_names_a_refund_whose_webhook_was_lost_and_reverses_it_once(
