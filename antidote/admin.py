@@ -6,11 +6,11 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, F, Q
-from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from antidote.admin_bases import RefusalAsMessageMixin
 from antidote.errors import AntidoteError
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
@@ -106,7 +106,7 @@ class BonusForm(AdjustForm):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(RefusalAsMessageMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "city",
@@ -160,13 +160,6 @@ class ClinicAdmin(admin.ModelAdmin):
                 )
                 formset.changed_objects.append((account_form.instance, account_form.changed_data))
         return None
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except AntidoteError as error:  # the balance moved below the new limit meanwhile
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def has_adjust_credits_permission(self, request):
         return request.user.has_perm("billing.adjust_credits")

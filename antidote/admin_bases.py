@@ -1,10 +1,13 @@
 """The admin pieces every app shares. Apps import these, never the admin site itself, whose
 dashboard reads every app: importing it would tie each app to all the others."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from simple_history.admin import SimpleHistoryAdmin
+
+from antidote.errors import AntidoteError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,3 +44,15 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None):
         return not self.has_change_permission(request, obj) or super().revert_disabled(request, obj)
+
+
+class RefusalAsMessageMixin:
+    """A save the billing services refuse (the balance moved below a new limit meanwhile, say)
+    comes back to the form as an error message, with nothing written, instead of a 500."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except AntidoteError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())

@@ -4,7 +4,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
+from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing import services
@@ -24,7 +24,7 @@ class PricingTierAdmin(HistoryAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(HistoryAdmin):
+class CreditAccountAdmin(RefusalAsMessageMixin, HistoryAdmin):
     """Account settings only. Saves, reverts included, go through
     ``services.update_account_settings``, which locks the row and writes only the settings, so
     a charge posted while the form was open is never overwritten."""
@@ -43,13 +43,6 @@ class CreditAccountAdmin(HistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         services.update_account_settings(account=obj, actor=request.user, **form.cleaned_data)
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except AntidoteError as error:  # the balance moved below the new limit meanwhile
-            self.message_user(request, error.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         try:

@@ -12,6 +12,7 @@ from billing.selectors import account_balance
 from disputes import services as disputes
 from leads import services as leads
 from payments.models import PromoCode
+from tests.backoffice.admin_forms import page_post_data
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicFactory, StaffFactory, fund
 from tests.otp import login_with_otp
@@ -230,6 +231,27 @@ def test_tier_promo_package_and_account_changes_are_kept_in_history(client, boss
     )
     assert [h.overdraft_limit for h in account.history.all()] == [100, 0]
     assert client.get("/admin/payments/creditpackage/1/history/").status_code == 200
+
+
+@pytest.mark.parametrize("where", ["account", "clinic"])
+def test_an_overdraft_limit_below_the_debt_already_used_is_refused_with_a_message(
+    client, boss, clinic, where
+):
+    account = CreditAccount.objects.get(clinic=clinic)
+    billing.update_account_settings(account=account, overdraft_limit=200)
+    leads.submit_enquiry(clinic=clinic, name="P", phone="9000000001")  # 100 of the 200 used
+    if where == "account":
+        url = f"/admin/billing/creditaccount/{account.pk}/change/"
+        data = {"overdraft_limit": 50, "low_balance_threshold": 0}
+    else:
+        url = f"/admin/leads/clinic/{clinic.pk}/change/"
+        page = client.get(url)
+        data = {**page_post_data(page), "credit_account-0-overdraft_limit": 50}
+    response = client.post(url, data, follow=True)
+    assert response.status_code == 200
+    assert "the overdraft limit cannot be below 100 until the clinic tops up" in response.text
+    account.refresh_from_db()
+    assert (account.balance, account.overdraft_limit) == (-100, 200)
 
 
 def test_admin_index_shows_the_dashboard_figures(client, boss):
