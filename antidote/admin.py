@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import RefusalAsMessageMixin
+from antidote.admin_bases import MoneyActionConfirmation, MoneyMove, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
@@ -106,7 +106,7 @@ class BonusForm(AdjustForm):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(RefusalAsMessageMixin, admin.ModelAdmin):
+class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "city",
@@ -207,30 +207,39 @@ class ClinicAdmin(RefusalAsMessageMixin, admin.ModelAdmin):
 
     def _credit_action(self, request, queryset, form_class, action, title):
         clinics = list(queryset.select_related("credit_account").order_by("name"))
-        stage = request.POST.get("stage")
-        form = form_class(request.POST if stage else None, initial={"token": uuid.uuid4()})
-        if stage == "apply" and form.is_valid():
+        confirmed = self.money_action_confirmed(request)
+        bound = confirmed or request.POST.get("stage") == "preview"
+        form = form_class(request.POST if bound else None, initial={"token": uuid.uuid4()})
+        if confirmed and form.is_valid():
             self._apply(request, clinics, action, **form.cleaned_data)
             return None
-        preview = stage in {"preview", "apply"} and form.is_valid()
-        rows = []
-        if preview:
-            credits = form.cleaned_data["credits"]
+        if bound and form.is_valid():
+            credits, reason = form.cleaned_data["credits"], form.cleaned_data["reason"]
+            moves = []
             for clinic in clinics:
-                account = clinic.credit_account
-                after = account.balance + credits
+                floor = clinic.credit_account.floor
                 problem = "" if clinic.is_active else "inactive clinic: will be refused"
-                if not problem and after < account.floor:
-                    problem = f"below its floor of {account.floor:,}: will be refused"
-                rows.append((clinic, account.balance, after, problem))
+                if not problem and clinic.credit_account.balance + credits < floor:
+                    problem = f"below its floor of {floor:,}: will be refused"
+                moves.append(
+                    MoneyMove(clinic=clinic, credits=credits, label=title, problem=problem)
+                )
+            return self.confirm_money_action(
+                request,
+                action=action,
+                title=title,
+                intro="Check each clinic's balance before and after, then confirm. Every entry "
+                f"records you and your reason: {reason}",
+                moves=moves,
+                selected=clinics,
+                form=form,
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": title,
             "form": form,
             "clinics": clinics,
-            "rows": rows,
-            "preview": preview,
             "action": action,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }

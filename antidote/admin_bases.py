@@ -1,10 +1,14 @@
 """The admin pieces every app shares. Apps import these, never the admin site itself, whose
 dashboard reads every app: importing it would tie each app to all the others."""
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from antidote.errors import AntidoteError
@@ -56,3 +60,74 @@ class RefusalAsMessageMixin:
         except AntidoteError as error:
             self.message_user(request, error.message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
+
+
+@dataclass(frozen=True)
+class MoneyMove:
+    """One line of a money action's confirmation page."""
+
+    clinic: Any  # a leads.Clinic, with its credit_account loaded
+    credits: int  # how the clinic's balance will move (negative takes credits away)
+    label: str  # what moves it: "Dispute #7, lead #12"
+    problem: str = ""  # why it will be refused; a refused line counts in no total
+
+
+@dataclass(frozen=True)
+class ClinicTotal:
+    clinic: Any
+    moves: int
+    credits: int
+    balance: int
+
+    @property
+    def balance_after(self) -> int:
+        return self.balance + self.credits
+
+
+class MoneyActionConfirmation:
+    """Every admin action that moves credits asks first, like Django's delete confirmation.
+
+    The first POST (the action chosen on the list, or the action's own form) renders
+    ``confirm_money_action``: each line, the total per clinic with its balance before and
+    after, and the total in all. Only a POST of that page, which carries ``confirm=yes``, the
+    same selected ids (never "select all" again) and the form's values as hidden fields,
+    applies the action: check ``money_action_confirmed`` before moving anything.
+    """
+
+    money_confirmation_template = "admin/money_action_confirmation.html"
+
+    @staticmethod
+    def money_action_confirmed(request) -> bool:
+        return request.POST.get("confirm") == "yes"
+
+    def confirm_money_action(
+        self, request, *, action, title, moves, selected, form=None, hidden=None, intro=""
+    ):
+        by_clinic: dict[int, ClinicTotal] = {}
+        for move in moves:
+            if move.problem:
+                continue
+            seen = by_clinic.get(move.clinic.pk)
+            by_clinic[move.clinic.pk] = ClinicTotal(
+                clinic=move.clinic,
+                moves=(seen.moves if seen else 0) + 1,
+                credits=(seen.credits if seen else 0) + move.credits,
+                balance=move.clinic.credit_account.balance,
+            )
+        totals = sorted(by_clinic.values(), key=lambda t: (t.clinic.name, t.clinic.pk))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "intro": intro,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "selected": [obj.pk for obj in selected],
+            "form": form,
+            "hidden": sorted((hidden or {}).items()),
+            "moves": moves,
+            "clinic_totals": totals,
+            "total_credits": sum(t.credits for t in totals),
+            "refused": sum(1 for move in moves if move.problem),
+        }
+        return TemplateResponse(request, self.money_confirmation_template, context)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -186,3 +186,20 @@ def ledger_rows(*, date_from=None, date_to=None, clinic=None):
 def entry_exists(*, idempotency_key: str) -> bool:
     """Whether something was already posted under this key (a form sent twice, a replay)."""
     return CreditTransaction.objects.filter(idempotency_key=idempotency_key).exists()
+
+
+def refundable_credits(*, lead_ids) -> dict[int, int]:
+    """What is left to refund of each lead's charge (charged minus refunded; 0 if never
+    charged): the amount ``services.refund_lead_charge`` gives back when none is named."""
+    rows = (
+        CreditTransaction.objects.filter(
+            lead_id__in=lead_ids, kind__in=[Kind.LEAD_CHARGE, Kind.DISPUTE_REFUND]
+        )
+        .values("lead_id")
+        .annotate(
+            charged=Sum("credits", filter=Q(kind=Kind.LEAD_CHARGE), default=0),
+            refunded=Sum("credits", filter=Q(kind=Kind.DISPUTE_REFUND), default=0),
+        )
+    )
+    left = {row["lead_id"]: max(0, -row["charged"] - row["refunded"]) for row in rows}
+    return {lead_id: left.get(lead_id, 0) for lead_id in lead_ids}

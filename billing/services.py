@@ -427,8 +427,34 @@ def record_reconciliation(*, name: str, ok: bool, summary: str) -> Reconciliatio
     return ReconciliationRun.objects.create(name=name, ok=ok, summary=summary[:255])
 
 
-def mark_low_balance_alerted(*, account: CreditAccount) -> None:
-    CreditAccount.objects.filter(pk=account.pk).update(low_balance_alerted_at=timezone.now())
+def claim_low_balance_alert(*, account: CreditAccount):
+    """Claim this crossing's alert before sending it: the claim time, or None if it is not ours.
+
+    One conditional UPDATE, committed on its own: of two runs at once, PostgreSQL lets exactly
+    one of them set ``low_balance_alerted_at`` (the other re-reads the row after the first
+    commits and matches nothing), so a crossing is emailed once. None also when the account is
+    no longer below its level. A run that dies between the claim and the send loses that one
+    alert rather than sending it twice; a send that fails is given back with
+    ``release_low_balance_alert``.
+    """
+    claimed_at = timezone.now()
+    claimed = CreditAccount.objects.filter(
+        pk=account.pk,
+        low_balance_alerted_at__isnull=True,
+        balance__lt=F("low_balance_threshold"),
+    ).update(low_balance_alerted_at=claimed_at)
+    return claimed_at if claimed else None
+
+
+def release_low_balance_alert(*, account: CreditAccount, claimed_at) -> None:
+    """Give back a claim whose email could not be sent, so the next run tries it again.
+
+    Only our own claim: if the account was re-armed and claimed by another run meanwhile,
+    that claim stands.
+    """
+    CreditAccount.objects.filter(pk=account.pk, low_balance_alerted_at=claimed_at).update(
+        low_balance_alerted_at=None
+    )
 
 
 def rearm_low_balance_alerts() -> int:

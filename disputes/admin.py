@@ -1,5 +1,6 @@
 """The dispute review queue. Decisions are admin actions that call the dispute services one
-dispute at a time and report each result; money moves only through billing."""
+dispute at a time and report each result; money moves only through billing, and only after
+a confirmation page that shows what each approval refunds, per clinic and in all."""
 
 from datetime import timedelta
 
@@ -9,7 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from antidote.admin_bases import MoneyActionConfirmation, MoneyMove
 from antidote.errors import AntidoteError
+from billing.selectors import refundable_credits
 from billing.sources import register_entry_source
 from disputes import services
 from disputes.forms import PartialRefundForm, RejectForm
@@ -60,7 +63,7 @@ class DisputeEventInline(admin.TabularInline):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(admin.ModelAdmin):
+class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
     list_display = [
         "id",
         "created_at",
@@ -187,34 +190,89 @@ class DisputeAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
 
-    @admin.action(permissions=["decide"], description="Approve with full refund")
+    def _refund_moves(self, disputes, amounts=None) -> list[MoneyMove]:
+        """What approving each dispute would refund: all that is left of its lead's charge,
+        or the amount asked (``amounts`` by dispute id). The service decides again, under
+        its locks, when the page is confirmed."""
+        left = refundable_credits(lead_ids=[d.lead_id for d in disputes])
+        moves = []
+        for dispute in disputes:
+            refundable = left[dispute.lead_id]
+            credits = refundable if amounts is None else amounts[dispute.pk]
+            problem = ""
+            if dispute.status != Dispute.Status.PENDING:
+                problem = f"already {dispute.get_status_display().lower()}: will be refused"
+            elif refundable == 0:
+                problem = "nothing left to refund: will be refused"
+            elif credits > refundable:
+                problem = f"at most {refundable:,} can be refunded: will be refused"
+            moves.append(
+                MoneyMove(
+                    clinic=dispute.clinic,
+                    credits=credits,
+                    label=f"Dispute #{dispute.pk}, lead #{dispute.lead_id}",
+                    problem=problem,
+                )
+            )
+        return moves
+
+    def _selected(self, queryset):
+        return list(
+            queryset.select_related("lead", "clinic__credit_account").order_by("clinic", "pk")
+        )
+
+    @admin.action(permissions=["decide"], description="Approve with full refund…")
     def approve_full(self, request, queryset):
-        self._each(
-            request, queryset, lambda d: services.approve_dispute(dispute=d, actor=request.user)
+        disputes = self._selected(queryset)
+        if self.money_action_confirmed(request):
+            self._each(
+                request,
+                disputes,
+                lambda d: services.approve_dispute(dispute=d, actor=request.user),
+            )
+            return None
+        return self.confirm_money_action(
+            request,
+            action="approve_full",
+            title="Approve with full refund",
+            intro="Each approval refunds what is left of the lead's charge to its clinic.",
+            moves=self._refund_moves(disputes),
+            selected=disputes,
         )
 
     @admin.action(permissions=["decide"], description="Approve with partial refund…")
     def approve_partial(self, request, queryset):
-        disputes = list(queryset.select_related("lead"))
+        disputes = self._selected(queryset)
+        asked = "apply" in request.POST
         forms = {
-            d.pk: PartialRefundForm(
-                request.POST if "apply" in request.POST else None, prefix=str(d.pk)
-            )
+            d.pk: PartialRefundForm(request.POST if asked else None, prefix=str(d.pk))
             for d in disputes
         }
-        if "apply" in request.POST and all(f.is_valid() for f in forms.values()):
+        if not (asked and all(f.is_valid() for f in forms.values())):
+            return self._intermediate(
+                request,
+                "partial_refund.html",
+                "approve_partial",
+                [(d, forms[d.pk]) for d in disputes],
+            )
+        amounts = {pk: form.cleaned_data["credits"] for pk, form in forms.items()}
+        if self.money_action_confirmed(request):
             self._each(
                 request,
-                queryset,
+                disputes,
                 lambda d: services.approve_dispute(
-                    dispute=d,
-                    actor=request.user,
-                    refund_credits=forms[d.pk].cleaned_data["credits"],
+                    dispute=d, actor=request.user, refund_credits=amounts[d.pk]
                 ),
             )
             return None
-        return self._intermediate(
-            request, "partial_refund.html", "approve_partial", [(d, forms[d.pk]) for d in disputes]
+        return self.confirm_money_action(
+            request,
+            action="approve_partial",
+            title="Approve with partial refund",
+            intro="Each approval refunds the amount you gave to the lead's clinic.",
+            moves=self._refund_moves(disputes, amounts),
+            selected=disputes,
+            hidden={"apply": "1", **{f"{pk}-credits": n for pk, n in amounts.items()}},
         )
 
     @admin.action(permissions=["decide"], description="Reject…")

@@ -396,7 +396,8 @@ def test_deploy_check_flags_unsafe_inline_scripts(checks, settings):
     assert [e.id for e in checks.check_content_security_policy(None)] == ["antidote.E102"]
 
 
-def test_the_demo_staff_login_has_an_authenticator_and_prints_its_seed(client):
+def test_the_demo_staff_login_has_an_authenticator_and_prints_its_seed(client, settings):
+    settings.DEBUG = True  # the demo runs with DEBUG on only
     out = StringIO()
     call_command("load_demo_data", stdout=out)
     assert "otpauth://totp/" in out.getvalue()

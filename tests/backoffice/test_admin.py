@@ -105,7 +105,7 @@ def test_dispute_reviewers_decide_disputes_but_touch_no_money_settings(client, c
     )
     assert account_balance(clinic=clinic) == 1_000
     assert "adjust_credits" not in client.get(CLINICS).text
-    act(client, "adjust_credits", [clinic], stage="apply", credits=500, reason="x", token="0" * 32)
+    act(client, "adjust_credits", [clinic], confirm="yes", credits=500, reason="x", token="0" * 32)
     assert account_balance(clinic=clinic) == 1_000
     assert client.get("/admin/payments/promocode/add/").status_code == 403
     assert client.get("/admin/billing/pricingtier/").status_code == 403
@@ -144,18 +144,23 @@ def test_adjust_credits_shows_before_and_after_then_posts_once_per_clinic(client
     assert "Signed: 500 adds credits" in form.text
     token = token_of(form)
 
-    def step(stage):
+    def step(**stage):
         data = {"credits": -300, "reason": "Goodwill reversal", "token": token}
-        return act(client, "adjust_credits", [glow, lotus], stage=stage, **data)
+        return act(client, "adjust_credits", [glow, lotus], **stage, **data)
 
-    preview = step("preview")
-    assert re.search(r"<td>Glow</td><td>1000</td><td>700</td>", preview.text)
+    preview = step(stage="preview")
+    # Glow: one entry, -300, balance 1,000 -> 700; Lotus would pass its floor, so no total.
+    assert re.search(
+        r"<td>Glow</td><td>1</td><td>-300</td><td>1,000</td><td>700</td>", preview.text
+    )
     assert "below its floor of 0: will be refused" in preview.text  # Lotus has nothing
-    done = step("apply")
+    assert "In all: -300 credits</strong> across 1 clinic;" in preview.text
+    assert account_balance(clinic=glow) == 1_000  # the preview moved nothing
+    done = step(confirm="yes")
     texts = messages_of(done)
     assert "Glow: -300 credits, balance now 700." in texts
     assert any(t.startswith("Lotus: refused.") for t in texts)
-    again = step("apply")  # the same form sent twice
+    again = step(confirm="yes")  # the same form sent twice
     assert any("already done" in t for t in messages_of(again))
     assert account_balance(clinic=glow) == 700
     entry = CreditTransaction.objects.get(kind=Kind.ADMIN_ADJUSTMENT)
@@ -189,7 +194,7 @@ def test_bulk_bonus_grants_one_entry_per_clinic_and_is_idempotent(client, boss):
             client,
             "grant_bonus",
             [*clinics, inactive],
-            stage="apply",
+            confirm="yes",
             credits=250,
             reason="Diwali bonus",
             token=token,

@@ -88,21 +88,22 @@ def action_payloads(world):
     token = str(uuid.uuid4())
     return {
         "leads.clinic:action:adjust_credits": {
-            "stage": "apply",
+            "confirm": "yes",
             "credits": 500,
             "reason": "Test",
             "token": token,
         },
         "leads.clinic:action:grant_bonus": {
-            "stage": "apply",
+            "confirm": "yes",
             "credits": 250,
             "reason": "Test",
             "token": token,
         },
         "leads.lead:action:mark_technical_error": {},
-        "disputes.dispute:action:approve_full": {},
+        "disputes.dispute:action:approve_full": {"confirm": "yes"},
         "disputes.dispute:action:approve_partial": {
             "apply": "1",
+            "confirm": "yes",
             f"{world['disputes.dispute'].pk}-credits": 10,
         },
         "disputes.dispute:action:reject": {"apply": "1", "notes": "No evidence of a problem."},

@@ -220,7 +220,7 @@ def test_approve_full_action_refunds_and_reports_per_dispute(client, reviewer, c
     b = open_(leads.submit_enquiry(clinic=clinic, name="B", phone="9000000002"))
     services.reject_dispute(dispute=b, actor=reviewer, notes="no")
     login_with_otp(client, reviewer)
-    response = act(client, "approve_full", [a, b])
+    response = act(client, "approve_full", [a, b], confirm="yes")
     texts = [str(m) for m in response.context["messages"]]
     assert f"Dispute #{a.pk}: Approved: refunded." in texts
     assert any(f"Dispute #{b.pk}" in t and "cannot be decided again" in t for t in texts)
@@ -238,7 +238,7 @@ def test_actions_need_the_decide_permission(client, charged_lead):
     page = client.get(CHANGELIST)
     assert page.status_code == 200
     assert "approve_full" not in page.text
-    act(client, "approve_full", [dispute])
+    act(client, "approve_full", [dispute], confirm="yes")
     dispute.refresh_from_db()
     assert dispute.status == "pending"
     assert not CreditTransaction.objects.filter(kind=Kind.DISPUTE_REFUND).exists()
@@ -248,14 +248,26 @@ def test_partial_refund_asks_for_the_amount_first(client, reviewer, charged_lead
     dispute = open_(charged_lead)
     login_with_otp(client, reviewer)
     ask = act(client, "approve_partial", [dispute])
-    assert "Refund and approve" in ask.text
+    assert "Review the refunds" in ask.text
     too_much = act(
-        client, "approve_partial", [dispute], apply="1", **{f"{dispute.pk}-credits": 500}
+        client,
+        "approve_partial",
+        [dispute],
+        apply="1",
+        confirm="yes",
+        **{f"{dispute.pk}-credits": 500},
     )
     assert any("at most 100" in str(m) for m in too_much.context["messages"])
     dispute.refresh_from_db()
     assert dispute.status == "pending"
-    act(client, "approve_partial", [dispute], apply="1", **{f"{dispute.pk}-credits": 30})
+    act(
+        client,
+        "approve_partial",
+        [dispute],
+        apply="1",
+        confirm="yes",
+        **{f"{dispute.pk}-credits": 30},
+    )
     dispute.refresh_from_db()
     assert (dispute.status, dispute.refund_credits) == ("approved", 30)
     assert account_balance(clinic=charged_lead.clinic) == 930
@@ -265,7 +277,7 @@ def test_partial_refund_with_a_nonsense_amount_asks_again(client, reviewer, char
     dispute = open_(charged_lead)
     login_with_otp(client, reviewer)
     again = act(client, "approve_partial", [dispute], apply="1", **{f"{dispute.pk}-credits": "x"})
-    assert "Refund and approve" in again.text
+    assert "Review the refunds" in again.text
     dispute.refresh_from_db()
     assert dispute.status == "pending"
 

@@ -1,6 +1,25 @@
-"""Demo clinics, packages, leads and credits for the README's run command. Safe to run twice."""
+"""Demo clinics, packages, leads and credits for the README's run command. Safe to run twice.
 
+It runs only with DEBUG on, in test-payment mode, and only on a database that holds nothing
+but what it made itself, so a misconfigured production never gets a demo superuser, fake
+paid orders or a real user made owner of demo clinics. The demo's own rows are recognised
+by this rule (``foreign_data``), checked before anything is written:
+
+- users: only the demo logins (``staff`` and the clinic logins below), each still with the
+  README's password (``staff`` a superuser, the others not staff), with no other clinics;
+- clinics: only the demo slugs, each with its ``<slug>@example.com`` address, and members
+  only as listed in ``MEMBERS``;
+- promo codes: only ``WELCOME10``;
+- payments: orders only of demo clinics and only in test mode (``order_test_…`` ids, so a
+  top-up tried in the demo is the demo's own), events only of such orders, no webhook events
+  (the demo never receives any).
+
+Leads, ledger entries and disputes hang off clinics, so the clinic rule covers them.
+"""
+
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import check_password
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -15,7 +34,7 @@ from leads import services as leads
 from leads.models import Clinic, ClinicMember, Lead, Package
 from payments import services as payments
 from payments.gateway import TestModeGateway, test_payment_mode
-from payments.models import PromoCode
+from payments.models import PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
 
 PASSWORD = "demo-pass-2026"
 STAFF = ("staff", "staff-pass-2026")
@@ -57,6 +76,49 @@ PATIENTS = [
 ]
 
 
+DEMO_SLUGS = {clinic[0] for clinic in CLINICS}
+DEMO_PROMO = "WELCOME10"
+
+
+def foreign_data() -> list[str]:
+    """What in this database the demo did not create (the rule in the module docstring)."""
+    found = []
+    User = get_user_model()
+    for user in User.objects.order_by("pk"):
+        if user.username == STAFF[0]:
+            ours = user.is_superuser and check_password(STAFF[1], user.password)
+        else:
+            ours = (
+                user.username in MEMBERS
+                and not (user.is_staff or user.is_superuser)
+                and user.email == f"{user.username}@example.com"
+                and check_password(PASSWORD, user.password)
+            )
+        if not ours:
+            found.append(f"user {user.username!r}")
+    for clinic in Clinic.objects.order_by("pk"):
+        if clinic.slug not in DEMO_SLUGS or clinic.contact_email != f"{clinic.slug}@example.com":
+            found.append(f"clinic {clinic.slug!r}")
+    members = ClinicMember.objects.values_list("user__username", "clinic__slug").order_by("pk")
+    for username, slug in members:
+        if slug not in MEMBERS.get(username, ()):
+            found.append(f"user {username!r} as a member of {slug!r}")
+    for code in PromoCode.objects.exclude(code=DEMO_PROMO).values_list("code", flat=True):
+        found.append(f"promo code {code!r}")
+    live_orders = PaymentOrder.objects.exclude(clinic__slug__in=DEMO_SLUGS) | (
+        PaymentOrder.objects.exclude(razorpay_order_id__startswith="order_test_").exclude(
+            razorpay_order_id=None
+        )
+    )
+    for pk in live_orders.values_list("pk", flat=True).order_by("pk"):
+        found.append(f"payment order #{pk}")
+    if PaymentEvent.objects.filter(order=None).exists():
+        found.append("payment events without a demo order")
+    if WebhookEvent.objects.exists():
+        found.append(f"{WebhookEvent.objects.count()} webhook event(s) from Razorpay")
+    return found
+
+
 class Command(BaseCommand):
     help = (
         "Load demo clinics in several cities, packages in all six price tiers, leads in every "
@@ -65,15 +127,28 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options):
-        # Demo leads would otherwise print a dozen notification emails to the console.
+        if not settings.DEBUG:
+            raise CommandError(
+                "Demo data is for a local demo only and needs DEBUG on (bin/demo sets "
+                "DEBUG=true); this runs with DEBUG off, so nothing was written."
+            )
         # Demo top-ups are "paid" by the test gateway: credits from nothing, so never in live mode.
         if not test_payment_mode():
             raise CommandError(
                 "Demo data pays its top-ups in test-payment mode; set PAYMENT_MODE=test. "
                 "It never runs against live Razorpay keys."
             )
+        # Demo leads would otherwise print a dozen notification emails to the console.
         quiet = override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend")
         with quiet, transaction.atomic():
+            # Checked inside the transaction that writes, so nothing slips in between.
+            foreign = foreign_data()
+            if foreign:
+                shown = "; ".join(foreign[:10]) + ("; …" if len(foreign) > 10 else "")
+                raise CommandError(
+                    "This database holds data the demo did not create, so demo data is not "
+                    f"loaded and nothing was written: {shown}. Use an empty database."
+                )
             self._load()
         self._print_logins()
 
@@ -91,7 +166,9 @@ class Command(BaseCommand):
                 slug=slug,
                 defaults={"name": name, "city": city, "contact_email": f"{slug}@example.com"},
             )
-            CreditAccount.objects.filter(clinic=clinic).update(low_balance_threshold=threshold)
+            billing.update_account_settings(
+                account=CreditAccount.objects.get(clinic=clinic), low_balance_threshold=threshold
+            )
             for package_name, rupees in packages:
                 Package.objects.get_or_create(
                     clinic=clinic, name=package_name, defaults={"price_paise": rupees * 100}

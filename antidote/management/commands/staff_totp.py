@@ -8,6 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from antidote import arguments
+
 
 def enrol(user) -> tuple[TOTPDevice, bool]:
     """The user's TOTP device, created (confirmed) if they have none. Safe to run twice."""
@@ -30,7 +32,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("username")
+        parser.add_argument("username", type=arguments.username)
         parser.add_argument("--reset", action="store_true", help="Replace the existing device.")
         parser.add_argument(
             "--code", action="store_true", help="Print only the current code (DEBUG only)."

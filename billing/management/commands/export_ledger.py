@@ -1,11 +1,13 @@
-"""Stream ledger entries to CSV in constant memory."""
+"""Stream ledger entries to CSV in constant memory, never leaving a half-written file."""
 
-import re
-from datetime import date
+import os
+import tempfile
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from antidote.arguments import clinic_ref, file_path, iso_date
 from antidote.csv import csv_writer
 from billing.selectors import ledger_rows
 from leads.models import Clinic
@@ -25,11 +27,9 @@ HEADER = [
 ]
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as error:
-        raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from error
+def bad_argument(message: str) -> CommandError:
+    """A bad argument found after parsing: exit code 2, like argparse's own refusals."""
+    return CommandError(message, returncode=2)
 
 
 class Command(BaseCommand):
@@ -39,38 +39,81 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--from", dest="date_from", type=_date, help="First day, YYYY-MM-DD.")
-        parser.add_argument("--to", dest="date_to", type=_date, help="Last day, YYYY-MM-DD.")
-        parser.add_argument("--clinic", help="Only this clinic (slug or id).")
-        parser.add_argument("--out", required=True, help="CSV file to write ('-' for stdout).")
+        parser.add_argument(
+            "--from", dest="date_from", type=iso_date, help="First day, YYYY-MM-DD."
+        )
+        parser.add_argument("--to", dest="date_to", type=iso_date, help="Last day, YYYY-MM-DD.")
+        parser.add_argument("--clinic", type=clinic_ref, help="Only this clinic (slug or id).")
+        parser.add_argument(
+            "--out", required=True, type=file_path, help="CSV file to write ('-' for stdout)."
+        )
+        parser.add_argument(
+            "--force", action="store_true", help="Replace the file if it already exists."
+        )
 
-    def handle(self, *args, date_from, date_to, clinic, out, verbosity, **options):
+    def handle(self, *args, date_from, date_to, clinic, out, force, verbosity, **options):
         if date_from and date_to and date_from > date_to:
-            raise CommandError("--from is after --to.")
+            raise bad_argument("--from is after --to.")
         selected = None
         if clinic is not None:
-            # An id is plain ASCII digits (str.isdigit() also takes '²' and other scripts).
-            is_id = re.fullmatch(r"[0-9]{1,18}", clinic)
-            lookup = {"pk": int(clinic)} if is_id else {"slug": clinic}
-            selected = Clinic.objects.filter(**lookup).first()
+            lookup = {"pk": int(clinic)} if clinic.isascii() and clinic.isdigit() else {}
+            selected = Clinic.objects.filter(**(lookup or {"slug": clinic})).first()
             if selected is None:
-                raise CommandError(f"No clinic {clinic!r}.")
+                raise bad_argument(f"No clinic {clinic!r} (give its id or slug).")
         rows = ledger_rows(date_from=date_from, date_to=date_to, clinic=selected)
-        to_stdout = out == "-"
-        stream = self.stdout if to_stdout else open(out, "w", newline="", encoding="utf-8")  # noqa: SIM115
-        written = 0
+        if out == "-":
+            self._write(rows, self.stdout, verbosity)
+            return
+        target = Path(out)
+        if target.is_dir():
+            raise bad_argument(f"{out} is a folder; give a file name.")
+        if not target.parent.is_dir():
+            raise bad_argument(f"The folder {target.parent} does not exist.")
+        if target.exists() and not force:
+            raise bad_argument(f"{out} already exists; add --force to replace it.")
+        written = self._write_then_rename(rows, target, force=force, verbosity=verbosity)
+        self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
+
+    def _write_then_rename(self, rows, target: Path, *, force: bool, verbosity: int) -> int:
+        """Write a temporary file beside ``target``, then give it the final name in one step:
+        a crash or an interrupt leaves no file (and no truncated one) under that name, and an
+        existing file stays as it was until the new one is complete."""
+        handle, temporary = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+        )
         try:
-            # Clinic names, user names, keys and memos are text people typed: no formulas.
-            writer = csv_writer(stream)
-            writer.writerow(HEADER)
-            for row in rows.iterator(chunk_size=2_000):
-                created = timezone.localtime(row[1]).isoformat()
-                writer.writerow([row[0], created, *row[2:]])
-                written += 1
-                if verbosity >= 1 and written % 100_000 == 0:
-                    self.stderr.write(f"  {written:,} entries written")
-        finally:
-            if not to_stdout:
-                stream.close()
-        if not to_stdout:
-            self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
+            with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
+                written = self._write(rows, stream, verbosity)
+                stream.flush()
+                os.fsync(stream.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)  # as open() would have made it
+            if force:
+                os.replace(temporary, target)
+            else:
+                # A hard link fails if the name was taken since the check: never overwrite.
+                try:
+                    os.link(temporary, target)
+                except FileExistsError:
+                    raise bad_argument(
+                        f"{target} already exists; add --force to replace it."
+                    ) from None
+                os.unlink(temporary)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return written
+
+    def _write(self, rows, stream, verbosity) -> int:
+        written = 0
+        # Clinic names, user names, keys and memos are text people typed: no formulas.
+        writer = csv_writer(stream)
+        writer.writerow(HEADER)
+        for row in rows.iterator(chunk_size=2_000):
+            created = timezone.localtime(row[1]).isoformat()
+            writer.writerow([row[0], created, *row[2:]])
+            written += 1
+            if verbosity >= 1 and written % 100_000 == 0:
+                self.stderr.write(f"  {written:,} entries written")
+        return written

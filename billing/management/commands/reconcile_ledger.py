@@ -15,8 +15,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
+        from antidote.arguments import bounded_int
+
         parser.add_argument(
-            "--batch-size", type=int, default=500, help="Accounts checked per query (default 500)."
+            "--batch-size",
+            type=bounded_int(minimum=1, maximum=100_000),
+            default=500,
+            help="Accounts checked per query (default 500, at most 100,000).",
         )
 
     def handle(self, *args, batch_size, verbosity, **options):

@@ -33,16 +33,22 @@ class Command(BaseCommand):
             )
             if dry_run:
                 continue
+            # Claimed in the database before sending: another run at the same time gets
+            # nothing here and moves on, so one crossing is one email.
+            claimed_at = services.claim_low_balance_alert(account=account)
+            if claimed_at is None:
+                self.stdout.write(f"  {clinic.name}: already alerted by another run")
+                continue
             try:
                 _send_alert(account)
             except Exception as error:
                 # One clinic's bad address or a mail-server hiccup must not stop the others;
-                # it is not marked alerted, so the next run tries it again.
+                # the claim is given back, so the next run tries it again.
+                services.release_low_balance_alert(account=account, claimed_at=claimed_at)
                 logger.exception("Low-balance alert to clinic #%s failed", clinic.pk)
                 self.stderr.write(self.style.ERROR(f"  could not email {clinic.name}: {error}"))
                 failed += 1
                 continue
-            services.mark_low_balance_alerted(account=account)
             sent += 1
         self.stdout.write(self.style.SUCCESS(f"{sent} alert(s) sent, {rearmed} re-armed."))
         if failed:

@@ -2,8 +2,12 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from antidote.arguments import bounded_int
 from billing.services import record_reconciliation
 from payments.services import reconcile_payments
+
+# A year: far beyond any lookback, and well inside what a datetime can subtract.
+MAX_OLDER_THAN_MINUTES = 366 * 24 * 60
 
 
 class Command(BaseCommand):
@@ -17,12 +21,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=int, default=15, help="Minutes (default 15).")
+        parser.add_argument(
+            "--older-than",
+            type=bounded_int(minimum=0, maximum=MAX_OLDER_THAN_MINUTES, unit="minutes"),
+            default=15,
+            help="Minutes (default 15, at most a year).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Report only; change nothing.")
 
     def handle(self, *args, older_than, dry_run, **options):
-        if older_than < 0:
-            raise CommandError("--older-than cannot be negative.")
         report = reconcile_payments(older_than_minutes=older_than, dry_run=dry_run)
         verb = "would settle" if dry_run else "settled"
         for order in report.settled:
