@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import connection
-from django.db.models import F, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
@@ -19,6 +19,23 @@ def account_balance(*, clinic) -> int:
 
 def account_of(*, clinic) -> CreditAccount:
     return CreditAccount.objects.get(clinic=clinic)
+
+
+def lead_net_charge():
+    """Annotation for a lead queryset: credits its clinic paid for it, net of refunds.
+
+    0 for a lead never charged or refunded in full; a partial refund leaves the rest.
+    """
+    entries = (
+        CreditTransaction.objects.filter(
+            lead=OuterRef("pk"), kind__in=[Kind.LEAD_CHARGE, Kind.DISPUTE_REFUND]
+        )
+        .order_by()
+        .values("lead")
+        .annotate(total=Sum("credits"))
+        .values("total")
+    )
+    return Coalesce(Subquery(entries), 0, output_field=BigIntegerField()) * -1
 
 
 def accounts_in_debt():

@@ -15,6 +15,7 @@ from antidote.errors import AntidoteError
 from billing import services as billing
 from disputes.models import Dispute, DisputeEvent, Evidence
 from leads.models import Lead
+from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
 
@@ -168,13 +169,7 @@ def _automatic_approval_reason(dispute: Dispute) -> str:
     if lead.technical_error:
         return "Automatic: staff marked this lead as a technical error at the source."
     if dispute.dispute_type == Dispute.Type.DUPLICATE:
-        window = timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
-        earlier = (
-            Lead.objects.filter(clinic_id=lead.clinic_id, phone=lead.phone)
-            .filter(created_at__gte=lead.created_at - window, created_at__lt=lead.created_at)
-            .exclude(pk=lead.pk)
-            .first()
-        )
+        earlier = duplicate_original(clinic_id=lead.clinic_id, phone=lead.phone, before=lead)
         if earlier is not None:
             return f"Automatic: the same patient enquired earlier as lead #{earlier.pk}."
     return ""

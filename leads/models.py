@@ -118,6 +118,10 @@ class Lead(models.Model):
 
     objects = LeadQuerySet.as_manager()
 
+    # The states of a lead waiting in its clinic's queue to be charged: held for credits (a
+    # clinic in debt has its leads held too). One queue per clinic, strictly oldest first.
+    WAITING_STATES = (Billing.HELD,)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["clinic", "phone", "created_at"])]

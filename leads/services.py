@@ -13,7 +13,6 @@ directly never waits on a lead that a release holds while waiting for the accoun
 
 import logging
 import re
-from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
@@ -25,6 +24,7 @@ from django.utils import timezone
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
 from leads.models import Clinic, Lead, Package
+from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +71,7 @@ def submit_enquiry(
                 raise AntidoteError("This package is no longer offered.")
         price = package.price_paise if package else None
         quote = billing.quote_lead_price(package_price_paise=price)
-        since = timezone.now() - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
-        original = (
-            Lead.objects.filter(clinic=clinic, phone=phone, created_at__gte=since)
-            .exclude(billing_state=Lead.Billing.DUPLICATE)
-            .order_by("created_at", "id")
-            .first()
-        )
+        original = duplicate_original(clinic_id=clinic.pk, phone=phone)
         lead = Lead.objects.create(
             clinic=clinic,
             package=package,
