@@ -1,14 +1,16 @@
 """Lead intake and billing: every delivered lead is charged exactly once at its snapshot price.
 
 A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
-oldest first, as soon as credits arrive. The patient's experience never depends on billing.
+oldest first, as soon as credits arrive; while any lead waits, a new one queues behind it.
+The patient's experience never depends on billing.
 
-Lock order, the same on every path that charges or refunds a lead: the clinic row (intake
-only), then lead rows in primary-key order, then the clinic's credit account (taken inside
-``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: a ledger
-entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after* the account lock, and
-that share lock conflicts only with ``FOR UPDATE``. So a charge that arrives through billing
-directly never waits on a lead that a release holds while waiting for the account.
+Lock order, the same on every path that charges or refunds a lead: the clinic row (intake and
+release, which decide the queue), then lead rows in primary-key order, then the clinic's credit
+account (taken inside ``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never
+``FOR UPDATE``: a ledger entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after*
+the account lock, and that share lock conflicts only with ``FOR UPDATE``. So a charge that
+arrives through billing directly never waits on a lead that a release holds while waiting for
+the account.
 """
 
 import logging
@@ -72,6 +74,11 @@ def submit_enquiry(
         price = package.price_paise if package else None
         quote = billing.quote_lead_price(package_price_paise=price)
         original = duplicate_original(clinic_id=clinic.pk, phone=phone)
+        # One queue per clinic, strictly oldest first: while any lead waits, a new one joins
+        # behind it, even if the clinic could pay for the newcomer alone.
+        queue_waiting = Lead.objects.filter(
+            clinic=clinic, billing_state__in=Lead.WAITING_STATES
+        ).exists()
         lead = Lead.objects.create(
             clinic=clinic,
             package=package,
@@ -86,7 +93,8 @@ def submit_enquiry(
             duplicate_of=original,
         )
         if original is None:
-            _notify_after_commit(lead, "delivered" if _try_charge(lead) else "held")
+            charged = not queue_waiting and _try_charge(lead)
+            _notify_after_commit(lead, "delivered" if charged else "held")
     return lead
 
 
@@ -103,14 +111,24 @@ def _try_charge(lead: Lead) -> bool:
 
 
 def release_held_leads(*, clinic_id: int) -> list[Lead]:
-    """Charge and release a clinic's held leads, oldest first, while it can afford them."""
+    """Charge and release a clinic's waiting leads from the head of its queue (oldest first)
+    while it can afford them; stop at the first it cannot, so no newer lead goes ahead."""
     released = []
     with transaction.atomic():
-        # Locked in primary-key order (the documented lock order), charged oldest first.
-        held = Lead.objects.select_for_update(no_key=True).filter(
-            clinic_id=clinic_id, billing_state=Lead.Billing.HELD
+        # The clinic row first, as intake takes it: a lead arriving meanwhile waits, then
+        # sees the queue as this release left it (and is charged at once if it is empty).
+        # NO KEY UPDATE still conflicts with intake's lock, but not with rows that merely
+        # reference the clinic (a payment order being created).
+        clinic = Clinic.objects.select_for_update(no_key=True).get(pk=clinic_id)
+        # Then the leads, locked in primary-key order (the documented lock order).
+        held = list(
+            Lead.objects.select_for_update(no_key=True)
+            .filter(clinic_id=clinic_id, billing_state__in=Lead.WAITING_STATES)
+            .order_by("pk")
         )
-        for lead in sorted(held.order_by("pk"), key=lambda lead: (lead.created_at, lead.pk)):
+        if held and not clinic.is_active:
+            raise AntidoteError(f"{clinic} is inactive; its {len(held)} held lead(s) wait.")
+        for lead in sorted(held, key=lambda lead: (lead.created_at, lead.pk)):
             if not _try_charge(lead):
                 break
             released.append(lead)
