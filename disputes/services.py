@@ -84,11 +84,10 @@ def dispute_deadline(lead: Lead):
 def check_disputable(lead: Lead) -> None:
     """Why this lead cannot be disputed, as a clear error; silent if it can."""
     if lead.billing_state != Lead.Billing.CHARGED:
-        state = (
-            "held and not yet charged"
-            if lead.billing_state == Lead.Billing.HELD
-            else ("a duplicate and was never charged")
-        )
+        state = {
+            Lead.Billing.HELD: "held and not yet charged",
+            Lead.Billing.FREE_TECHNICAL_ERROR: "free of charge (a technical error at the source)",
+        }.get(lead.billing_state, "a duplicate and was never charged")
         raise AntidoteError(f"Lead #{lead.pk} is {state}, so there is nothing to dispute.")
     if timezone.now() > dispute_deadline(lead):
         raise AntidoteError(

@@ -15,6 +15,7 @@ the account.
 
 import logging
 import re
+from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
+from billing.selectors import lead_net_charge
 from leads.models import Clinic, Lead, Package
 from leads.selectors import duplicate_original
 
@@ -137,6 +139,67 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
     if released:
         logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
     return released
+
+
+@dataclass(frozen=True)
+class TechnicalErrorFlag:
+    lead: Lead
+    refunded_credits: int  # what a charged lead got back; 0 for a waiting or free one
+
+
+def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFlag:
+    """Staff flag a lead as broken at the source: it is never charged.
+
+    A waiting lead leaves the queue free of charge (unmasked, "Free: technical error") and the
+    leads behind it move up. A charged one gets back what is left of its charge, through
+    billing's refund (an entry keyed ``refund:technical-error:lead:<id>``, so once; the
+    ledger stays append-only). A duplicate was free already. Who flagged it and why are kept
+    in the lead's history.
+    """
+    if (
+        actor is None
+        or not getattr(actor, "is_staff", False)
+        or not actor.has_perm("leads.flag_technical_error")
+    ):
+        raise AntidoteError("Only staff allowed to flag technical errors can flag a lead.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Say what went wrong at the source; it is kept with the lead.")
+    refunded = 0
+    with transaction.atomic():
+        # The documented order: the clinic row (this may change the queue, as release does),
+        # the lead, then the account inside billing. A release holding this lead finishes
+        # first, and the lead it charged is then refunded here.
+        clinic = Clinic.objects.select_for_update(no_key=True).get(pk=lead.clinic_id)
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
+        if locked.technical_error:
+            raise AntidoteError(f"Lead #{locked.pk} is already flagged as a technical error.")
+        was_waiting = locked.billing_state in Lead.WAITING_STATES
+        if was_waiting:
+            locked.billing_state = Lead.Billing.FREE_TECHNICAL_ERROR
+        elif locked.billing_state == Lead.Billing.CHARGED:
+            still_charged = (
+                Lead.objects.filter(pk=locked.pk)
+                .annotate(net=lead_net_charge())
+                .values_list("net", flat=True)
+                .get()
+            )
+            if still_charged > 0:
+                entry = billing.refund_lead_charge(
+                    lead=locked,
+                    idempotency_key=f"refund:technical-error:lead:{locked.pk}",
+                    actor=actor,
+                    memo=f"Technical error at the source: {reason}"[:255],
+                )
+                refunded = entry.credits
+        locked.technical_error = True
+        locked._history_user = actor
+        locked._change_reason = reason
+        locked.save(update_fields=["technical_error", "billing_state"])
+        if was_waiting and clinic.is_active:
+            release_held_leads(clinic_id=clinic.pk)  # the leads behind it move up
+    logger.info("Lead #%d flagged as a technical error by %s", locked.pk, actor)
+    return TechnicalErrorFlag(lead=locked, refunded_credits=refunded)
 
 
 def update_lead_status(*, lead: Lead, status: str) -> Lead:
