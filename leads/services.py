@@ -240,7 +240,8 @@ def _notify(lead: Lead, event: str) -> None:
         subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
         body = (
             f"{clinic.name} received an enquiry but has too few credits for it "
-            f"({lead.price_credits} needed). It is held, not lost: top up and it is released "
+            f"({lead.price_credits} needed, after any older enquiries still waiting, which are "
+            f"released first). It is held, not lost: top up and it is released "
             f"automatically.\n\nOpen it: {path}"
         )
     else:

@@ -247,3 +247,19 @@ def test_staff_without_the_permission_do_not_get_the_action(client, clinic):
         },
     )
     assert not Lead.objects.get(pk=lead.pk).technical_error
+
+
+def test_a_flagged_lead_refunded_by_its_flag_cannot_be_disputed(clinic, flagger):
+    from disputes import services as disputes
+
+    fund(clinic, 500)
+    lead = enquire(clinic)
+    flag(lead, flagger)
+    with pytest.raises(AntidoteError, match="nothing to dispute"):
+        disputes.open_dispute(
+            lead=lead,
+            user=None,
+            dispute_type="technical_error",
+            description="The number never existed, we tried twice.",
+        )
+    assert account_balance(clinic=clinic) == 500

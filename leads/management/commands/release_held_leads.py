@@ -20,13 +20,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, **options):
         clinic_ids = list(
-            Lead.objects.filter(billing_state=Lead.Billing.HELD)
+            Lead.objects.filter(billing_state__in=Lead.WAITING_STATES)
             .values_list("clinic_id", flat=True)
             .distinct()
             .order_by("clinic_id")
         )
         if dry_run:
-            held = Lead.objects.filter(billing_state=Lead.Billing.HELD).count()
+            held = Lead.objects.filter(billing_state__in=Lead.WAITING_STATES).count()
             self.stdout.write(
                 f"{held} held lead(s) in {len(clinic_ids)} clinic(s); nothing changed."
             )
@@ -46,7 +46,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"clinic #{clinic_id}: {count} lead(s) released")
             if done % 100 == 0:
                 self.stderr.write(f"  {done:,}/{len(clinic_ids):,} clinics")
-        still = Lead.objects.filter(billing_state=Lead.Billing.HELD).count()
+        still = Lead.objects.filter(billing_state__in=Lead.WAITING_STATES).count()
         summary = f"{released} lead(s) released; {still} still held for lack of credits."
         if failed:
             raise CommandError(
