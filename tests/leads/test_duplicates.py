@@ -32,6 +32,13 @@ def backdate(lead, days):
     lead.refresh_from_db()
 
 
+def refunded_in_full(clinic):
+    """A charged lead, then its whole charge refunded (as an approved dispute does)."""
+    lead = enquire(clinic)
+    billing.refund_lead_charge(lead=lead, idempotency_key="refund:test:1")
+    return lead
+
+
 def dispute_as_duplicate(lead):
     return disputes.open_dispute(
         lead=lead, user=None, dispute_type="duplicate", description=DESCRIPTION
@@ -61,8 +68,7 @@ def test_charged_then_free_duplicate_then_charged_again_after_the_window(clinic,
 
 def test_after_a_full_refund_the_next_enquiry_is_charged_with_nothing_shown_free(clinic):
     fund(clinic, 100)
-    first = enquire(clinic)
-    billing.refund_lead_charge(lead=first, idempotency_key="refund:test:1")
+    refunded_in_full(clinic)
     again = enquire(clinic)
     assert again.billing_state == Lead.Billing.CHARGED
     assert again.duplicate_of_id is None
@@ -71,8 +77,7 @@ def test_after_a_full_refund_the_next_enquiry_is_charged_with_nothing_shown_free
 
 def test_after_a_full_refund_an_unaffordable_enquiry_waits_masked(clinic):
     fund(clinic, 100)
-    first = enquire(clinic)
-    billing.refund_lead_charge(lead=first, idempotency_key="refund:test:1")
+    refunded_in_full(clinic)
     billing.adjust_credits(
         clinic=clinic, credits=-60, actor=StaffFactory(), reason="test", idempotency_key="adj:1"
     )
@@ -100,8 +105,7 @@ def test_a_held_lead_is_an_original_its_repeat_is_free_and_masked(clinic):
 
 def test_automatic_approval_ignores_a_fully_refunded_earlier_lead(clinic):
     fund(clinic, 1_000)
-    first = enquire(clinic)
-    billing.refund_lead_charge(lead=first, idempotency_key="refund:test:1")
+    refunded_in_full(clinic)
     again = enquire(clinic)
     assert again.billing_state == Lead.Billing.CHARGED
     assert selectors.duplicate_original(clinic_id=clinic.pk, phone=PHONE, before=again) is None
