@@ -40,6 +40,17 @@ def lead_net_charge():
     return Coalesce(Subquery(entries), 0, output_field=BigIntegerField()) * -1
 
 
+def lead_net_charged(*, lead) -> int:
+    """Credits a lead's clinic has paid for it, net of refunds (0 if none or all refunded)."""
+    return (
+        type(lead)
+        .objects.filter(pk=lead.pk)
+        .annotate(net=lead_net_charge())
+        .values_list("net", flat=True)
+        .get()
+    )
+
+
 def accounts_in_debt():
     """Accounts a reversal took below their floor: their new leads wait, staff must act."""
     return CreditAccount.objects.filter(in_debt=True).select_related("clinic").order_by("id")

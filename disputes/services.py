@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from antidote.errors import AntidoteError
 from billing import services as billing
-from billing.selectors import lead_net_charge
+from billing.selectors import lead_net_charged
 from disputes.models import Dispute, DisputeEvent, Evidence
 from leads.models import Lead
 from leads.selectors import duplicate_original
@@ -90,7 +90,7 @@ def check_disputable(lead: Lead) -> None:
             Lead.Billing.FREE_TECHNICAL_ERROR: "free of charge (a technical error at the source)",
         }.get(lead.billing_state, "a duplicate and was never charged")
         raise AntidoteError(f"Lead #{lead.pk} is {state}, so there is nothing to dispute.")
-    if lead.technical_error and not _still_charged(lead):
+    if lead.technical_error and not lead_net_charged(lead=lead):
         raise AntidoteError(
             f"Lead #{lead.pk} was flagged as a technical error at the source and its charge "
             "refunded; there is nothing to dispute."
@@ -104,15 +104,6 @@ def check_disputable(lead: Lead) -> None:
     if live is not None:
         state = live.get_status_display().lower()
         raise AntidoteError(f"Lead #{lead.pk} already has a dispute (#{live.pk}, {state}).")
-
-
-def _still_charged(lead: Lead) -> int:
-    return (
-        Lead.objects.filter(pk=lead.pk)
-        .annotate(net=lead_net_charge())
-        .values_list("net", flat=True)
-        .get()
-    )
 
 
 def _validate_evidence(files) -> list[tuple]:

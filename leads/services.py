@@ -4,13 +4,13 @@ A lead the clinic cannot afford is *held* (saved, contact masked) and charged an
 oldest first, as soon as credits arrive; while any lead waits, a new one queues behind it.
 The patient's experience never depends on billing.
 
-Lock order, the same on every path that charges or refunds a lead: the clinic row (intake and
-release, which decide the queue), then lead rows in primary-key order, then the clinic's credit
-account (taken inside ``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never
-``FOR UPDATE``: a ledger entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after*
-the account lock, and that share lock conflicts only with ``FOR UPDATE``. So a charge that
-arrives through billing directly never waits on a lead that a release holds while waiting for
-the account.
+Lock order, the same on every path that charges or refunds a lead: the clinic row (intake,
+release and flagging, which decide the queue), then lead rows in primary-key order, then the
+clinic's credit account (taken inside ``billing.post_entry``). Leads are locked ``FOR NO KEY
+UPDATE``, never ``FOR UPDATE``: a ledger entry's foreign-key check takes ``FOR KEY SHARE`` on
+its lead *after* the account lock, and that share lock conflicts only with ``FOR UPDATE``. So a
+charge that arrives through billing directly never waits on a lead that a release holds while
+waiting for the account.
 """
 
 import logging
@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
-from billing.selectors import lead_net_charge
+from billing.selectors import lead_net_charged
 from leads.models import Clinic, Lead, Package
 from leads.selectors import duplicate_original
 
@@ -177,21 +177,14 @@ def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFla
         was_waiting = locked.billing_state in Lead.WAITING_STATES
         if was_waiting:
             locked.billing_state = Lead.Billing.FREE_TECHNICAL_ERROR
-        elif locked.billing_state == Lead.Billing.CHARGED:
-            still_charged = (
-                Lead.objects.filter(pk=locked.pk)
-                .annotate(net=lead_net_charge())
-                .values_list("net", flat=True)
-                .get()
+        elif locked.billing_state == Lead.Billing.CHARGED and lead_net_charged(lead=locked) > 0:
+            entry = billing.refund_lead_charge(
+                lead=locked,
+                idempotency_key=f"refund:technical-error:lead:{locked.pk}",
+                actor=actor,
+                memo=f"Technical error at the source: {reason}"[:255],
             )
-            if still_charged > 0:
-                entry = billing.refund_lead_charge(
-                    lead=locked,
-                    idempotency_key=f"refund:technical-error:lead:{locked.pk}",
-                    actor=actor,
-                    memo=f"Technical error at the source: {reason}"[:255],
-                )
-                refunded = entry.credits
+            refunded = entry.credits
         locked.technical_error = True
         locked._history_user = actor
         locked._change_reason = reason
