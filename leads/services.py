@@ -189,8 +189,10 @@ def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFla
         locked._history_user = actor
         locked._change_reason = reason
         locked.save(update_fields=["technical_error", "billing_state"])
-        if was_waiting and clinic.is_active:
-            release_held_leads(clinic_id=clinic.pk)  # the leads behind it move up
+        if was_waiting:
+            _notify_after_commit(locked, "free")
+            if clinic.is_active:
+                release_held_leads(clinic_id=clinic.pk)  # the leads behind it move up
     logger.info("Lead #%d flagged as a technical error by %s", locked.pk, actor)
     return TechnicalErrorFlag(lead=locked, refunded_credits=refunded)
 
@@ -236,6 +238,12 @@ def _notify(lead: Lead, event: str) -> None:
             f"({lead.price_credits} needed, after any older enquiries still waiting, which are "
             f"released first). It is held, not lost: top up and it is released "
             f"automatically.\n\nOpen it: {path}"
+        )
+    elif event == "free":
+        subject = f"A waiting enquiry is yours free of charge (lead #{lead.pk})"
+        body = (
+            "A technical error on our side affected this enquiry, so it will never be charged. "
+            f"Its contact details are now shown.\n\nOpen it: {path}"
         )
     else:
         subject = f"New enquiry for {clinic.name} (lead #{lead.pk})"

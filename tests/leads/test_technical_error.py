@@ -4,6 +4,7 @@ refunded if it was charged; who and why kept in its history; every refusal."""
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, Permission
+from django.core import mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -58,6 +59,19 @@ def test_a_waiting_lead_flagged_goes_free_unmasked_and_the_history_says_who_and_
     last = lead.history.order_by("-history_id").first()
     assert (last.history_user, last.history_change_reason) == (flagger, REASON)
     assert last.billing_state == "free_tech_error"
+
+
+def test_the_clinic_is_told_when_a_waiting_lead_goes_free(
+    clinic, flagger, django_capture_on_commit_callbacks
+):
+    lead = enquire(clinic)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        flag(lead, flagger)
+    assert [m.subject for m in mail.outbox] == [
+        f"A waiting enquiry is yours free of charge (lead #{lead.pk})"
+    ]
+    assert mail.outbox[0].to == [clinic.contact_email]
 
 
 def test_a_flagged_lead_is_skipped_by_release_and_the_lead_behind_it_moves_up(
