@@ -201,6 +201,9 @@ LOGGING = {
 
 # Business settings
 LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
+# reconcile_ledger fails when a clinic's oldest waiting lead is older than this while the
+# clinic could pay for it (the release after a top-up, and the safety net, both missed it).
+HELD_LEAD_ALERT_MINUTES = env.int("HELD_LEAD_ALERT_MINUTES", default=60)
 # Enquiry rate limit (counting rules in leads/throttle.py): valid enquiries per sender address
 # and per patient's number, invalid submissions per sender in their own bucket; never per clinic.
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)

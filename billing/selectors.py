@@ -4,12 +4,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
+from leads.models import Lead
 
 
 def account_balance(*, clinic) -> int:
@@ -19,6 +21,34 @@ def account_balance(*, clinic) -> int:
 
 def account_of(*, clinic) -> CreditAccount:
     return CreditAccount.objects.get(clinic=clinic)
+
+
+def lead_net_charge():
+    """Annotation for a lead queryset: credits its clinic paid for it, net of refunds.
+
+    0 for a lead never charged or refunded in full; a partial refund leaves the rest.
+    """
+    entries = (
+        CreditTransaction.objects.filter(
+            lead=OuterRef("pk"), kind__in=[Kind.LEAD_CHARGE, Kind.DISPUTE_REFUND]
+        )
+        .order_by()
+        .values("lead")
+        .annotate(total=Sum("credits"))
+        .values("total")
+    )
+    return Coalesce(Subquery(entries), 0, output_field=BigIntegerField()) * -1
+
+
+def lead_net_charged(*, lead) -> int:
+    """Credits a lead's clinic has paid for it, net of refunds (0 if none or all refunded)."""
+    return (
+        type(lead)
+        .objects.filter(pk=lead.pk)
+        .annotate(net=lead_net_charge())
+        .values_list("net", flat=True)
+        .get()
+    )
 
 
 def accounts_in_debt():
@@ -93,6 +123,75 @@ def ledger_discrepancies(
             yield Discrepancy(account_id, *clinics[account_id], problem)
         if progress:
             progress(min(start + batch_size, len(ids)), len(ids))
+
+
+@dataclass(frozen=True)
+class LeadProblem:
+    lead_id: int
+    clinic_id: int
+    clinic_name: str
+    problem: str
+
+
+def lead_problems(*, now=None) -> list[LeadProblem]:
+    """Money wrong on leads while every sum still balances, for reconcile_ledger.
+
+    - A lead flagged as a technical error that is still charged (net of refunds): it must
+      never cost anything.
+    - A clinic's oldest waiting lead, older than ``HELD_LEAD_ALERT_MINUTES``, that the clinic
+      could pay for (balance + overdraft limit ≥ its price): the release after a top-up and
+      the safety net both missed it. Only the head of the queue counts, because release never
+      charges a lead ahead of an older one. Clinics in debt cannot pay; an inactive clinic's
+      leads are never charged, so neither is named.
+    """
+    now = now or timezone.now()
+    problems = [
+        LeadProblem(
+            lead.pk,
+            lead.clinic_id,
+            lead.clinic.name,
+            f"lead #{lead.pk} is flagged as a technical error but still charged "
+            f"{lead.net_charge:,} credits",
+        )
+        for lead in Lead.objects.filter(technical_error=True)
+        .annotate(net_charge=lead_net_charge())
+        .filter(net_charge__gt=0)
+        .select_related("clinic")
+        .order_by("clinic_id", "pk")
+    ]
+    head_of_queue = (
+        Lead.objects.filter(clinic_id=OuterRef("clinic_id"), billing_state__in=Lead.WAITING_STATES)
+        .order_by("created_at", "pk")
+        .values("pk")[:1]
+    )
+    cutoff = now - timedelta(minutes=settings.HELD_LEAD_ALERT_MINUTES)
+    overdue = (
+        Lead.objects.filter(
+            billing_state__in=Lead.WAITING_STATES,
+            created_at__lt=cutoff,
+            clinic__is_active=True,
+            clinic__credit_account__balance__gte=F("price_credits")
+            - F("clinic__credit_account__overdraft_limit"),
+        )
+        .filter(pk=Subquery(head_of_queue))
+        .select_related("clinic__credit_account")
+        .order_by("clinic_id")
+    )
+    for lead in overdue:
+        account = lead.clinic.credit_account
+        waited = int((now - lead.created_at).total_seconds() // 60)
+        problems.append(
+            LeadProblem(
+                lead.pk,
+                lead.clinic_id,
+                lead.clinic.name,
+                f"lead #{lead.pk} has been waiting {waited:,} minutes at the head of the queue "
+                f"though the clinic could pay its {lead.price_credits:,} credits (balance "
+                f"{account.balance:,}, overdraft limit {account.overdraft_limit:,}); run "
+                "release_held_leads",
+            )
+        )
+    return problems
 
 
 def pricing_tiers():

@@ -296,7 +296,15 @@ def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
 
 
 def charge_lead(*, lead, actor=None) -> CreditTransaction:
-    """Charge a lead's snapshotted price, once. Raises ``InsufficientCredits`` if unaffordable."""
+    """Charge a lead's snapshotted price, once. Raises ``InsufficientCredits`` if unaffordable.
+
+    A lead flagged as a technical error at the source is never charged (checked on the lead
+    passed in, which the caller has locked).
+    """
+    if getattr(lead, "technical_error", False):
+        raise AntidoteError(
+            f"Lead #{lead.pk} is flagged as a technical error at the source; it is never charged."
+        )
     return post_entry(
         clinic_id=lead.clinic_id,
         kind=Kind.LEAD_CHARGE,

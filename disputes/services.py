@@ -13,8 +13,10 @@ from django.utils import timezone
 
 from antidote.errors import AntidoteError
 from billing import services as billing
+from billing.selectors import lead_net_charged
 from disputes.models import Dispute, DisputeEvent, Evidence
 from leads.models import Lead
+from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +85,16 @@ def dispute_deadline(lead: Lead):
 def check_disputable(lead: Lead) -> None:
     """Why this lead cannot be disputed, as a clear error; silent if it can."""
     if lead.billing_state != Lead.Billing.CHARGED:
-        state = (
-            "held and not yet charged"
-            if lead.billing_state == Lead.Billing.HELD
-            else ("a duplicate and was never charged")
-        )
+        state = {
+            Lead.Billing.HELD: "held and not yet charged",
+            Lead.Billing.FREE_TECHNICAL_ERROR: "free of charge (a technical error at the source)",
+        }.get(lead.billing_state, "a duplicate and was never charged")
         raise AntidoteError(f"Lead #{lead.pk} is {state}, so there is nothing to dispute.")
+    if lead.technical_error and not lead_net_charged(lead=lead):
+        raise AntidoteError(
+            f"Lead #{lead.pk} was flagged as a technical error at the source and its charge "
+            "refunded; there is nothing to dispute."
+        )
     if timezone.now() > dispute_deadline(lead):
         raise AntidoteError(
             f"Lead #{lead.pk} can no longer be disputed: the {settings.DISPUTE_WINDOW_DAYS}-day "
@@ -168,13 +174,7 @@ def _automatic_approval_reason(dispute: Dispute) -> str:
     if lead.technical_error:
         return "Automatic: staff marked this lead as a technical error at the source."
     if dispute.dispute_type == Dispute.Type.DUPLICATE:
-        window = timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
-        earlier = (
-            Lead.objects.filter(clinic_id=lead.clinic_id, phone=lead.phone)
-            .filter(created_at__gte=lead.created_at - window, created_at__lt=lead.created_at)
-            .exclude(pk=lead.pk)
-            .first()
-        )
+        earlier = duplicate_original(clinic_id=lead.clinic_id, phone=lead.phone, before=lead)
         if earlier is not None:
             return f"Automatic: the same patient enquired earlier as lead #{earlier.pk}."
     return ""

@@ -1,7 +1,17 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
 
+from antidote.admin_bases import HistoryAdmin
+from antidote.errors import AntidoteError
 from antidote.money import format_paise
+from billing.selectors import lead_net_charge
+from billing.sources import register_entry_source
+from leads import services
 from leads.models import Lead, Package
+
+register_entry_source(prefix="refund:technical-error:lead", model=Lead, label="lead")
 
 
 @admin.register(Package)
@@ -15,8 +25,16 @@ class PackageAdmin(admin.ModelAdmin):
         return format_paise(obj.price_paise)
 
 
+class TechnicalErrorForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What went wrong at the source. Kept in each lead's history with your name.",
+    )
+
+
 @admin.register(Lead)
-class LeadAdmin(admin.ModelAdmin):
+class LeadAdmin(HistoryAdmin):
     list_display = [
         "id",
         "created_at",
@@ -25,8 +43,9 @@ class LeadAdmin(admin.ModelAdmin):
         "status",
         "billing_state",
         "price_credits",
+        "technical_error",
     ]
-    list_filter = ["status", "billing_state", "clinic"]
+    list_filter = ["status", "billing_state", "technical_error", "clinic"]
     search_fields = ["id", "phone", "patient_name", "clinic__name"]
     list_select_related = ["clinic", "package"]
     date_hierarchy = "created_at"
@@ -43,14 +62,73 @@ class LeadAdmin(admin.ModelAdmin):
         "technical_error",
     ]
 
-    actions = ["mark_technical_error"]
+    actions = ["flag_technical_error"]
 
     def has_add_permission(self, request):
         return False  # leads arrive through the enquiry form, which bills them
 
-    @admin.action(permissions=["change"], description="Mark as technical error at the source")
-    def mark_technical_error(self, request, queryset):
-        marked = queryset.filter(technical_error=False).update(technical_error=True)
-        self.message_user(
-            request, f"{marked} lead(s) marked; disputes opened on them are approved automatically."
+    def has_flag_technical_error_permission(self, request):
+        return request.user.has_perm("leads.flag_technical_error")
+
+    # A lead's billing changes only through its services; no old version is ever saved back
+    # (the history also leaves the patient's details out, so a revert would blank them).
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    @admin.action(
+        permissions=["flag_technical_error"], description="Flag as technical error at the source…"
+    )
+    def flag_technical_error(self, request, queryset):
+        chosen = list(
+            queryset.select_related("clinic")
+            .annotate(net_charge=lead_net_charge())
+            .order_by("clinic__name", "created_at", "pk")
         )
+        form = TechnicalErrorForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            for lead in chosen:
+                try:
+                    flag = services.flag_technical_error(
+                        lead=lead, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except AntidoteError as error:
+                    self.message_user(
+                        request, f"Lead #{lead.pk}: refused. {error.message}", messages.ERROR
+                    )
+                    continue
+                outcome = (
+                    f"{flag.refunded_credits:,} credits refunded to {lead.clinic}"
+                    if flag.refunded_credits
+                    else f"now {flag.lead.get_billing_state_display().lower()}, nothing charged"
+                )
+                self.message_user(request, f"Lead #{lead.pk} flagged: {outcome}.", messages.SUCCESS)
+            return None
+        rows = [(lead, _what_flagging_does(lead)) for lead in chosen]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Flag as technical error at the source",
+            "form": form,
+            "rows": rows,
+            "refund_total": sum(lead.net_charge for lead in chosen if not lead.technical_error),
+            "action": "flag_technical_error",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/leads/lead/flag_technical_error.html", context)
+
+
+def _what_flagging_does(lead) -> str:
+    if lead.technical_error:
+        return "already flagged: will be refused"
+    if lead.billing_state in Lead.WAITING_STATES:
+        return f"leaves the queue free of charge (would have cost {lead.price_credits:,} credits)"
+    if lead.net_charge > 0:
+        return f"refund {lead.net_charge:,} credits to the clinic"
+    if lead.billing_state == Lead.Billing.CHARGED:
+        return "already refunded in full: nothing to refund"
+    return "never charged: nothing to refund"

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 
 class Clinic(models.Model):
@@ -60,9 +61,10 @@ class Package(models.Model):
 
 
 # The one masking rule: a patient's contact is visible only once a clinic paid for it, on the
-# lead itself or on the original that a duplicate repeats. A held lead, and any duplicate of
-# it, shows nothing identifying and cannot be found by name, phone or email.
-CONTACT_PAID_FOR = Q(billing_state="charged") | Q(
+# lead itself or on the original that a duplicate repeats, or once staff let the lead go free
+# as a technical error at the source. A held lead, and any duplicate of it, shows nothing
+# identifying and cannot be found by name, phone or email.
+CONTACT_PAID_FOR = Q(billing_state__in=["charged", "free_tech_error"]) | Q(
     billing_state="duplicate", duplicate_of__billing_state="charged"
 )
 
@@ -89,6 +91,7 @@ class Lead(models.Model):
         CHARGED = "charged", "Charged"
         HELD = "held", "Held: waiting for credits"
         DUPLICATE = "duplicate", "Duplicate: not charged"
+        FREE_TECHNICAL_ERROR = "free_tech_error", "Free: technical error"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="leads")
     package = models.ForeignKey(
@@ -96,7 +99,7 @@ class Lead(models.Model):
     )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.NEW)
     billing_state = models.CharField(
-        max_length=12, choices=Billing.choices, default=Billing.HELD, db_index=True
+        max_length=20, choices=Billing.choices, default=Billing.HELD, db_index=True
     )
     patient_name = models.CharField(max_length=120, blank=True)
     phone = models.CharField(max_length=16, blank=True, help_text="Normalised to +91XXXXXXXXXX.")
@@ -113,10 +116,21 @@ class Lead(models.Model):
     charged_at = models.DateTimeField(null=True, blank=True)
     technical_error = models.BooleanField(
         default=False,
-        help_text="Staff: this lead was broken at the source; disputes on it are approved.",
+        editable=False,
+        help_text="Flagged by staff: broken at the source, so never charged.",
     )
 
     objects = LeadQuerySet.as_manager()
+    # Who changed a lead's state and why (a flag's reason). The patient's details stay out of
+    # the history: they are not state, and a copy is one more place to protect.
+    history = HistoricalRecords(
+        excluded_fields=["patient_name", "phone", "email", "message"],
+        history_change_reason_field=models.TextField(null=True),
+    )
+
+    # The states of a lead waiting in its clinic's queue to be charged: held for credits (a
+    # clinic in debt has its leads held too). One queue per clinic, strictly oldest first.
+    WAITING_STATES = (Billing.HELD,)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -127,6 +141,18 @@ class Lead(models.Model):
                 condition=Q(billing_state="duplicate") | Q(duplicate_of__isnull=True),
                 name="only_duplicates_point_at_original",
             ),
+            # A flagged lead never waits to be charged, and only a flagged lead goes free.
+            models.CheckConstraint(
+                condition=Q(technical_error=False) | ~Q(billing_state="held"),
+                name="flagged_lead_never_waits",
+            ),
+            models.CheckConstraint(
+                condition=Q(technical_error=True) | ~Q(billing_state="free_tech_error"),
+                name="only_flagged_leads_go_free",
+            ),
+        ]
+        permissions = [
+            ("flag_technical_error", "Can flag a lead as a technical error at the source")
         ]
 
     def __str__(self):
@@ -135,7 +161,7 @@ class Lead(models.Model):
     @property
     def contact_masked(self) -> bool:
         """True until the contact was paid for (see ``CONTACT_PAID_FOR``)."""
-        if self.billing_state == self.Billing.CHARGED:
+        if self.billing_state in (self.Billing.CHARGED, self.Billing.FREE_TECHNICAL_ERROR):
             return False
         if self.billing_state != self.Billing.DUPLICATE or self.duplicate_of_id is None:
             return True

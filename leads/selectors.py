@@ -1,11 +1,43 @@
 """Reads for the lead inbox and the public pages."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.selectors import lead_net_charge
 from leads.models import CONTACT_PAID_FOR, Lead
+
+
+def duplicate_original(*, clinic_id: int, phone: str, before: Lead | None = None) -> Lead | None:
+    """The one duplicate rule: the lead a new enquiry (or ``before``) repeats, if any.
+
+    An original is an earlier lead of the same clinic and E.164 phone, at most
+    ``LEAD_DUPLICATE_WINDOW_DAYS`` older, that the clinic pays for: charged and not refunded
+    in full (a partial refund still counts), or waiting in the queue to be charged. Free
+    leads never count: duplicates (so a chain of repeats cannot stretch the window), leads
+    refunded in full, and leads let go free. Intake and automatic dispute approval both ask
+    this, so a lead charged as new is never refunded as a duplicate, and the reverse.
+    """
+    at = before.created_at if before is not None else timezone.now()
+    earlier = (
+        Q(created_at__lt=at) | Q(created_at=at, pk__lt=before.pk)
+        if before is not None
+        else Q(created_at__lte=at)
+    )
+    since = at - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
+    paid_for = Q(billing_state=Lead.Billing.CHARGED, net_charge__gt=0) | Q(
+        billing_state__in=Lead.WAITING_STATES
+    )
+    return (
+        Lead.objects.filter(earlier, clinic_id=clinic_id, phone=phone, created_at__gte=since)
+        .annotate(net_charge=lead_net_charge())
+        .filter(paid_for)
+        .order_by("created_at", "id")
+        .first()
+    )
 
 
 def leads_for(*, clinic, filters: dict | None = None):

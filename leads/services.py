@@ -1,19 +1,21 @@
 """Lead intake and billing: every delivered lead is charged exactly once at its snapshot price.
 
 A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
-oldest first, as soon as credits arrive. The patient's experience never depends on billing.
+oldest first, as soon as credits arrive; while any lead waits, a new one queues behind it.
+The patient's experience never depends on billing.
 
-Lock order, the same on every path that charges or refunds a lead: the clinic row (intake
-only), then lead rows in primary-key order, then the clinic's credit account (taken inside
-``billing.post_entry``). Leads are locked ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: a ledger
-entry's foreign-key check takes ``FOR KEY SHARE`` on its lead *after* the account lock, and
-that share lock conflicts only with ``FOR UPDATE``. So a charge that arrives through billing
-directly never waits on a lead that a release holds while waiting for the account.
+Lock order, the same on every path that charges or refunds a lead: the clinic row (intake,
+release and flagging, which decide the queue), then lead rows in primary-key order, then the
+clinic's credit account (taken inside ``billing.post_entry``). Leads are locked ``FOR NO KEY
+UPDATE``, never ``FOR UPDATE``: a ledger entry's foreign-key check takes ``FOR KEY SHARE`` on
+its lead *after* the account lock, and that share lock conflicts only with ``FOR UPDATE``. So a
+charge that arrives through billing directly never waits on a lead that a release holds while
+waiting for the account.
 """
 
 import logging
 import re
-from datetime import timedelta
+from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
@@ -24,7 +26,9 @@ from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
+from billing.selectors import lead_net_charged
 from leads.models import Clinic, Lead, Package
+from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +75,12 @@ def submit_enquiry(
                 raise AntidoteError("This package is no longer offered.")
         price = package.price_paise if package else None
         quote = billing.quote_lead_price(package_price_paise=price)
-        since = timezone.now() - timedelta(days=settings.LEAD_DUPLICATE_WINDOW_DAYS)
-        original = (
-            Lead.objects.filter(clinic=clinic, phone=phone, created_at__gte=since)
-            .exclude(billing_state=Lead.Billing.DUPLICATE)
-            .order_by("created_at", "id")
-            .first()
-        )
+        original = duplicate_original(clinic_id=clinic.pk, phone=phone)
+        # One queue per clinic, strictly oldest first: while any lead waits, a new one joins
+        # behind it, even if the clinic could pay for the newcomer alone.
+        queue_waiting = Lead.objects.filter(
+            clinic=clinic, billing_state__in=Lead.WAITING_STATES
+        ).exists()
         lead = Lead.objects.create(
             clinic=clinic,
             package=package,
@@ -92,7 +95,8 @@ def submit_enquiry(
             duplicate_of=original,
         )
         if original is None:
-            _notify_after_commit(lead, "delivered" if _try_charge(lead) else "held")
+            charged = not queue_waiting and _try_charge(lead)
+            _notify_after_commit(lead, "delivered" if charged else "held")
     return lead
 
 
@@ -109,14 +113,24 @@ def _try_charge(lead: Lead) -> bool:
 
 
 def release_held_leads(*, clinic_id: int) -> list[Lead]:
-    """Charge and release a clinic's held leads, oldest first, while it can afford them."""
+    """Charge and release a clinic's waiting leads from the head of its queue (oldest first)
+    while it can afford them; stop at the first it cannot, so no newer lead goes ahead."""
     released = []
     with transaction.atomic():
-        # Locked in primary-key order (the documented lock order), charged oldest first.
-        held = Lead.objects.select_for_update(no_key=True).filter(
-            clinic_id=clinic_id, billing_state=Lead.Billing.HELD
+        # The clinic row first, as intake takes it: a lead arriving meanwhile waits, then
+        # sees the queue as this release left it (and is charged at once if it is empty).
+        # NO KEY UPDATE still conflicts with intake's lock, but not with rows that merely
+        # reference the clinic (a payment order being created).
+        clinic = Clinic.objects.select_for_update(no_key=True).get(pk=clinic_id)
+        # Then the leads, locked in primary-key order (the documented lock order).
+        held = list(
+            Lead.objects.select_for_update(no_key=True)
+            .filter(clinic_id=clinic_id, billing_state__in=Lead.WAITING_STATES)
+            .order_by("pk")
         )
-        for lead in sorted(held.order_by("pk"), key=lambda lead: (lead.created_at, lead.pk)):
+        if held and not clinic.is_active:
+            raise AntidoteError(f"{clinic} is inactive; its {len(held)} held lead(s) wait.")
+        for lead in sorted(held, key=lambda lead: (lead.created_at, lead.pk)):
             if not _try_charge(lead):
                 break
             released.append(lead)
@@ -125,6 +139,62 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
     if released:
         logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
     return released
+
+
+@dataclass(frozen=True)
+class TechnicalErrorFlag:
+    lead: Lead
+    refunded_credits: int  # what a charged lead got back; 0 for a waiting or free one
+
+
+def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFlag:
+    """Staff flag a lead as broken at the source: it is never charged.
+
+    A waiting lead leaves the queue free of charge (unmasked, "Free: technical error") and the
+    leads behind it move up. A charged one gets back what is left of its charge, through
+    billing's refund (an entry keyed ``refund:technical-error:lead:<id>``, so once; the
+    ledger stays append-only). A duplicate was free already. Who flagged it and why are kept
+    in the lead's history.
+    """
+    if (
+        actor is None
+        or not getattr(actor, "is_staff", False)
+        or not actor.has_perm("leads.flag_technical_error")
+    ):
+        raise AntidoteError("Only staff allowed to flag technical errors can flag a lead.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Say what went wrong at the source; it is kept with the lead.")
+    refunded = 0
+    with transaction.atomic():
+        # The documented order: the clinic row (this may change the queue, as release does),
+        # the lead, then the account inside billing. A release holding this lead finishes
+        # first, and the lead it charged is then refunded here.
+        clinic = Clinic.objects.select_for_update(no_key=True).get(pk=lead.clinic_id)
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
+        if locked.technical_error:
+            raise AntidoteError(f"Lead #{locked.pk} is already flagged as a technical error.")
+        was_waiting = locked.billing_state in Lead.WAITING_STATES
+        if was_waiting:
+            locked.billing_state = Lead.Billing.FREE_TECHNICAL_ERROR
+        elif locked.billing_state == Lead.Billing.CHARGED and lead_net_charged(lead=locked) > 0:
+            entry = billing.refund_lead_charge(
+                lead=locked,
+                idempotency_key=f"refund:technical-error:lead:{locked.pk}",
+                actor=actor,
+                memo=f"Technical error at the source: {reason}"[:255],
+            )
+            refunded = entry.credits
+        locked.technical_error = True
+        locked._history_user = actor
+        locked._change_reason = reason
+        locked.save(update_fields=["technical_error", "billing_state"])
+        if was_waiting:
+            _notify_after_commit(locked, "free")
+            if clinic.is_active:
+                release_held_leads(clinic_id=clinic.pk)  # the leads behind it move up
+    logger.info("Lead #%d flagged as a technical error by %s", locked.pk, actor)
+    return TechnicalErrorFlag(lead=locked, refunded_credits=refunded)
 
 
 def update_lead_status(*, lead: Lead, status: str) -> Lead:
@@ -165,8 +235,15 @@ def _notify(lead: Lead, event: str) -> None:
         subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
         body = (
             f"{clinic.name} received an enquiry but has too few credits for it "
-            f"({lead.price_credits} needed). It is held, not lost: top up and it is released "
+            f"({lead.price_credits} needed, after any older enquiries still waiting, which are "
+            f"released first). It is held, not lost: top up and it is released "
             f"automatically.\n\nOpen it: {path}"
+        )
+    elif event == "free":
+        subject = f"A waiting enquiry is yours free of charge (lead #{lead.pk})"
+        body = (
+            "A technical error on our side affected this enquiry, so it will never be charged. "
+            f"Its contact details are now shown.\n\nOpen it: {path}"
         )
     else:
         subject = f"New enquiry for {clinic.name} (lead #{lead.pk})"

@@ -124,7 +124,9 @@ def dashboard(request):
         "month": billing.month_summary(clinic=clinic),
         "tiers": billing.pricing_tiers(),
         "recent": billing.transactions_for(clinic=clinic)[:8],
-        "held_count": Lead.objects.filter(clinic=clinic, billing_state=Lead.Billing.HELD).count(),
+        "held_count": Lead.objects.filter(
+            clinic=clinic, billing_state__in=Lead.WAITING_STATES
+        ).count(),
     }
     return render(request, "leads/dashboard.html", context)
 

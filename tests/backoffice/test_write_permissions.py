@@ -56,6 +56,7 @@ MAY_WRITE = {
     },
     "Dispute reviewers": EVERY_GROUP
     | {
+        "leads.lead:action:flag_technical_error",
         "disputes.dispute:action:approve_full",
         "disputes.dispute:action:approve_partial",
         "disputes.dispute:action:reject",
@@ -99,7 +100,7 @@ def action_payloads(world):
             "reason": "Test",
             "token": token,
         },
-        "leads.lead:action:mark_technical_error": {},
+        "leads.lead:action:flag_technical_error": {"apply": "1", "reason": "Broken form"},
         "disputes.dispute:action:approve_full": {"confirm": "yes"},
         "disputes.dispute:action:approve_partial": {
             "apply": "1",

@@ -11,9 +11,9 @@ from billing.models import CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
 from leads import services
 from leads.models import Lead
-from tests.concurrency import run_concurrently
+from tests.concurrency import run_concurrently, run_overlapped
 from tests.conftest import requires_postgres
-from tests.factories import ClinicFactory, LeadFactory, fund
+from tests.factories import ClinicFactory, LeadFactory, StaffFactory, fund
 
 pytestmark = [requires_postgres, pytest.mark.postgres, pytest.mark.usefixtures("seeded_tiers")]
 
@@ -125,4 +125,31 @@ def test_direct_charge_of_a_held_lead_racing_its_release_cannot_deadlock():
     assert set(Lead.objects.values_list("billing_state", flat=True)) == {Lead.Billing.CHARGED}
     assert CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE).count() == 2
     assert account_balance(clinic=clinic) == 1_000 - 200
+    assert list(ledger_discrepancies()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("flag_first", [False, True])
+def test_flagging_a_waiting_lead_racing_its_release_never_leaves_it_charged(flag_first):
+    """Whichever of the two takes the clinic row first, the flagged lead ends up costing
+    nothing (free, or charged and refunded) and the lead behind it is charged once. A third
+    session holds the flagged lead, so both are certainly in flight together."""
+    clinic = ClinicFactory()
+    fund(clinic, 1_000)  # nothing held yet, so nothing is released on commit
+    broken, good = LeadFactory(clinic=clinic), LeadFactory(clinic=clinic)
+    staff = StaffFactory(is_superuser=True)
+    release = lambda: services.release_held_leads(clinic_id=clinic.pk)  # noqa: E731
+    flag = lambda: services.flag_technical_error(lead=broken, actor=staff, reason="Broken")  # noqa: E731
+
+    results = run_overlapped(
+        Lead.objects.filter(pk=broken.pk), [flag, release] if flag_first else [release, flag]
+    )
+
+    assert not any(isinstance(result, Exception) for result in results), results
+    broken.refresh_from_db()
+    assert broken.technical_error
+    net = sum(CreditTransaction.objects.filter(lead=broken).values_list("credits", flat=True))
+    assert net == 0
+    assert CreditTransaction.objects.filter(lead=good, kind=Kind.LEAD_CHARGE).count() == 1
+    assert account_balance(clinic=clinic) == 1_000 - 100
     assert list(ledger_discrepancies()) == []

@@ -2,21 +2,22 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from antidote.arguments import bounded_int
 from billing import services
 from billing.models import CreditAccount, CreditTransaction
-from billing.selectors import ledger_discrepancies
+from billing.selectors import lead_problems, ledger_discrepancies
 
 
 class Command(BaseCommand):
     help = (
         "Verify the credit ledger: for every account, balance == sum of its entries and each "
-        "entry's balance_after chains from the previous one. Lists each discrepancy and exits "
-        "1 if there is any. Read-only: it never changes money."
+        "entry's balance_after chains from the previous one. Also lists leads flagged as a "
+        "technical error that are still charged, and each clinic's oldest waiting lead older "
+        "than HELD_LEAD_ALERT_MINUTES that the clinic could pay for. Exits 1 if it finds any "
+        "of these. Read-only: it never changes money."
     )
 
     def add_arguments(self, parser):
-        from antidote.arguments import bounded_int
-
         parser.add_argument(
             "--batch-size",
             type=bounded_int(minimum=1, maximum=100_000),
@@ -25,9 +26,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, batch_size, verbosity, **options):
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1.")
-
         def progress(done, total):
             if verbosity >= 1 and total > batch_size:
                 self.stderr.write(f"  checked {done:,}/{total:,} accounts")
@@ -40,17 +38,23 @@ class Command(BaseCommand):
                     f"#{problem.account_id}): {problem.problem}"
                 )
             )
-        if problems:
-            accounts = len({p.account_id for p in problems})
-            services.record_reconciliation(
-                name="ledger",
-                ok=False,
-                summary=f"{len(problems)} discrepancies in {accounts} accounts",
+        on_leads = lead_problems()
+        for problem in on_leads:
+            self.stdout.write(
+                self.style.ERROR(
+                    f"{problem.clinic_name} (clinic #{problem.clinic_id}): {problem.problem}"
+                )
             )
-            raise CommandError(
-                f"Ledger check FAILED: {len(problems)} discrepancies in {accounts} accounts.",
-                returncode=1,
-            )
+        if problems or on_leads:
+            found = []
+            if problems:
+                accounts = len({p.account_id for p in problems})
+                found.append(f"{len(problems)} discrepancies in {accounts} accounts")
+            if on_leads:
+                found.append(f"{len(on_leads)} lead(s) with money wrong")
+            summary = "; ".join(found)
+            services.record_reconciliation(name="ledger", ok=False, summary=summary)
+            raise CommandError(f"Ledger check FAILED: {summary}.", returncode=1)
         accounts = CreditAccount.objects.count()
         entries = CreditTransaction.objects.count()
         services.record_reconciliation(
@@ -59,6 +63,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Ledger OK: {accounts:,} accounts, {entries:,} entries; every balance equals "
-                "the sum of its entries and every chain is unbroken."
+                "the sum of its entries and every chain is unbroken; no flagged lead is "
+                "charged and no clinic could pay for a lead kept waiting."
             )
         )

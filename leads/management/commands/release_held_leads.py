@@ -1,8 +1,9 @@
 """Charge and release held leads that their clinics can now afford."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from leads.models import Lead
+from antidote.errors import AntidoteError
+from leads.models import Clinic, Lead
 from leads.services import release_held_leads
 
 
@@ -10,7 +11,8 @@ class Command(BaseCommand):
     help = (
         "For every clinic with held leads, charge and release them oldest first while the "
         "clinic can afford them (top-ups already do this; this catches anything missed). "
-        "Safe to run twice: a lead is charged once."
+        "A clinic that fails (an inactive one, say) is reported on stderr and the others are "
+        "still released; the exit code is then 1. Safe to run twice: a lead is charged once."
     )
 
     def add_arguments(self, parser):
@@ -18,28 +20,37 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, **options):
         clinic_ids = list(
-            Lead.objects.filter(billing_state=Lead.Billing.HELD)
+            Lead.objects.filter(billing_state__in=Lead.WAITING_STATES)
             .values_list("clinic_id", flat=True)
             .distinct()
             .order_by("clinic_id")
         )
         if dry_run:
-            held = Lead.objects.filter(billing_state=Lead.Billing.HELD).count()
+            held = Lead.objects.filter(billing_state__in=Lead.WAITING_STATES).count()
             self.stdout.write(
                 f"{held} held lead(s) in {len(clinic_ids)} clinic(s); nothing changed."
             )
             return
-        released = 0
+        released, failed = 0, []
         for done, clinic_id in enumerate(clinic_ids, start=1):
-            count = len(release_held_leads(clinic_id=clinic_id))
+            # One clinic's refusal must never stop the clinics after it from being released.
+            try:
+                count = len(release_held_leads(clinic_id=clinic_id))
+            except AntidoteError as error:
+                name = Clinic.objects.filter(pk=clinic_id).values_list("name", flat=True).first()
+                failed.append(f"{name} (clinic #{clinic_id})")
+                self.stderr.write(f"{failed[-1]}: not released: {error.message}")
+                continue
             released += count
             if count:
                 self.stdout.write(f"clinic #{clinic_id}: {count} lead(s) released")
             if done % 100 == 0:
                 self.stderr.write(f"  {done:,}/{len(clinic_ids):,} clinics")
-        still = Lead.objects.filter(billing_state=Lead.Billing.HELD).count()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"{released} lead(s) released; {still} still held for lack of credits."
+        still = Lead.objects.filter(billing_state__in=Lead.WAITING_STATES).count()
+        summary = f"{released} lead(s) released; {still} still held for lack of credits."
+        if failed:
+            raise CommandError(
+                f"{summary} {len(failed)} clinic(s) could not be released: {', '.join(failed)}.",
+                returncode=1,
             )
-        )
+        self.stdout.write(self.style.SUCCESS(summary))
