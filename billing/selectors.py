@@ -151,7 +151,7 @@ def lead_problems(*, now=None) -> list[LeadProblem]:
             lead.clinic_id,
             lead.clinic.name,
             f"lead #{lead.pk} is flagged as a technical error but still charged "
-            f"{lead.net_charge:,} credits",
+            f"{lead.net_charge:,} credits (flag it again in the admin to refund them)",
         )
         for lead in Lead.objects.filter(technical_error=True)
         .annotate(net_charge=lead_net_charge())

@@ -172,12 +172,17 @@ def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFla
         # first, and the lead it charged is then refunded here.
         clinic = Clinic.objects.select_for_update(no_key=True).get(pk=lead.clinic_id)
         locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
-        if locked.technical_error:
+        still_charged = (
+            locked.billing_state == Lead.Billing.CHARGED and lead_net_charged(lead=locked) > 0
+        )
+        # A lead flagged and still charged (the old admin action flagged without refunding,
+        # and reconcile names it) may be flagged again: that refunds what is left, once.
+        if locked.technical_error and not still_charged:
             raise AntidoteError(f"Lead #{locked.pk} is already flagged as a technical error.")
         was_waiting = locked.billing_state in Lead.WAITING_STATES
         if was_waiting:
             locked.billing_state = Lead.Billing.FREE_TECHNICAL_ERROR
-        elif locked.billing_state == Lead.Billing.CHARGED and lead_net_charged(lead=locked) > 0:
+        elif still_charged:
             entry = billing.refund_lead_charge(
                 lead=locked,
                 idempotency_key=f"refund:technical-error:lead:{locked.pk}",

@@ -159,6 +159,19 @@ def test_a_lead_is_flagged_once(clinic, flagger):
     assert lead.history.filter(history_change_reason="Again").count() == 0
 
 
+def test_a_lead_flagged_but_still_charged_is_refunded_when_flagged_again(clinic, flagger):
+    # Reconcile names a flagged lead that is still charged (the old admin action flagged
+    # without refunding); flagging it again is how staff put that right, once.
+    fund(clinic, 500)
+    lead = enquire(clinic)
+    Lead.objects.filter(pk=lead.pk).update(technical_error=True)
+
+    assert flag(lead, flagger, "Refund what the old flag kept").refunded_credits == 100
+    assert account_balance(clinic=clinic) == 500
+    with pytest.raises(AntidoteError, match="already flagged"):
+        flag(lead, flagger, "Again")
+
+
 def test_flagging_one_clinics_lead_leaves_another_clinics_queue_alone(clinic, flagger):
     other = ClinicFactory()
     mine = enquire(clinic)
