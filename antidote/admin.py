@@ -219,7 +219,8 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
             for clinic in clinics:
                 floor = clinic.credit_account.floor
                 problem = "" if clinic.is_active else "inactive clinic: will be refused"
-                if not problem and clinic.credit_account.balance + credits < floor:
+                # Only a debit is refused below the floor; a credit always posts.
+                if not problem and credits < 0 and clinic.credit_account.balance + credits < floor:
                     problem = f"below its floor of {floor:,}: will be refused"
                 moves.append(
                     MoneyMove(clinic=clinic, credits=credits, label=title, problem=problem)

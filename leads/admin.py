@@ -115,20 +115,29 @@ class LeadAdmin(HistoryAdmin):
             "title": "Flag as technical error at the source",
             "form": form,
             "rows": rows,
-            "refund_total": sum(lead.net_charge for lead in chosen if not lead.technical_error),
+            "refund_total": sum(lead.net_charge for lead in chosen if _refunded_on_flag(lead)),
             "action": "flag_technical_error",
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/leads/lead/flag_technical_error.html", context)
 
 
+def _refunded_on_flag(lead) -> bool:
+    """What the service will refund: what is left of a charge, to a clinic that takes entries.
+
+    A lead flagged earlier but still charged is refunded too (reconcile names it)."""
+    return lead.net_charge > 0 and lead.clinic.is_active
+
+
 def _what_flagging_does(lead) -> str:
+    if lead.net_charge > 0 and not lead.clinic.is_active:
+        return "inactive clinic: will be refused"
+    if _refunded_on_flag(lead):
+        return f"refund {lead.net_charge:,} credits to the clinic"
     if lead.technical_error:
         return "already flagged: will be refused"
     if lead.billing_state in Lead.WAITING_STATES:
         return f"leaves the queue free of charge (would have cost {lead.price_credits:,} credits)"
-    if lead.net_charge > 0:
-        return f"refund {lead.net_charge:,} credits to the clinic"
     if lead.billing_state == Lead.Billing.CHARGED:
         return "already refunded in full: nothing to refund"
     return "never charged: nothing to refund"

@@ -62,10 +62,11 @@ class Package(models.Model):
 
 # The one masking rule: a patient's contact is visible only once a clinic paid for it, on the
 # lead itself or on the original that a duplicate repeats, or once staff let the lead go free
-# as a technical error at the source. A held lead, and any duplicate of it, shows nothing
-# identifying and cannot be found by name, phone or email.
-CONTACT_PAID_FOR = Q(billing_state__in=["charged", "free_tech_error"]) | Q(
-    billing_state="duplicate", duplicate_of__billing_state="charged"
+# (or the original) as a technical error at the source. A held lead, and any duplicate of it,
+# shows nothing identifying and cannot be found by name, phone or email.
+CONTACT_SHOWN_STATES = ("charged", "free_tech_error")
+CONTACT_PAID_FOR = Q(billing_state__in=CONTACT_SHOWN_STATES) | Q(
+    billing_state="duplicate", duplicate_of__billing_state__in=CONTACT_SHOWN_STATES
 )
 
 
@@ -161,10 +162,10 @@ class Lead(models.Model):
     @property
     def contact_masked(self) -> bool:
         """True until the contact was paid for (see ``CONTACT_PAID_FOR``)."""
-        if self.billing_state in (self.Billing.CHARGED, self.Billing.FREE_TECHNICAL_ERROR):
+        if self.billing_state in CONTACT_SHOWN_STATES:
             return False
         if self.billing_state != self.Billing.DUPLICATE or self.duplicate_of_id is None:
             return True
         if hasattr(self, "original_billing_state"):
-            return self.original_billing_state != self.Billing.CHARGED
-        return self.duplicate_of.billing_state != self.Billing.CHARGED
+            return self.original_billing_state not in CONTACT_SHOWN_STATES
+        return self.duplicate_of.billing_state not in CONTACT_SHOWN_STATES

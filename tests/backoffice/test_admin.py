@@ -205,6 +205,22 @@ def test_bulk_bonus_grants_one_entry_per_clinic_and_is_idempotent(client, boss):
     assert any("refused" in t and "inactive" in t for t in messages_of(done))
 
 
+def test_a_bonus_to_a_clinic_in_debt_is_previewed_as_the_credit_it_is(client, boss, clinic):
+    # Only debits are refused below the floor; the preview said a bonus would be refused
+    # and left it out of the total, then the confirmation posted it.
+    fund(clinic, 100)
+    billing.reverse_credits(clinic=clinic, credits=500, idempotency_key="reversal:test:1")
+    token = token_of(act(client, "grant_bonus", [clinic]))
+    data = {"credits": 100, "reason": "Goodwill", "token": token}
+
+    preview = act(client, "grant_bonus", [clinic], stage="preview", **data)
+
+    assert "will be refused" not in preview.text
+    assert "In all: +100 credits" in preview.text
+    act(client, "grant_bonus", [clinic], confirm="yes", **data)
+    assert account_balance(clinic=clinic) == -300
+
+
 def test_clinic_change_page_shows_money_and_recent_ledger(client, boss, clinic):
     fund(clinic, 1_000)
     leads.submit_enquiry(clinic=clinic, name="A", phone="9000000001")

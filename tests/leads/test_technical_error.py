@@ -259,6 +259,42 @@ def test_the_admin_action_flags_on_confirmation_and_refuses_an_empty_reason(
     assert account_balance(clinic=clinic) == 500
 
 
+def test_the_admin_page_shows_what_flagging_will_really_do(client, clinic, flagger):
+    # A lead flagged but still charged is refunded when flagged again, and an inactive
+    # clinic's refund is refused: the page and its total must say so, as the service does.
+    fund(clinic, 500)
+    kept = enquire(clinic, phone="9000000001")
+    Lead.objects.filter(pk=kept.pk).update(technical_error=True)
+    closed = ClinicFactory(name="Closed")
+    fund(closed, 500)
+    refused = enquire(closed, phone="9000000002")
+    closed.is_active = False
+    closed.save()
+    login_with_otp(client, flagger)
+
+    text = client.post(
+        changelist(),
+        {"action": "flag_technical_error", ACTION_CHECKBOX_NAME: [kept.pk, refused.pk]},
+    ).content.decode()
+
+    assert "refund 100 credits to the clinic" in text
+    assert "inactive clinic: will be refused" in text
+    assert "Credits refunded in all: 100" in text
+
+
+def test_a_duplicate_of_a_waiting_lead_let_go_free_shows_its_contact(clinic, flagger):
+    first = enquire(clinic, phone="9000000001")
+    repeat = enquire(clinic, phone="9000000001")
+    assert repeat.billing_state == Lead.Billing.DUPLICATE and repeat.contact_masked
+
+    flag(first, flagger)
+
+    repeat = Lead.objects.with_contact_rule().get(pk=repeat.pk)
+    assert not repeat.contact_masked
+    assert not Lead.objects.get(pk=repeat.pk).contact_masked
+    services.update_lead_status(lead=repeat, status="contacted")
+
+
 def test_staff_without_the_permission_do_not_get_the_action(client, clinic):
     auditor = StaffFactory(username="auditor")
     auditor.groups.add(Group.objects.get(name="Read-only auditors"))
