@@ -29,7 +29,8 @@ class CreditAccountSettingsForm(forms.ModelForm):
     def clean_overdraft_limit(self):
         limit = self.cleaned_data["overdraft_limit"]
         balance = self.instance.balance if self.instance.pk else 0
-        if balance < -limit:
+        # A clinic in debt is below any floor already; billing accepts any limit for it.
+        if balance < -limit and not (self.instance.pk and self.instance.in_debt):
             raise forms.ValidationError(
                 f"The balance is {balance:,} credits; the overdraft limit cannot be below "
                 f"{-balance:,} until the clinic tops up."

@@ -499,7 +499,10 @@ def update_account_settings(
     with transaction.atomic():
         locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
         limit = wanted.get("overdraft_limit", locked.overdraft_limit)
-        if locked.balance < -limit:
+        # A clinic in debt is already below its floor (a reversal put it there): any limit is
+        # accepted, and one that covers the debt ends it. Otherwise a limit may not pass the
+        # balance, or a charge would have been allowed that the new floor refuses.
+        if locked.balance < -limit and not locked.in_debt:
             raise AntidoteError(
                 f"The balance is {locked.balance:,} credits; the overdraft limit cannot be "
                 f"below {-locked.balance:,} until the clinic tops up."
@@ -508,9 +511,12 @@ def update_account_settings(
         if changed:
             for name in changed:
                 setattr(locked, name, wanted[name])
+            if locked.in_debt != (locked.balance < -locked.overdraft_limit):
+                locked.in_debt = not locked.in_debt
+                changed.append("in_debt")
             if actor is not None:
                 locked._history_user = actor  # the change history names who did it
             locked.save(update_fields=[*changed, "updated_at"])
-    for name in ("balance", "overdraft_limit", "low_balance_threshold", "updated_at"):
+    for name in ("balance", "in_debt", "overdraft_limit", "low_balance_threshold", "updated_at"):
         setattr(account, name, getattr(locked, name))
     return locked

@@ -11,6 +11,7 @@ from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
 from billing.selectors import account_balance
 from disputes import services as disputes
 from leads import services as leads
+from leads.models import Clinic
 from payments.models import PromoCode
 from tests.backoffice.admin_forms import page_post_data
 from tests.disputes.conftest import DESCRIPTION
@@ -273,6 +274,42 @@ def test_an_overdraft_limit_below_the_debt_already_used_is_refused_with_a_messag
     assert "the overdraft limit cannot be below 100 until the clinic tops up" in response.text
     account.refresh_from_db()
     assert (account.balance, account.overdraft_limit) == (-100, 200)
+
+
+def test_a_clinic_in_debt_can_still_be_edited_and_a_limit_covering_the_debt_ends_it(
+    client, boss, clinic
+):
+    # A refund at Razorpay took the balance to -400 with no overdraft: debt. Renaming the
+    # clinic was refused (its unchanged limit "below the debt"), and a limit covering the
+    # debt broke the floor constraint with a 500.
+    fund(clinic, 100)
+    billing.reverse_credits(clinic=clinic, credits=500, idempotency_key="reversal:test:1")
+    url = f"/admin/leads/clinic/{clinic.pk}/change/"
+    data = page_post_data(client.get(url))
+
+    renamed = client.post(url, {**data, "name": "Renamed"}, follow=True)
+    assert renamed.status_code == 200 and "cannot be below" not in renamed.text
+    assert Clinic.objects.get(pk=clinic.pk).name == "Renamed"
+
+    covered = client.post(
+        url, {**data, "name": "Renamed", "credit_account-0-overdraft_limit": 400}, follow=True
+    )
+    assert covered.status_code == 200
+    account = CreditAccount.objects.get(clinic=clinic)
+    assert (account.balance, account.overdraft_limit, account.in_debt) == (-400, 400, False)
+
+
+def test_a_limit_still_short_of_the_debt_keeps_the_clinic_in_debt(clinic):
+    fund(clinic, 100)
+    billing.reverse_credits(clinic=clinic, credits=500, idempotency_key="reversal:test:1")
+    account = CreditAccount.objects.get(clinic=clinic)
+    billing.update_account_settings(account=account, overdraft_limit=100, low_balance_threshold=7)
+    account.refresh_from_db()
+    assert (account.overdraft_limit, account.low_balance_threshold, account.in_debt) == (
+        100,
+        7,
+        True,
+    )
 
 
 def test_admin_index_shows_the_dashboard_figures(client, boss):
