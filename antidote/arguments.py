@@ -69,7 +69,8 @@ def text(*, max_length: int, what: str):
             raise argparse.ArgumentTypeError(f"give a {what}; it cannot be empty.")
         if len(value) > max_length:
             raise argparse.ArgumentTypeError(f"a {what} has at most {max_length} characters.")
-        if any(unicodedata.category(char) == "Cc" for char in value):
+        # Cs: a byte that is not UTF-8 on the command line arrives as a lone surrogate.
+        if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
             raise argparse.ArgumentTypeError(f"a {what} cannot contain control characters.")
         return value
 

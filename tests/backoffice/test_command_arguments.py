@@ -8,6 +8,7 @@ after parsing (an unknown clinic, an existing file) raise ``CommandError`` with 
 """
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -36,6 +37,7 @@ BAD_ARGUMENTS = {
         ([""], "cannot be empty"),
         (["x" * 151], "at most 150 characters"),
         (["bo\x00ss"], "control characters"),
+        (["bo\udcffss"], "control characters"),  # a byte that is not UTF-8 on the line
         (["boss", "--code=now"], NOT_A_FLAG_VALUE),
     ],
     "release_held_leads": [(["--dry-run=1"], NOT_A_FLAG_VALUE), (["--clinic", "²"], UNKNOWN)],
@@ -52,6 +54,9 @@ BAD_ARGUMENTS = {
         (["--out", "a\x00b.csv"], "control characters"),
         (["--out", "/no/such/folder/ledger.csv"], "does not exist"),
         (["--out", "/"], "is a folder"),
+        (["--out", "/tmp/" + "a" * 300 + ".csv"], "cannot write"),
+        (["--out", "/tmp/" + "a" * 250 + ".csv"], "cannot write"),
+        (["--out", "/proc/ledger.csv"], "cannot write"),
         *[
             (["--out", "-", "--clinic", bad], "neither a clinic id nor a slug")
             for bad in ["²", "٣", "", "glow skin", "x" * 201, "9" * 5000, "'; DROP TABLE"]
@@ -128,6 +133,16 @@ def test_the_command_line_exits_2_with_the_reason_and_no_traceback(args, message
     assert message in result.stderr
     assert "usage: manage.py" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_export_never_replaces_what_is_not_a_regular_file_even_with_force(tmp_path):
+    # --force on a device or a pipe (/dev/null as root) swapped it for a regular file.
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    code, output = run_command("export_ledger", "--out", str(pipe), "--force")
+    assert code == 2 and "not a regular file" in output
+    assert stat.S_ISFIFO(pipe.lstat().st_mode)
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
 
 
 def test_export_refusing_to_overwrite_exits_2_from_the_command_line(tmp_path):

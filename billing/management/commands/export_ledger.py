@@ -65,12 +65,18 @@ class Command(BaseCommand):
             self._write(rows, self.stdout, verbosity)
             return
         target = Path(out)
-        if target.is_dir():
-            raise bad_argument(f"{out} is a folder; give a file name.")
-        if not target.parent.is_dir():
-            raise bad_argument(f"The folder {target.parent} does not exist.")
-        if target.exists() and not force:
-            raise bad_argument(f"{out} already exists; add --force to replace it.")
+        try:
+            if target.is_dir():
+                raise bad_argument(f"{out} is a folder; give a file name.")
+            if not target.parent.is_dir():
+                raise bad_argument(f"The folder {target.parent} does not exist.")
+            if target.exists() and not force:
+                raise bad_argument(f"{out} already exists; add --force to replace it.")
+            if target.exists() and not target.is_file():
+                # A device or a pipe (/dev/null run as root) would be swapped for the CSV.
+                raise bad_argument(f"{out} is not a regular file; it is never replaced.")
+        except OSError as error:
+            raise bad_argument(f"cannot write {out}: {error.strerror}.") from None
         written = self._write_then_rename(rows, target, force=force, verbosity=verbosity)
         self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
 
@@ -78,9 +84,12 @@ class Command(BaseCommand):
         """Write a temporary file beside ``target``, then give it the final name in one step:
         a crash or an interrupt leaves no file (and no truncated one) under that name, and an
         existing file stays as it was until the new one is complete."""
-        handle, temporary = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
-        )
+        try:
+            handle, temporary = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+            )
+        except OSError as error:  # a name too long for the temporary file, a read-only folder
+            raise bad_argument(f"cannot write {target}: {error.strerror}.") from None
         try:
             with os.fdopen(handle, "w", newline="", encoding="utf-8") as stream:
                 written = self._write(rows, stream, verbosity)
