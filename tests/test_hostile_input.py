@@ -1,0 +1,35 @@
+"""Hostile input the URL fuzz (tests/test_fuzz.py) found beyond the lead pages: each one a 4xx,
+never a 5xx. Every value is parsed by a form or serializer field (no isdigit() then int())."""
+
+import pytest
+
+from tests.factories import ClinicMemberFactory, fund
+
+pytestmark = pytest.mark.django_db
+
+HUGE = "9" * 5000  # more digits than int() accepts from a string
+
+
+@pytest.fixture
+def member(client, clinic):
+    client.force_login(ClinicMemberFactory(clinic=clinic).user)
+    return client
+
+
+@pytest.mark.parametrize("param", ["page", "limit"])
+@pytest.mark.parametrize("value", ["²", HUGE, "1.5", "0", "-1", "x", "1\x00"])
+def test_history_json_refuses_a_page_or_limit_that_is_not_a_whole_number(
+    member, clinic, param, value
+):
+    fund(clinic, 100)
+    response = member.get("/clinic/credits/history", {"format": "json", param: value})
+    assert response.status_code == 400
+    assert param in response.json()
+
+
+def test_history_json_still_reads_page_and_limit(member, clinic):
+    for credits in (100, 101, 102):
+        fund(clinic, credits)
+    body = member.get("/clinic/credits/history?format=json&limit=2&page=2&kind=").json()
+    assert (body["page"], body["total"], len(body["transactions"])) == (2, 3, 1)
+    assert member.get("/clinic/credits/history?format=json&page=&limit=").json()["page"] == 1
