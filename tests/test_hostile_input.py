@@ -33,3 +33,18 @@ def test_history_json_still_reads_page_and_limit(member, clinic):
     body = member.get("/clinic/credits/history?format=json&limit=2&page=2&kind=").json()
     assert (body["page"], body["total"], len(body["transactions"])) == (2, 3, 1)
     assert member.get("/clinic/credits/history?format=json&page=&limit=").json()["page"] == 1
+
+
+DEEP = 5000  # deeper than Python's recursion limit
+
+
+@pytest.mark.parametrize(
+    "url", ["/clinic/check-promo-code", "/create-razorpay-order", "/verify-payment"]
+)
+@pytest.mark.parametrize(
+    "body", ["[" * DEEP + "]" * DEEP, '{"a":' * DEEP + "1" + "}" * DEEP], ids=["list", "object"]
+)
+def test_json_nested_thousands_deep_is_a_400(member, url, body):
+    response = member.post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON" in response.json()["detail"]
