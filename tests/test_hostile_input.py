@@ -1,9 +1,13 @@
 """Hostile input the URL fuzz (tests/test_fuzz.py) found beyond the lead pages: each one a 4xx,
 never a 5xx. Every value is parsed by a form or serializer field (no isdigit() then int())."""
 
-import pytest
+from urllib.parse import quote
 
-from tests.factories import ClinicMemberFactory, fund
+import pytest
+from django.apps import apps
+
+from payments.models import PromoCode
+from tests.factories import ClinicMemberFactory, StaffFactory, fund
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +52,41 @@ def test_json_nested_thousands_deep_is_a_400(member, url, body):
     response = member.post(url, body, content_type="application/json")
     assert response.status_code == 400
     assert "JSON" in response.json()["detail"]
+
+
+# The admin ------------------------------------------------------------------------------------
+
+HISTORY_ADMINS = [
+    "billing/pricingtier",
+    "billing/creditaccount",
+    "payments/creditpackage",
+    "payments/promocode",
+]
+
+
+@pytest.fixture
+def boss(client, clinic, otp_login):
+    """A verified superuser, with a row in every history admin (the clinic's account, too)."""
+    PromoCode.objects.create(code="SAVE5", discount_type="percent", discount_value=5)
+    otp_login(client, StaffFactory(username="boss", is_superuser=True))
+    return client
+
+
+@pytest.mark.parametrize("admin", HISTORY_ADMINS)
+@pytest.mark.parametrize("garbage", ["x", "²", HUGE, "1.5", ":"])
+def test_admin_history_pages_are_404_for_an_id_that_is_not_one(boss, clinic, admin, garbage):
+    garbage = quote(garbage, safe="")
+    first = apps.get_model(*admin.split("/")).objects.order_by("pk").first()
+    assert boss.get(f"/admin/{admin}/{garbage}/history/").status_code == 404
+    assert boss.get(f"/admin/{admin}/{garbage}/history/1/").status_code == 404
+    assert boss.get(f"/admin/{admin}/{first.pk}/history/{garbage}/").status_code == 404
+    assert boss.post(f"/admin/{admin}/{first.pk}/history/{garbage}/").status_code == 404
+
+
+@pytest.mark.parametrize("admin", HISTORY_ADMINS)
+def test_admin_history_pages_still_show_a_real_rows_history(boss, clinic, admin):
+    first = apps.get_model(*admin.split("/")).objects.order_by("pk").first()
+    first.save()  # rows seeded by a migration have no history yet
+    version = first.history.order_by("-history_id").first()
+    assert boss.get(f"/admin/{admin}/{first.pk}/history/").status_code == 200
+    assert boss.get(f"/admin/{admin}/{first.pk}/history/{version.pk}/").status_code == 200
