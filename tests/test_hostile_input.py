@@ -5,6 +5,7 @@ from urllib.parse import quote
 
 import pytest
 from django.apps import apps
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from payments.models import PromoCode
 from tests.factories import ClinicMemberFactory, StaffFactory, fund
@@ -90,3 +91,16 @@ def test_admin_history_pages_still_show_a_real_rows_history(boss, clinic, admin)
     version = first.history.order_by("-history_id").first()
     assert boss.get(f"/admin/{admin}/{first.pk}/history/").status_code == 200
     assert boss.get(f"/admin/{admin}/{first.pk}/history/{version.pk}/").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["config", "qrcode"])
+@pytest.mark.parametrize("which", ["missing", "existing"])
+def test_the_admin_never_shows_an_authenticator_seed_nor_crashes_on_a_missing_one(
+    boss, page, which
+):
+    device = TOTPDevice.objects.get()  # the boss's own, from otp_login
+    pk = device.pk + 1000 if which == "missing" else device.pk
+    assert boss.get(f"/admin/otp_totp/totpdevice/{pk}/{page}/").status_code == 403
+    change = boss.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
+    assert change.status_code == 200
+    assert device.key not in change.text
