@@ -5,9 +5,13 @@ from urllib.parse import quote
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.models import Group
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from disputes import services as disputes
+from leads import services as leads
 from payments.models import PromoCode
+from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicMemberFactory, StaffFactory, fund
 
 pytestmark = pytest.mark.django_db
@@ -104,3 +108,24 @@ def test_the_admin_never_shows_an_authenticator_seed_nor_crashes_on_a_missing_on
     change = boss.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
     assert change.status_code == 200
     assert device.key not in change.text
+
+
+@pytest.mark.parametrize("amount", ["²", HUGE, "1.5", "0", "-1", "1\x00", "x"])
+def test_staff_resolve_path_refuses_a_refund_amount_that_is_not_whole_credits(
+    client, clinic, otp_login, amount
+):
+    fund(clinic, 1_000)
+    lead = leads.submit_enquiry(clinic=clinic, name="Asha Patel", phone="9876543210")
+    dispute = disputes.open_dispute(
+        lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
+    )
+    reviewer = StaffFactory(username="reviewer")
+    reviewer.groups.add(Group.objects.get(name="Dispute reviewers"))
+    otp_login(client, reviewer)
+    response = client.post(
+        f"/admin/disputes/{dispute.pk}/resolve", {"status": "approved", "refund_amount": amount}
+    )
+    assert response.status_code == 400
+    assert "refund_amount must be a whole number of credits." in response.text
+    dispute.refresh_from_db()
+    assert dispute.status == "pending"
