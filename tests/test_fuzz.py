@@ -1,18 +1,22 @@
 """Every URL pattern, every method, every kind of login, generated garbage: never a 5xx.
 
-The patterns come from the root resolver (our apps, the admin site and DRF's views alike), so
-a new endpoint is fuzzed without anyone listing it. For each pattern the path's parameters are
-filled with real ids of existing rows and with garbage that still matches the converter; each
-request carries a hostile query string, hostile headers and a body of form fields or JSON
-(lists, scalars, deep nesting, wrong types, NUL bytes, huge numbers, non-ASCII, over-long
-strings), sometimes signed as Razorpay signs a webhook. Every (login, method) pair is sent once
-with real ids and nothing else, then Hypothesis generates the rest, half of it sent as a login
-the view let in.
+The patterns come from the root resolver (our apps, the admin site, auth's and DRF's views
+alike), so a new endpoint is fuzzed without anyone listing it. For each pattern:
 
-Each request runs in a savepoint that is rolled back and with the cache and cookies reset, so
-one request cannot change what the next one finds (a logout, a lockout, a deleted row). The
-test client does not re-raise a view's exception: a crash is seen as the 500 a patient would
-get, and its traceback is in the failure message.
+1. every login with every method the view takes, the path filled with real ids, nothing else,
+   noting which names the view reads (query string, form fields, serializer fields);
+2. for views of ours, as the first login each method lets in: a corpus of known-hostile
+   requests (queries such as next=a:b, page=², 5,000 digits; JSON lists, scalars, 5,000-deep
+   nesting, signed webhooks with wrong shapes; a non-ASCII X-Razorpay-Signature), then each
+   name the view read made hostile in turn while the others stay plausible;
+3. Hypothesis-generated requests: path parameters from real ids or garbage that still matches
+   the converter, hostile query strings, headers and form or JSON bodies (wrong types, NUL
+   bytes, huge numbers, non-ASCII, over-long strings), most sent as a login the view let in.
+
+Each request runs in a savepoint that is rolled back, with the cache and cookies reset, so one
+request cannot change what the next one finds (a logout, a lockout, a deleted row). The test
+client does not re-raise a view's exception: a crash is seen as the 500 a patient would get,
+and its traceback is in the failure message. Hypothesis is derandomized, so CI is repeatable.
 """
 
 import hashlib
@@ -21,8 +25,10 @@ import json
 import re
 import traceback
 from collections import Counter
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from unittest.mock import patch
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -34,6 +40,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.forms.forms import BaseForm
+from django.http import QueryDict
 from django.test import Client, override_settings
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -43,6 +51,7 @@ from django.utils.http import urlsafe_base64_encode
 from django.utils.regex_helper import normalize
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from rest_framework import fields as drf_fields
 
 from disputes import services as disputes
 from leads import services as leads
@@ -202,6 +211,7 @@ class World:
     values: dict  # parameter name -> real values, best first
     by_route: dict = field(default_factory=dict)  # route prefix -> {parameter: real values}
     pool: list = field(default_factory=list)  # every real value, for fields and unknown params
+    plausible: dict = field(default_factory=dict)  # field name -> real values, for the seeds
 
 
 def _pks(model, n=3):
@@ -304,7 +314,24 @@ def build_world() -> World:
         history = _pks(model.history.model) if hasattr(model, "history") else []
         by_route[prefix] = {"object_id": ids, "pk": ids, "id": ids, "_0_0": ids, "_0_1": history}
     pool = sorted({v for vs in values.values() for v in vs} | {str(clinic_a.pk), "SAVE5"})
-    return World(clients=clients, cookies=cookies, values=values, by_route=by_route, pool=pool)
+    plausible = {
+        "lead_id": [str(booked.pk)],
+        "clinic": [str(clinic_a.pk)],
+        "clinic_id": [str(clinic_a.pk)],
+        "package": [str(package_a.pk)],
+        "razorpay_order_id": [pending.razorpay_order_id],
+        "razorpay_payment_id": [gateway.payment_id_for(pending.razorpay_order_id)],
+        "razorpay_signature": [gateway.checkout_signature(pending.razorpay_order_id)],
+        "order": [paid.razorpay_order_id],
+    }
+    return World(
+        clients=clients,
+        cookies=cookies,
+        values=values,
+        by_route=by_route,
+        pool=pool,
+        plausible=plausible,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -473,7 +500,8 @@ class Body:
         return f"Body({self.content_type!r}, {data!r}, signed={self.signed})"
 
 
-NO_BODY = Body("application/octet-stream")
+# Empty, but form data: DRF then reads its fields from a QueryDict, as Django's views do.
+NO_BODY = Body("application/x-www-form-urlencoded")
 DEEP = 5000
 RAW_BODIES = [
     Body("application/json", b"[" * DEEP + b"]" * DEEP),
@@ -654,6 +682,85 @@ SEEDS = [
 ]
 
 
+# One field hostile at a time, the others plausible: what gets a request past the first check
+# to the code that parses the field under test (a refund amount only once status=approved).
+# A form with many fields gets the first few atoms only, to keep the run short.
+ONE_FIELD_ATOMS = ["²", HUGE_NUMBER, "\x00", "x" * 5000, "", "1.5", "-1", "a:b"]
+ONE_FIELD_BUDGET = 64  # requests per form and variant
+PLAUSIBLE = {
+    "status": ["approved", "booked"],
+    "amount": ["2000"],
+    "promo_code": ["SAVE5"],
+    "dispute_type": ["spam"],
+    "description": [DESCRIPTION],
+    "name": ["Asha Patel"],
+    "phone": ["9000000009"],
+    "email": ["asha@example.com"],
+    "consent": ["on"],
+    "website": [""],
+    "refund_amount": ["10"],
+    "credits": ["10"],
+    "date_from": ["2026-01-01"],
+    "date_to": ["2026-12-31"],
+    "page": ["1"],
+    "limit": ["2"],
+    "format": ["json"],
+    "kind": ["purchase"],
+    "q": ["Asha"],
+    "next": ["/clinic/leads"],
+}
+
+
+# Where a name is read: request.GET / request.POST, a Django form's field, a DRF field.
+_READS = [
+    (QueryDict, "get", lambda self, key, *a, **k: key),
+    (QueryDict, "__getitem__", lambda self, key, *a, **k: key),
+    (QueryDict, "getlist", lambda self, key, *a, **k: key),
+    (BaseForm, "_widget_data_value", lambda self, widget, html_name: html_name),
+    (drf_fields.Field, "get_value", lambda self, dictionary: self.field_name),
+]
+
+
+@contextmanager
+def keys_read(into: set):
+    """Record the names a view reads from its query string, form data or JSON body."""
+
+    def spy(original, name_of):
+        def read(self, *args, **kwargs):
+            into.add(name_of(self, *args, **kwargs))
+            return original(self, *args, **kwargs)
+
+        return read
+
+    with ExitStack() as stack:
+        for cls, method, name_of in _READS:
+            stack.enter_context(patch.object(cls, method, spy(getattr(cls, method), name_of)))
+        yield
+
+
+def one_field_seeds(world, route: Route, method: str, names: set):
+    """(query, body) pairs: the names the view read, plausible but for one hostile value."""
+    names = sorted(n for n in names if isinstance(n, str))
+    if not names:
+        return
+    plausible = {**world.plausible, **PLAUSIBLE}
+    variants = max(len(plausible.get(n, [""])) for n in names)
+    drf = hasattr(getattr(route.callback, "cls", None), "parser_classes")
+    atoms = ONE_FIELD_ATOMS[: max(2, ONE_FIELD_BUDGET // len(names))]
+    for variant in range(variants):
+        base = {n: plausible.get(n, ["1"])[variant % len(plausible.get(n, ["1"]))] for n in names}
+        for name in names:
+            for atom in atoms:
+                data = {**base, name: atom}
+                encoded = urlencode([(k, v.encode()) for k, v in data.items()])
+                if method in ("GET", "HEAD", "DELETE"):
+                    yield encoded, NO_BODY
+                    continue
+                yield "", Body("application/x-www-form-urlencoded", encoded.encode())
+                if drf:
+                    yield "", Body("application/json", json.dumps(data).encode())
+
+
 def generated_per_pattern(route: Route) -> int:
     return GENERATED_PER_OWN_PATTERN if is_ours(route) else GENERATED_PER_PATTERN
 
@@ -676,20 +783,25 @@ def test_no_request_gets_a_5xx(world, route):
         )
         return response
 
-    # Every login with every method the view takes, with real ids and nothing else.
-    reached = [
-        (login, method)
-        for login in LOGINS
-        for method in methods_for(route)
-        if _reached_the_view(check(login, method, path))
-    ]
+    # Every login with every method the view takes, with real ids and nothing else; noting
+    # which names each method's view reads.
+    reached, names = [], {}
+    for login in LOGINS:
+        for method in methods_for(route):
+            with keys_read(names.setdefault(method, set())):
+                response = check(login, method, path)
+            if _reached_the_view(response):
+                reached.append((login, method))
 
-    # Our own views: the seeds, as the first login that got in with each method.
+    # Our own views: the seeds, then each name the view read made hostile in turn, as the
+    # first login that got in with each method.
     if is_ours(route):
         for method in dict.fromkeys(m for _, m in reached):
             login = next(who for who, m in reached if m == method)
             for query, headers, body in SEEDS:
                 check(login, method, path, query, headers, body)
+            for query, body in one_field_seeds(world, route, method, names[method]):
+                check(login, method, path, query, {}, body)
 
     # Then Hypothesis' garbage, most of it sent as someone the view lets in.
     everyone = [(login, method) for login in LOGINS for method in EVERY_METHOD]
