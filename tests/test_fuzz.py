@@ -664,8 +664,14 @@ def _flood(atom: str, as_json: bool) -> Body:
     return Body("application/x-www-form-urlencoded", data.encode())
 
 
+# One hostile header each, the other well-formed, so the first does not hide the second. A
+# server hands headers over as latin-1 text: non-ASCII arrives as its UTF-8 bytes.
 NON_ASCII_SIGNATURE = {
-    "X-Razorpay-Signature": "é" * 64,
+    "X-Razorpay-Signature": ("é" * 32).encode().decode("latin-1"),
+    "X-Razorpay-Event-Id": "evt_fuzz_signature",
+}
+NON_ASCII_EVENT_ID = {
+    "X-Razorpay-Signature": "0" * 64,
     "X-Razorpay-Event-Id": "évt".encode().decode("latin-1"),
 }
 # Known-hostile requests, sent to every view of ours as the first login it lets in with each
@@ -685,6 +691,13 @@ BODY_SEEDS = [
     ),
     *(("", {}, Body("application/json", json.dumps(v).encode())) for v in ([], 1, "x", None)),
     ("", NON_ASCII_SIGNATURE, Body("application/json", b"{}")),
+    ("", NON_ASCII_EVENT_ID, Body("application/json", b"{}")),
+    # A signed event whose id is longer than the column that stores it.
+    (
+        "",
+        {"X-Razorpay-Event-Id": "evt_" + "e" * 300},
+        Body("application/json", b'{"event": "x"}', True),
+    ),
 ]
 
 
