@@ -97,14 +97,14 @@ def test_admin_history_pages_still_show_a_real_rows_history(boss, clinic, admin)
     assert boss.get(f"/admin/{admin}/{first.pk}/history/{version.pk}/").status_code == 200
 
 
-@pytest.mark.parametrize("page", ["config", "qrcode"])
+@pytest.mark.parametrize("view", ["config", "qrcode"])  # not "page": Playwright's fixture
 @pytest.mark.parametrize("which", ["missing", "existing"])
 def test_the_admin_never_shows_an_authenticator_seed_nor_crashes_on_a_missing_one(
-    boss, page, which
+    boss, view, which
 ):
     device = TOTPDevice.objects.get()  # the boss's own, from otp_login
     pk = device.pk + 1000 if which == "missing" else device.pk
-    assert boss.get(f"/admin/otp_totp/totpdevice/{pk}/{page}/").status_code == 403
+    assert boss.get(f"/admin/otp_totp/totpdevice/{pk}/{view}/").status_code == 403
     change = boss.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/")
     assert change.status_code == 200
     assert device.key not in change.text
