@@ -6,8 +6,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -36,7 +36,25 @@ class HistoryAdmin(SimpleHistoryAdmin):
     still sees the history list with every change.
     """
 
+    def _check_ids(self, *, object_id, version_id=None):
+        """404 for an id that cannot be a row's or a version's, parsed by the model's fields.
+
+        simple-history filters with the path's ids as they come, so "x" or 5,000 digits made
+        the lookup raise and the page a 500.
+        """
+        try:
+            self.model._meta.pk.to_python(unquote(object_id))
+            if version_id is not None:
+                self.model.history.model._meta.pk.to_python(unquote(version_id))
+        except ValidationError as error:
+            raise Http404("No such row or version.") from error
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._check_ids(object_id=object_id)
+        return super().history_view(request, object_id, extra_context)
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._check_ids(object_id=object_id, version_id=version_id)
         current = self.get_object(request, unquote(object_id))
         if current is None:
             allowed = self.has_add_permission(request)

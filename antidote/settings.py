@@ -141,6 +141,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "antidote.accounts.client_ip"
 AXES_HANDLER = "antidote.accounts.LoginAttemptHandler"
 AXES_VERBOSE = False  # no banner on every manage.py command; lockouts are still logged
+# The admin never shows an authenticator's seed (its key field, config page and QR code):
+# staff enrol with `manage.py staff_totp`, and another staff member who could read the seed
+# could copy the second factor. The config and QR pages are then a 403 for every device,
+# where a missing one was a 500 and the QR code a 503 without the qrcode package.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 # Password-reset emails per address per hour; over it the form answers the same, sends nothing.
 PASSWORD_RESET_EMAIL_LIMIT = env.int("PASSWORD_RESET_EMAIL_LIMIT", default=3)
 PASSWORD_RESET_EMAIL_WINDOW_SECONDS = 3600
@@ -190,6 +195,12 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's defaults, with a JSON parser that refuses absurdly nested bodies with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "antidote.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 
 LOGGING = {

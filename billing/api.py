@@ -26,12 +26,28 @@ def balance(request):
     return Response({"balance": account_balance(clinic=request.clinic), "status": "success"})
 
 
-def _positive(value, name, default):
-    if value in (None, ""):
-        return default
-    if not str(value).isdigit() or int(value) < 1:
-        raise ValidationError({name: f"{name} must be a whole number of at least 1."})
-    return int(value)
+def _whole_number(name: str, default: int) -> serializers.IntegerField:
+    message = f"{name} must be a whole number of at least 1."
+    return serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        default=default,
+        error_messages={
+            key: message for key in ("invalid", "min_value", "max_value", "max_string_length")
+        },
+    )
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    """``?page=`` and ``?limit=``: "²" or 5,000 digits are refused here, not by int()."""
+
+    page = _whole_number("page", 1)
+    limit = _whole_number("limit", 20)
+
+    def to_internal_value(self, data):
+        # An empty parameter means "not given", as on the HTML page.
+        given = {k: data.get(k) for k in ("page", "limit") if data.get(k) not in (None, "")}
+        return super().to_internal_value(given)
 
 
 @api_view(["GET"])
@@ -40,8 +56,10 @@ def history(request):
     form = HistoryFilterForm(request.query_params)
     if not form.is_valid():
         raise ValidationError(form.errors)
-    page_number = _positive(request.query_params.get("page"), "page", 1)
-    limit = min(_positive(request.query_params.get("limit"), "limit", 20), MAX_PAGE_SIZE)
+    paging = HistoryPageSerializer(data=request.query_params)
+    paging.is_valid(raise_exception=True)
+    page_number = paging.validated_data["page"]
+    limit = min(paging.validated_data["limit"], MAX_PAGE_SIZE)
     paginator = Paginator(transactions_for(clinic=request.clinic, **form.cleaned_data), limit)
     try:
         items = paginator.page(page_number).object_list

@@ -51,3 +51,26 @@ class RejectForm(forms.Form):
     notes = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), label="Notes for the clinic"
     )
+
+
+WHOLE_CREDITS = "refund_amount must be a whole number of credits."
+APPROVED_OR_REJECTED = "status must be 'approved' or 'rejected'."
+
+
+class ResolveForm(forms.Form):
+    """The documented staff path's POST: a decision, notes, and an optional partial refund."""
+
+    status = forms.ChoiceField(
+        choices=[("approved", "Approved"), ("rejected", "Rejected")],
+        error_messages={key: APPROVED_OR_REJECTED for key in ("required", "invalid_choice")},
+    )
+    admin_notes = forms.CharField(required=False)
+    refund_amount = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**31 - 1,
+        error_messages={key: WHOLE_CREDITS for key in ("invalid", "min_value", "max_value")},
+    )
+
+    def first_error(self) -> str:
+        return next(iter(self.errors.values()))[0]

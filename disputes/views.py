@@ -12,7 +12,7 @@ from antidote.accounts import verified_staff_required
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from disputes import services
-from disputes.forms import DisputeFilterForm, DisputeForm
+from disputes.forms import DisputeFilterForm, DisputeForm, ResolveForm
 from disputes.models import Dispute, Evidence
 from disputes.selectors import dispute_rate_by_package, disputes_for, quality_score
 from leads.models import ClinicMember, Lead
@@ -137,23 +137,20 @@ def admin_resolve(request, dispute_id):
     if not request.user.has_perm("disputes.decide_dispute"):
         raise PermissionDenied
     dispute = get_object_or_404(Dispute, pk=dispute_id)
-    decision = request.POST.get("status")
-    notes = request.POST.get("admin_notes", "")
-    amount = request.POST.get("refund_amount", "").strip()
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(form.first_error(), status=400, content_type="text/plain")
+    decision, notes = form.cleaned_data["status"], form.cleaned_data["admin_notes"]
     try:
         if decision == "approved":
-            if amount and not amount.isdigit():
-                raise AntidoteError("refund_amount must be a whole number of credits.")
             services.approve_dispute(
                 dispute=dispute,
                 actor=request.user,
-                refund_credits=int(amount) if amount else None,
+                refund_credits=form.cleaned_data["refund_amount"],
                 notes=notes,
             )
-        elif decision == "rejected":
-            services.reject_dispute(dispute=dispute, actor=request.user, notes=notes)
         else:
-            raise AntidoteError("status must be 'approved' or 'rejected'.")
+            services.reject_dispute(dispute=dispute, actor=request.user, notes=notes)
     except AntidoteError as error:
         return HttpResponse(error.message, status=400, content_type="text/plain")
     messages.success(request, f"Dispute #{dispute.pk} {decision}.")

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -200,7 +200,9 @@ def update_status(request):
         messages.error(request, error)
     else:
         messages.success(request, f"Lead #{lead.pk} is now {lead.get_status_display().lower()}.")
-    return redirect(
+    # A URL, never redirect()'s guess: a "next" without "/" or "." would be reversed as a
+    # view name, and "²" was a 500.
+    return HttpResponseRedirect(
         _local_or(
             request, form.cleaned_data.get("next"), reverse("leads:lead-detail", args=[lead.pk])
         )

@@ -45,3 +45,18 @@ def otp_login(db):
 def pytest_configure(config):
     if os.environ.get("REQUIRE_POSTGRES") and connection.vendor != "postgresql":
         raise pytest.UsageError("REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL.")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How much the fuzz sent, so CI's log shows it (tests/test_fuzz.py counts its requests).
+
+    Read from the module only if the run collected it: importing it here would build its
+    URL list for every run.
+    """
+    import sys
+
+    fuzz = sys.modules.get("tests.test_fuzz")
+    if fuzz is not None and fuzz.STATS["requests"]:
+        terminalreporter.write_line(
+            f"fuzz: {fuzz.STATS['requests']:,} requests to {len(fuzz.FUZZED_PATTERNS)} URL patterns"
+        )

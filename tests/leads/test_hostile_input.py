@@ -3,6 +3,7 @@ open redirect. Every value is parsed by a form field (no isdigit() then int())."
 
 import pytest
 from django.core.cache import cache
+from django.utils.encoding import iri_to_uri
 
 from leads import services
 from leads.models import Lead
@@ -62,6 +63,18 @@ def test_status_form_never_redirects_off_site(logged_in, charged, target):
     )
     assert response.status_code == 302
     assert response["Location"] == f"/clinic/leads/{charged.pk}"
+    charged.refresh_from_db()
+    assert charged.status == "booked"
+
+
+@pytest.mark.parametrize("target", ["²", "x", "leads:dashboard", "dashboard"])
+def test_status_form_never_takes_next_for_a_view_name(logged_in, charged, target):
+    """redirect() reverses a string without "/" or "." as a view name: "²" was a 500."""
+    response = logged_in.post(
+        "/clinic/leads/update-status", {"lead_id": charged.pk, "status": "booked", "next": target}
+    )
+    assert response.status_code == 302
+    assert response["Location"] in (f"/clinic/leads/{charged.pk}", iri_to_uri(target))
     charged.refresh_from_db()
     assert charged.status == "booked"
 
