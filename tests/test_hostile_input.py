@@ -129,3 +129,35 @@ def test_staff_resolve_path_refuses_a_refund_amount_that_is_not_whole_credits(
     assert "refund_amount must be a whole number of credits." in response.text
     dispute.refresh_from_db()
     assert dispute.status == "pending"
+
+
+def _changelists_with_actions():
+    from django.contrib import admin as django_admin
+
+    return sorted(
+        f"{model._meta.app_label}/{model._meta.model_name}"
+        for model, model_admin in django_admin.site._registry.items()
+        if model_admin.actions is not None
+    )
+
+
+@pytest.mark.parametrize("changelist", _changelists_with_actions())
+@pytest.mark.parametrize("garbage", ["abc", "1.5", "", "9" * 30, "²"])
+def test_an_admin_action_on_a_selection_that_is_no_ids_is_a_400(boss, clinic, changelist, garbage):
+    # Django's response_action filters pk__in on the raw strings: 'abc' was a ValueError and
+    # 30 digits an OverflowError, a 500 from every changelist.
+    response = boss.post(
+        f"/admin/{changelist}/",
+        {"action": "delete_selected", "_selected_action": ["1", garbage], "index": "0"},
+    )
+    assert response.status_code == 400
+
+
+def test_an_admin_action_on_real_ids_still_runs(boss, clinic):
+    PromoCode.objects.create(code="GONE", discount_type="percent", discount_value=5)
+    gone = PromoCode.objects.get(code="GONE")
+    page = boss.post(
+        "/admin/payments/promocode/",
+        {"action": "delete_selected", "_selected_action": [str(gone.pk)], "index": "0"},
+    )
+    assert page.status_code == 200 and "Are you sure" in page.text
