@@ -58,6 +58,7 @@ def test_dispute_approved_in_the_admin_refunds_the_clinic(page, live_server, log
     staff_page.click("button[name=index]")
     # The confirmation page: what it refunds per clinic and in all, before anything moves.
     assert "In all: +100 credits" in staff_page.inner_text("[data-testid=money-total]")
+    screenshot("dispute-admin-confirm")
     staff_page.click("input[value='Yes, confirm']")
     staff_page.wait_for_selector(".messagelist")
     assert "Approved: refunded" in staff_page.inner_text(".messagelist")
