@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from antidote.csv import csv_writer
+from antidote.csv import csv_lines
 from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
@@ -198,13 +198,6 @@ def inbox(request):
     return render(request, template, context)
 
 
-class _Echo:
-    """A file-like that hands each CSV line back, so rows stream instead of piling up."""
-
-    def write(self, value):
-        return value
-
-
 LEADS_CSV_HEADER = [
     "lead",
     "received",
@@ -224,30 +217,27 @@ LEADS_CSV_HEADER = [
 def _leads_csv(request, leads):
     """The inbox's leads as CSV: masked exactly as the inbox masks them, formula-safe."""
 
-    def lines():
-        writer = csv_writer(_Echo())  # names and messages are patients' text
-        yield writer.writerow(LEADS_CSV_HEADER)
+    def rows():
+        yield LEADS_CSV_HEADER
         for lead in leads.iterator(chunk_size=1000):
-            contact = lead_contact(lead)
+            contact = lead_contact(lead)  # names and messages are patients' text
             assignee = lead.assigned_to.user.get_username() if lead.assigned_to else ""
-            yield writer.writerow(
-                [
-                    lead.pk,
-                    timezone.localtime(lead.created_at).isoformat(),
-                    lead.status,
-                    lead.billing_state,
-                    lead.package.name if lead.package else "",
-                    contact.name,
-                    contact.phone,
-                    contact.email,
-                    contact.message,
-                    lead.price_credits,
-                    assignee,
-                    "yes" if lead.archived else "no",
-                ]
-            )
+            yield [
+                lead.pk,
+                timezone.localtime(lead.created_at).isoformat(),
+                lead.status,
+                lead.billing_state,
+                lead.package.name if lead.package else "",
+                contact.name,
+                contact.phone,
+                contact.email,
+                contact.message,
+                lead.price_credits,
+                assignee,
+                "yes" if lead.archived else "no",
+            ]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
     name = f"leads-{request.clinic.slug}-{timezone.localdate().isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response["X-Content-Type-Options"] = "nosniff"
