@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.cache import cache
+from django.db import IntegrityError, transaction
 
 from billing.models import CreditTransaction
 from leads import services
@@ -432,3 +433,58 @@ def test_a_default_is_per_member_and_per_clinic(client, clinic, me, colleague):
     services.save_inbox_default(member=me, query="status=lost")
     client.force_login(colleague.user)
     assert len(inbox_ids(client)) == 1
+
+
+# The service and the database on their own ------------------------------------------------------
+
+
+def test_bulk_service_refuses_bad_requests_before_touching_any_lead(clinic, outsider):
+    lead = charged(clinic)
+    for kwargs, why in [
+        ({"action": "delete"}, "not a bulk action"),
+        ({"action": "status", "status": "paid"}, "Choose the status"),
+        ({"action": "assign"}, "Choose the team member"),
+        ({"action": "assign", "member": outsider}, "not a member of this clinic"),
+    ]:
+        with pytest.raises(services.AntidoteError, match=why):
+            services.bulk_update_leads(clinic=clinic, lead_ids=[lead.pk], **kwargs)
+    lead.refresh_from_db()
+    assert (lead.status, lead.assigned_to, lead.archived) == ("new", None, False)
+
+
+def test_bulk_service_acts_once_per_lead_even_when_an_id_repeats(clinic):
+    lead = charged(clinic)
+    results = services.bulk_update_leads(
+        clinic=clinic, lead_ids=[lead.pk, lead.pk], action="status", status="booked"
+    )
+    assert [(r.lead_id, r.done) for r in results] == [(lead.pk, True)]
+
+
+def test_a_duplicate_of_a_held_lead_is_refused_in_bulk_with_the_originals_number(clinic):
+    original = services.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
+    duplicate = services.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
+    assert (original.billing_state, duplicate.billing_state) == ("held", "duplicate")
+    [result] = services.bulk_update_leads(clinic=clinic, lead_ids=[duplicate.pk], action="archive")
+    assert not result.done and f"lead #{original.pk}" in result.message
+
+
+def test_the_database_refuses_an_empty_note_even_past_the_service(clinic, me):
+    lead = charged(clinic)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LeadNote.objects.create(lead=lead, author=me.user, author_name="x", body="")
+
+
+def test_a_note_outlives_its_authors_account_under_the_name_it_was_written_with(clinic, me):
+    lead = charged(clinic)
+    note = services.add_lead_note(lead=lead, author=me.user, body="First call done")
+    me.user.delete()
+    note.refresh_from_db()
+    assert (note.author, note.author_name) == (None, "priya")
+
+
+def test_removing_a_member_leaves_their_leads_unassigned(clinic, colleague):
+    lead = charged(clinic)
+    services.assign_lead(lead=lead, member=colleague)
+    colleague.delete()
+    lead.refresh_from_db()
+    assert lead.assigned_to is None
