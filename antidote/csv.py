@@ -36,3 +36,17 @@ class _SafeWriter:
 def csv_writer(stream, **options) -> _SafeWriter:
     """A ``csv.writer`` on ``stream`` whose every text cell passes through ``safe_cell``."""
     return _SafeWriter(csv.writer(stream, **options))
+
+
+class _Echo:
+    """A file-like that hands each CSV line back instead of keeping it."""
+
+    def write(self, value):
+        return value
+
+
+def csv_lines(rows):
+    """Each row as one formula-safe CSV line, lazily: for a ``StreamingHttpResponse``."""
+    writer = csv_writer(_Echo())
+    for row in rows:
+        yield writer.writerow(row)

@@ -45,7 +45,7 @@ class LeadAdmin(HistoryAdmin):
         "price_credits",
         "technical_error",
     ]
-    list_filter = ["status", "billing_state", "technical_error", "clinic"]
+    list_filter = ["status", "billing_state", "technical_error", "archived", "clinic"]
     search_fields = ["id", "phone", "patient_name", "clinic__name"]
     list_select_related = ["clinic", "package"]
     date_hierarchy = "created_at"
@@ -60,6 +60,10 @@ class LeadAdmin(HistoryAdmin):
         "created_at",
         "charged_at",
         "technical_error",
+        # The clinic's own workflow, changed through its services: an admin select would
+        # offer every clinic's members.
+        "assigned_to",
+        "archived",
     ]
 
     actions = ["flag_technical_error"]

@@ -2,10 +2,12 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.http import urlencode
 
 from antidote.errors import AntidoteError
-from leads.models import Clinic, Lead, Package
-from leads.services import normalise_phone
+from leads.models import Clinic, ClinicMember, Lead, LeadNote, Package
+from leads.selectors import clinic_members
+from leads.services import BulkAction, normalise_phone
 
 # Primary keys are bigint-sized at most; anything longer is not one of ours.
 MAX_ID = 2**63 - 1
@@ -64,7 +66,7 @@ class EnquiryForm(forms.Form):
 
 
 class LeadFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search")
+    q = forms.CharField(required=False, label="Search", max_length=200)
     status = forms.ChoiceField(choices=[("", "Any status"), *Lead.Status.choices], required=False)
     billing_state = forms.ChoiceField(
         choices=[("", "Any billing"), *Lead.Billing.choices], required=False, label="Billing"
@@ -72,11 +74,34 @@ class LeadFilterForm(forms.Form):
     package = forms.ModelChoiceField(queryset=Package.objects.none(), required=False)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    assigned = forms.ChoiceField(
+        choices=[("", "Anyone"), ("mine", "Mine"), ("unassigned", "Unassigned")],
+        required=False,
+        label="Assigned",
+    )
+    archived = forms.ChoiceField(
+        choices=[("", "Not archived"), ("yes", "Archived"), ("any", "All")],
+        required=False,
+        label="Archive",
+    )
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["package"].queryset = Package.objects.filter(clinic=clinic)
         self.fields["package"].empty_label = "Any package"
+
+    def given(self) -> bool:
+        """Whether the request names any filter at all (an empty one counts: "show all")."""
+        return any(name in self.data for name in self.fields)
+
+    def query(self) -> str:
+        """The valid filters as the inbox's query string, to save as a default."""
+        values = {
+            name: self.data.get(name, "")
+            for name in self.fields
+            if name in self.cleaned_data and self.cleaned_data[name] not in (None, "")
+        }
+        return urlencode(values)
 
     def clean(self):
         cleaned = super().clean()
@@ -94,6 +119,90 @@ class LeadStatusForm(forms.Form):
     # Checked by the service, which says which statuses exist.
     status = forms.CharField(max_length=20, required=False)
     next = forms.CharField(max_length=2000, required=False)
+
+
+class _MemberChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.user.get_full_name() or obj.user.get_username()
+
+
+class LeadNoteForm(forms.Form):
+    body = forms.CharField(
+        label="Add a note",
+        max_length=LeadNote.MAX_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Write something in the note."},
+    )
+
+
+class LeadAssignForm(forms.Form):
+    assignee = _MemberChoiceField(
+        queryset=ClinicMember.objects.none(),
+        required=False,
+        empty_label="Nobody",
+        label="Assigned to",
+        error_messages={"invalid_choice": "Choose a member of this clinic."},
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = clinic_members(clinic=clinic)
+
+
+class LeadIdsField(forms.Field):
+    """Several lead numbers from checkboxes; each parsed like any lead number."""
+
+    widget = forms.MultipleHiddenInput
+    MAX = 100
+    default_error_messages = {
+        "required": "Select at least one lead.",
+        "too_many": f"Select at most {MAX} leads at a time.",
+        "invalid": "Lead numbers are whole numbers.",
+    }
+
+    def to_python(self, value):
+        if not value:
+            return []
+        if not isinstance(value, list | tuple):
+            value = [value]
+        if len(value) > self.MAX:
+            raise ValidationError(self.error_messages["too_many"], code="too_many")
+        try:
+            return [_LEAD_NUMBER.clean(item) for item in value]
+        except ValidationError as error:
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from error
+
+
+class BulkLeadForm(forms.Form):
+    lead_ids = LeadIdsField()
+    action = forms.ChoiceField(choices=BulkAction.CHOICES)
+    status = forms.ChoiceField(choices=[("", "Status…"), *Lead.Status.choices], required=False)
+    assignee = _MemberChoiceField(
+        queryset=ClinicMember.objects.none(),
+        required=False,
+        empty_label="Team member…",
+        error_messages={"invalid_choice": "Choose a member of this clinic."},
+    )
+    next = forms.CharField(max_length=2000, required=False)
+
+    def __init__(self, *args, clinic, **kwargs):
+        kwargs.setdefault("auto_id", "bulk-%s")  # beside the filter form's own fields
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = clinic_members(clinic=clinic)
+
+    def clean(self):
+        cleaned = super().clean()
+        action = cleaned.get("action")
+        if action == BulkAction.STATUS and not cleaned.get("status"):
+            self.add_error("status", "Choose the status to set.")
+        if (
+            action == BulkAction.ASSIGN
+            and not cleaned.get("assignee")
+            and "assignee" not in (self._errors or {})
+        ):
+            self.add_error("assignee", "Choose the team member to assign the leads to.")
+        return cleaned
 
 
 class SwitchClinicForm(forms.Form):

@@ -120,6 +120,16 @@ class Lead(models.Model):
         editable=False,
         help_text="Flagged by staff: broken at the source, so never charged.",
     )
+    # The clinic's own workflow: who is on it, and whether it left the inbox. Neither touches
+    # billing; a membership removed leaves its leads unassigned.
+    assigned_to = models.ForeignKey(
+        ClinicMember,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_leads",
+    )
+    archived = models.BooleanField(default=False, db_index=True)
 
     objects = LeadQuerySet.as_manager()
     # Who changed a lead's state and why (a flag's reason). The patient's details stay out of
@@ -169,3 +179,45 @@ class Lead(models.Model):
         if hasattr(self, "original_billing_state"):
             return self.original_billing_state not in CONTACT_SHOWN_STATES
         return self.duplicate_of.billing_state not in CONTACT_SHOWN_STATES
+
+
+class LeadNote(models.Model):
+    """A clinic member's note on a lead: for the clinic's team only, never for the patient."""
+
+    MAX_LENGTH = 2000
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="notes")
+    # The author may leave the clinic later; the note stays, with the name it was written under.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    author_name = models.CharField(max_length=150)
+    body = models.TextField(max_length=MAX_LENGTH)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(body=""), name="lead_note_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"Note #{self.pk} on lead #{self.lead_id}"
+
+
+class InboxDefault(models.Model):
+    """A member's saved inbox filter, used when they open the inbox without one.
+
+    Kept per membership, not per user: a package filter names one clinic's package.
+    The query is stored as the inbox's own query string and parsed by its form on every use,
+    so a saved filter that no longer fits (a package retired) is simply not applied.
+    """
+
+    member = models.OneToOneField(
+        ClinicMember, on_delete=models.CASCADE, related_name="inbox_default"
+    )
+    query = models.CharField(max_length=1000)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Inbox default of {self.member}: {self.query}"

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.selectors import lead_net_charge
-from leads.models import CONTACT_PAID_FOR, Lead
+from leads.models import CONTACT_PAID_FOR, ClinicMember, InboxDefault, Lead, LeadNote
 
 
 def duplicate_original(*, clinic_id: int, phone: str, before: Lead | None = None) -> Lead | None:
@@ -40,10 +40,27 @@ def duplicate_original(*, clinic_id: int, phone: str, before: Lead | None = None
     )
 
 
-def leads_for(*, clinic, filters: dict | None = None):
-    """A clinic's leads, newest first, narrowed by the inbox filters."""
+def leads_for(*, clinic, filters: dict | None = None, user=None):
+    """A clinic's leads, newest first, narrowed by the inbox filters.
+
+    Archived leads are left out unless ``archived`` asks for them; "mine" means assigned to
+    ``user``'s membership of this clinic.
+    """
     filters = filters or {}
-    leads = Lead.objects.filter(clinic=clinic).select_related("package").with_contact_rule()
+    leads = (
+        Lead.objects.filter(clinic=clinic)
+        .select_related("package", "assigned_to__user")
+        .with_contact_rule()
+    )
+    archived = filters.get("archived") or ""
+    if archived == "yes":
+        leads = leads.filter(archived=True)
+    elif archived != "any":
+        leads = leads.filter(archived=False)
+    if filters.get("assigned") == "mine":
+        leads = leads.filter(assigned_to__user=user, assigned_to__clinic=clinic)
+    elif filters.get("assigned") == "unassigned":
+        leads = leads.filter(assigned_to__isnull=True)
     if filters.get("status"):
         leads = leads.filter(status=filters["status"])
     if filters.get("billing_state"):
@@ -64,6 +81,21 @@ def leads_for(*, clinic, filters: dict | None = None):
             matches |= Q(pk=filters["lead_number"])
         leads = leads.filter(matches)
     return leads
+
+
+def clinic_members(*, clinic):
+    """The members a clinic's lead can be assigned to, by name."""
+    return (
+        ClinicMember.objects.filter(clinic=clinic).select_related("user").order_by("user__username")
+    )
+
+
+def inbox_default(*, member) -> InboxDefault | None:
+    return InboxDefault.objects.filter(member=member).first()
+
+
+def notes_for(*, lead: Lead):
+    return LeadNote.objects.filter(lead=lead)
 
 
 def leads_this_month(*, clinic) -> int:

@@ -27,7 +27,7 @@ from django.utils import timezone
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
 from billing.selectors import lead_net_charged
-from leads.models import Clinic, Lead, Package
+from leads.models import Clinic, ClinicMember, InboxDefault, Lead, LeadNote, Package
 from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
@@ -202,9 +202,10 @@ def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFla
     return TechnicalErrorFlag(lead=locked, refunded_credits=refunded)
 
 
-def update_lead_status(*, lead: Lead, status: str) -> Lead:
-    if status not in Lead.Status.values:
-        raise AntidoteError(f"{status!r} is not a lead status.")
+def _require_workable(lead: Lead) -> None:
+    """A lead whose contact is masked (held, or a duplicate of a held one) is not worked yet:
+    no status, assignment, note or archiving until it is released. One rule for every action,
+    so nobody can plan around a patient the clinic has not paid for."""
     if lead.contact_masked:
         if lead.billing_state == Lead.Billing.DUPLICATE:
             raise AntidoteError(
@@ -212,9 +213,132 @@ def update_lead_status(*, lead: Lead, status: str) -> Lead:
                 "before working this one."
             )
         raise AntidoteError("Top up to release this lead before working it.")
+
+
+def update_lead_status(*, lead: Lead, status: str) -> Lead:
+    if status not in Lead.Status.values:
+        raise AntidoteError(f"{status!r} is not a lead status.")
+    _require_workable(lead)
     lead.status = status
     lead.save(update_fields=["status"])
     return lead
+
+
+def assign_lead(*, lead: Lead, member: ClinicMember | None) -> Lead:
+    """Give a lead to a member of its own clinic, or to nobody (``member=None``)."""
+    if member is not None and member.clinic_id != lead.clinic_id:
+        raise AntidoteError(f"{member.user} is not a member of this clinic.")
+    _require_workable(lead)
+    lead.assigned_to = member
+    lead.save(update_fields=["assigned_to"])
+    return lead
+
+
+def set_lead_archived(*, lead: Lead, archived: bool) -> Lead:
+    """Archive a lead out of the default inbox, or bring it back. Billing is untouched."""
+    _require_workable(lead)
+    lead.archived = archived
+    lead.save(update_fields=["archived"])
+    return lead
+
+
+def add_lead_note(*, lead: Lead, author, body: str) -> LeadNote:
+    """A note by a member of the lead's clinic, for the clinic's team only."""
+    if not ClinicMember.objects.filter(user=author, clinic_id=lead.clinic_id).exists():
+        raise AntidoteError("Only members of this lead's clinic can add notes to it.")
+    body = (body or "").strip()
+    if not body:
+        raise AntidoteError("Write something in the note.")
+    if len(body) > LeadNote.MAX_LENGTH:
+        raise AntidoteError(f"A note is at most {LeadNote.MAX_LENGTH:,} characters.")
+    if "\x00" in body:
+        raise AntidoteError("A note cannot contain NUL characters.")
+    _require_workable(lead)
+    return LeadNote.objects.create(
+        lead=lead,
+        author=author,
+        author_name=author.get_full_name() or author.get_username(),
+        body=body,
+    )
+
+
+class BulkAction:
+    STATUS = "status"
+    ASSIGN = "assign"
+    UNASSIGN = "unassign"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    CHOICES = [
+        (STATUS, "Set status"),
+        (ASSIGN, "Assign to"),
+        (UNASSIGN, "Unassign"),
+        (ARCHIVE, "Archive"),
+        (UNARCHIVE, "Unarchive"),
+    ]
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    lead_id: int
+    done: bool
+    message: str
+
+
+def bulk_update_leads(
+    *,
+    clinic: Clinic,
+    lead_ids: list[int],
+    action: str,
+    status: str = "",
+    member: ClinicMember | None = None,
+) -> list[BulkResult]:
+    """Apply one action to many leads, each decided on its own; one result per lead id.
+
+    An id that is not one of ``clinic``'s leads is refused without saying whether it exists.
+    A refusal of one lead never undoes another's change: each is its own small write.
+    """
+    if action not in dict(BulkAction.CHOICES):
+        raise AntidoteError(f"{action!r} is not a bulk action.")
+    if action == BulkAction.STATUS and status not in Lead.Status.values:
+        raise AntidoteError("Choose the status to set.")
+    if action == BulkAction.ASSIGN and member is None:
+        raise AntidoteError("Choose the team member to assign the leads to.")
+    if member is not None and member.clinic_id != clinic.pk:
+        raise AntidoteError(f"{member.user} is not a member of this clinic.")
+    ids = list(dict.fromkeys(lead_ids))  # once each, in the order given
+    leads = Lead.objects.filter(clinic=clinic, pk__in=ids).with_contact_rule().in_bulk()
+    apply = {
+        BulkAction.STATUS: lambda lead: update_lead_status(lead=lead, status=status),
+        BulkAction.ASSIGN: lambda lead: assign_lead(lead=lead, member=member),
+        BulkAction.UNASSIGN: lambda lead: assign_lead(lead=lead, member=None),
+        BulkAction.ARCHIVE: lambda lead: set_lead_archived(lead=lead, archived=True),
+        BulkAction.UNARCHIVE: lambda lead: set_lead_archived(lead=lead, archived=False),
+    }[action]
+    results = []
+    for lead_id in ids:
+        lead = leads.get(lead_id)
+        if lead is None:
+            results.append(BulkResult(lead_id, False, "Not one of this clinic's leads."))
+            continue
+        try:
+            with transaction.atomic():
+                apply(lead)
+        except AntidoteError as refusal:
+            results.append(BulkResult(lead_id, False, refusal.message))
+        else:
+            results.append(BulkResult(lead_id, True, "Done."))
+    return results
+
+
+def save_inbox_default(*, member: ClinicMember, query: str) -> InboxDefault | None:
+    """Remember ``member``'s inbox filter (the inbox's query string); empty forgets it."""
+    if len(query) > InboxDefault._meta.get_field("query").max_length:
+        raise AntidoteError("That filter is too long to save.")
+    if not query:
+        InboxDefault.objects.filter(member=member).delete()
+        return None
+    saved, _ = InboxDefault.objects.update_or_create(member=member, defaults={"query": query})
+    return saved
 
 
 def _notify_after_commit(lead: Lead, event: str) -> None:

@@ -15,5 +15,9 @@ urlpatterns = [
     path("clinic/leads", views.inbox, name="inbox"),
     path("clinic/leads/<int:pk>", views.lead_detail, name="lead-detail"),
     path("clinic/leads/update-status", views.update_status, name="update-status"),
+    path("clinic/leads/<int:pk>/notes", views.add_note, name="add-note"),
+    path("clinic/leads/<int:pk>/assign", views.assign, name="assign"),
+    path("clinic/leads/bulk", views.bulk, name="bulk"),
+    path("clinic/leads/default-filter", views.save_default_filter, name="save-default-filter"),
     path("clinic/switch", views.switch_clinic, name="switch-clinic"),
 ]

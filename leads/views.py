@@ -5,20 +5,40 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import (
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from antidote.csv import csv_lines
 from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
 from leads import services, throttle
-from leads.forms import EnquiryForm, LeadFilterForm, LeadStatusForm, SwitchClinicForm
+from leads.forms import (
+    BulkLeadForm,
+    EnquiryForm,
+    LeadAssignForm,
+    LeadFilterForm,
+    LeadNoteForm,
+    LeadStatusForm,
+    SwitchClinicForm,
+)
 from leads.models import Clinic, Lead, Package
-from leads.selectors import lead_contact, leads_for, leads_this_month
+from leads.selectors import (
+    inbox_default,
+    lead_contact,
+    leads_for,
+    leads_this_month,
+    notes_for,
+)
 
 # Public side ---------------------------------------------------------------------------------
 
@@ -136,37 +156,211 @@ def _dispute_cutoff():
     return timezone.now() - timedelta(days=settings.DISPUTE_WINDOW_DAYS)
 
 
+def _membership(request):
+    """The signed-in user's membership of the clinic this request acts for."""
+    return next(m for m in request.memberships if m.clinic_id == request.clinic.pk)
+
+
 @require_GET
 @clinic_member_required
 def inbox(request):
-    form = LeadFilterForm(request.GET or None, clinic=request.clinic)
+    """The lead inbox; with ``format=csv``, the same leads as a streamed download.
+
+    With no filter in the address (an empty one counts), the member's saved default applies.
+    """
+    data, using_default = request.GET, False
+    if not LeadFilterForm(data, clinic=request.clinic).given():
+        saved = inbox_default(member=_membership(request))
+        if saved is not None:
+            data, using_default = QueryDict(saved.query), True
+    form = LeadFilterForm(data or None, clinic=request.clinic)
     filters = form.cleaned_data if form.is_valid() else {}
-    page = Paginator(leads_for(clinic=request.clinic, filters=filters), 20).get_page(
-        request.GET.get("page")
-    )
+    leads = leads_for(clinic=request.clinic, filters=filters, user=request.user)
+    if request.GET.get("format") == "csv":
+        return _leads_csv(request, leads)
+    page = Paginator(leads, 20).get_page(request.GET.get("page"))
     rows = [(lead, lead_contact(lead)) for lead in page]
-    query = request.GET.copy()
-    query.pop("page", None)
+    query = data.copy()
+    for name in ("page", "format"):
+        query.pop(name, None)
     context = {
         "form": form,
         "page": page,
         "rows": rows,
         "query": query.urlencode(),
+        "filter_values": [(name, form.data.get(name, "")) for name in form.fields],
+        "using_default": using_default,
         "statuses": Lead.Status.choices,
         "dispute_cutoff": _dispute_cutoff(),
+        "bulk_form": BulkLeadForm(clinic=request.clinic),
     }
     template = "leads/inbox.html#lead-table" if request.htmx else "leads/inbox.html"
     return render(request, template, context)
 
 
+LEADS_CSV_HEADER = [
+    "lead",
+    "received",
+    "status",
+    "billing",
+    "package",
+    "patient_name",
+    "phone",
+    "email",
+    "message",
+    "credits",
+    "assigned_to",
+    "archived",
+]
+
+
+def _leads_csv(request, leads):
+    """The inbox's leads as CSV: masked exactly as the inbox masks them, formula-safe."""
+
+    def rows():
+        yield LEADS_CSV_HEADER
+        for lead in leads.iterator(chunk_size=1000):
+            contact = lead_contact(lead)  # names and messages are patients' text
+            assignee = lead.assigned_to.user.get_username() if lead.assigned_to else ""
+            yield [
+                lead.pk,
+                timezone.localtime(lead.created_at).isoformat(),
+                lead.status,
+                lead.billing_state,
+                lead.package.name if lead.package else "",
+                contact.name,
+                contact.phone,
+                contact.email,
+                contact.message,
+                lead.price_credits,
+                assignee,
+                "yes" if lead.archived else "no",
+            ]
+
+    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
+    name = f"leads-{request.clinic.slug}-{timezone.localdate().isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _lead_or_404(request, pk):
+    return get_object_or_404(
+        Lead.objects.select_related("package", "assigned_to__user").with_contact_rule(),
+        pk=pk,
+        clinic=request.clinic,
+    )
+
+
+def _lead_page(request, lead, *, status=200, note_form=None, assign_form=None, notes_only=False):
+    """The lead page, or only its notes (what an htmx note post swaps in)."""
+    context = {
+        "lead": lead,
+        "contact": lead_contact(lead),
+        "statuses": Lead.Status.choices,
+        "notes": notes_for(lead=lead),
+        "note_form": note_form or LeadNoteForm(),
+        "assign_form": assign_form
+        or LeadAssignForm(clinic=request.clinic, initial={"assignee": lead.assigned_to_id}),
+    }
+    template = "leads/lead_detail.html#notes" if notes_only else "leads/lead_detail.html"
+    return render(request, template, context, status=status)
+
+
 @require_GET
 @clinic_member_required
 def lead_detail(request, pk):
-    lead = get_object_or_404(
-        Lead.objects.select_related("package").with_contact_rule(), pk=pk, clinic=request.clinic
-    )
-    context = {"lead": lead, "contact": lead_contact(lead), "statuses": Lead.Status.choices}
-    return render(request, "leads/lead_detail.html", context)
+    return _lead_page(request, _lead_or_404(request, pk))
+
+
+@require_POST
+@clinic_member_required
+def add_note(request, pk):
+    lead = _lead_or_404(request, pk)
+    form = LeadNoteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.add_lead_note(lead=lead, author=request.user, body=form.cleaned_data["body"])
+        except AntidoteError as refusal:
+            form.add_error(None, refusal.message)
+    if form.errors:
+        return _lead_page(request, lead, status=400, note_form=form, notes_only=request.htmx)
+    if request.htmx:
+        return _lead_page(request, lead, notes_only=True)
+    messages.success(request, "Note added.")
+    return redirect("leads:lead-detail", pk=lead.pk)
+
+
+@require_POST
+@clinic_member_required
+def assign(request, pk):
+    lead = _lead_or_404(request, pk)
+    form = LeadAssignForm(request.POST, clinic=request.clinic)
+    if form.is_valid():
+        try:
+            services.assign_lead(lead=lead, member=form.cleaned_data["assignee"])
+        except AntidoteError as refusal:
+            form.add_error(None, refusal.message)
+    if form.errors:
+        return _lead_page(request, lead, status=400, assign_form=form)
+    who = lead.assigned_to.user.get_username() if lead.assigned_to else "nobody"
+    messages.success(request, f"Lead #{lead.pk} is assigned to {who}.")
+    return redirect("leads:lead-detail", pk=lead.pk)
+
+
+@require_POST
+@clinic_member_required
+def bulk(request):
+    """One action on the selected leads; each lead's result is listed, refusals with why."""
+    form = BulkLeadForm(request.POST, clinic=request.clinic)
+    results = []
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            results = services.bulk_update_leads(
+                clinic=request.clinic,
+                lead_ids=data["lead_ids"],
+                action=data["action"],
+                status=data["status"],
+                member=data["assignee"],
+            )
+        except AntidoteError as refusal:
+            form.add_error(None, refusal.message)
+    context = {
+        "bulk_form": form,
+        "results": results,
+        "done": sum(result.done for result in results),
+        "back": _local_or(request, form.cleaned_data.get("next"), reverse("leads:inbox")),
+    }
+    status = 400 if form.errors else 200
+    if request.htmx:
+        response = render(request, "leads/inbox.html#bulk-results", context, status=status)
+        if results:
+            response["HX-Trigger"] = "leadsChanged"  # the table reloads with its filters
+        return response
+    return render(request, "leads/bulk_results.html", context, status=status)
+
+
+@require_POST
+@clinic_member_required
+def save_default_filter(request):
+    """Save the posted inbox filters as this member's default, or forget it (``clear``)."""
+    form = LeadFilterForm(request.POST, clinic=request.clinic)
+    clearing = "clear" in request.POST
+    if not clearing and not form.is_valid():
+        messages.error(request, "Those filters are not valid, so they were not saved.")
+        return redirect("leads:inbox")
+    query = "" if clearing else form.query()
+    try:
+        services.save_inbox_default(member=_membership(request), query=query)
+    except AntidoteError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("leads:inbox")
+    if clearing:
+        messages.success(request, "Your default filter is forgotten.")
+    else:
+        messages.success(request, "Saved as your default: the inbox opens with these filters.")
+    return HttpResponseRedirect(reverse("leads:inbox") + (f"?{query}" if query else ""))
 
 
 @require_POST

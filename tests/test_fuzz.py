@@ -223,8 +223,10 @@ def _pks(model, n=3):
 def build_world() -> World:
     clinic_a = ClinicFactory(name="Alpha Clinic")
     clinic_b = ClinicFactory(name="Beta Clinic")
-    member_a = ClinicMemberFactory(clinic=clinic_a).user
-    member_b = ClinicMemberFactory(clinic=clinic_b).user
+    membership_a = ClinicMemberFactory(clinic=clinic_a)
+    member_a = membership_a.user
+    membership_b = ClinicMemberFactory(clinic=clinic_b)
+    member_b = membership_b.user
     package_a = PackageFactory(clinic=clinic_a)
     PackageFactory(clinic=clinic_a, name="Laser", price_paise=9_000_00)
     package_b = PackageFactory(clinic=clinic_b)
@@ -236,6 +238,12 @@ def build_world() -> World:
     booked = leads.submit_enquiry(clinic=clinic_a, name="Ravi Kumar", phone="9000000002")
     leads.update_lead_status(lead=booked, status="booked")
     leads.submit_enquiry(clinic=clinic_a, name="Asha Patel", phone="9000000001")  # duplicate
+    # The clinic's workflow: a note, an assignment, an archived lead and a saved filter.
+    leads.add_lead_note(lead=booked, author=member_a, body="Called back, booked Monday")
+    leads.assign_lead(lead=booked, member=membership_a)
+    archived = leads.submit_enquiry(clinic=clinic_a, name="Old Lead", phone="9000000004")
+    leads.set_lead_archived(lead=archived, archived=True)
+    leads.save_inbox_default(member=membership_a, query="status=new&assigned=mine")
     held_a = LeadFactory(clinic=clinic_a)
     lead_b = leads.submit_enquiry(
         clinic=clinic_b, package=package_b, name="Meera Shah", phone="9000000003"
@@ -293,6 +301,7 @@ def build_world() -> World:
     values = {
         "lead_id": [str(lead.pk) for lead in (charged, booked, held_a, lead_b)],
         "dispute_id": [str(dispute.pk)],
+        "assignee": [str(membership_a.pk), str(membership_b.pk)],
         "evidence_id": [str(e.pk) for e in dispute.evidence.all()],
         "slug": [clinic_a.slug, clinic_b.slug],
         "razorpay_order_id": [o.razorpay_order_id for o in orders],
@@ -316,6 +325,11 @@ def build_world() -> World:
     pool = sorted({v for vs in values.values() for v in vs} | {str(clinic_a.pk), "SAVE5"})
     plausible = {
         "lead_id": [str(booked.pk)],
+        "lead_ids": [str(booked.pk)],
+        "assignee": [str(membership_a.pk)],
+        "body": ["Called back"],
+        "assigned": ["mine"],
+        "archived": ["yes"],
         "clinic": [str(clinic_a.pk)],
         "clinic_id": [str(clinic_a.pk)],
         "package": [str(package_a.pk)],
@@ -407,6 +421,7 @@ PARAM_NAMES = [
     *("_selected_action", "select_across", "index", "stage", "credits", "reason", "token"),
     *("apply", "notes", "o", "p", "e", "_changelist_filters", "_popup", "_to_field"),
     *("term", "app_label", "model_name", "field_name", "all", "event", "payload"),
+    *("body", "lead_ids", "assignee", "assigned", "archived", "clear"),
 ]
 FIELD_NAMES = sorted(
     {

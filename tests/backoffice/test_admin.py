@@ -15,7 +15,7 @@ from leads.models import Clinic
 from payments.models import PromoCode
 from tests.backoffice.admin_forms import page_post_data
 from tests.disputes.conftest import DESCRIPTION
-from tests.factories import ClinicFactory, StaffFactory, fund
+from tests.factories import ClinicFactory, ClinicMemberFactory, StaffFactory, fund
 from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -331,3 +331,13 @@ def test_admin_index_shows_the_dashboard_figures(client, boss):
     assert "ledger: <strong" in page and "OK" in page
     billing.reverse_credits(clinic=rich, credits=2_000, idempotency_key="test:chargeback")
     assert re.search(r'data-figure="debt">1<', client.get("/admin/").text)
+
+
+def test_staff_see_a_leads_assignment_and_archive_but_cannot_change_them(client, boss, clinic):
+    member = ClinicMemberFactory(clinic=clinic)
+    fund(clinic, 1_000)
+    lead = leads.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
+    leads.assign_lead(lead=lead, member=member)
+    page = client.get(f"/admin/leads/lead/{lead.pk}/change/").text
+    assert 'name="assigned_to"' not in page and 'name="archived"' not in page
+    assert str(member.user) in page
