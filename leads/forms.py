@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from antidote.errors import AntidoteError
-from leads.models import Clinic, Lead, Package
+from leads.models import Clinic, ClinicMember, Lead, Package
 from leads.services import normalise_phone
 
 # Primary keys are bigint-sized at most; anything longer is not one of ours.
@@ -98,3 +98,7 @@ class LeadStatusForm(forms.Form):
 
 class SwitchClinicForm(forms.Form):
     clinic_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ClinicMember.Role.choices)

@@ -22,21 +22,30 @@ class Clinic(models.Model):
 
 
 class ClinicMember(models.Model):
+    """A user's place in a clinic's team. What each role may open is antidote.portal's map."""
+
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
-        STAFF = "staff", "Staff"
+        BILLING = "billing", "Billing"
+        FRONT_DESK = "front_desk", "Front desk"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinic_memberships"
     )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="members")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.FRONT_DESK)
+
+    # Who changed a role or removed a member, and when (the team page and the admin alike).
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "clinic"], name="one_membership_per_user_clinic"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "billing", "front_desk"]), name="member_role_known"
+            ),
         ]
 
     def __str__(self):

@@ -27,7 +27,7 @@ from django.utils import timezone
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
 from billing.selectors import lead_net_charged
-from leads.models import Clinic, Lead, Package
+from leads.models import Clinic, ClinicMember, Lead, Package
 from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
@@ -257,3 +257,56 @@ def _notify(lead: Lead, event: str) -> None:
             f"{lead.price_credits} credits were charged.\n\nOpen it: {path}"
         )
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [clinic.contact_email])
+
+
+# The clinic's team ------------------------------------------------------------------------------
+#
+# Every change locks the clinic's member rows in primary-key order, so two owners demoting or
+# removing each other at the same moment are decided one after the other, and the second sees
+# that it would leave the clinic without an owner. The history row of each change names the
+# actor (simple-history reads ``_history_user``), in the portal and the admin alike.
+
+LAST_OWNER = (
+    "{member} is the clinic's last owner. Make another member an owner first, so the clinic "
+    "always has someone who can manage its team."
+)
+
+
+def _locked_member(*, clinic, member_id: int) -> tuple[ClinicMember, int]:
+    """The member (of this clinic only) and how many owners the clinic has, rows locked."""
+    team = list(
+        ClinicMember.objects.select_for_update()
+        .filter(clinic=clinic)
+        .select_related("user")
+        .order_by("pk")
+    )
+    member = next((m for m in team if m.pk == member_id), None)
+    if member is None:
+        raise AntidoteError("No such member in this clinic.", code="not_found")
+    owners = sum(1 for m in team if m.role == ClinicMember.Role.OWNER)
+    return member, owners
+
+
+def change_member_role(*, clinic, member_id: int, role: str, actor) -> ClinicMember:
+    if role not in ClinicMember.Role.values:
+        raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
+    with transaction.atomic():
+        member, owners = _locked_member(clinic=clinic, member_id=member_id)
+        if member.role == role:
+            return member
+        if member.role == ClinicMember.Role.OWNER and owners <= 1:
+            raise AntidoteError(LAST_OWNER.format(member=member.user), code="last_owner")
+        member.role = role
+        member._history_user = actor
+        member.save(update_fields=["role"])
+    return member
+
+
+def remove_member(*, clinic, member_id: int, actor) -> ClinicMember:
+    with transaction.atomic():
+        member, owners = _locked_member(clinic=clinic, member_id=member_id)
+        if member.role == ClinicMember.Role.OWNER and owners <= 1:
+            raise AntidoteError(LAST_OWNER.format(member=member.user), code="last_owner")
+        member._history_user = actor
+        member.delete()
+    return member

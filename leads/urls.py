@@ -16,4 +16,7 @@ urlpatterns = [
     path("clinic/leads/<int:pk>", views.lead_detail, name="lead-detail"),
     path("clinic/leads/update-status", views.update_status, name="update-status"),
     path("clinic/switch", views.switch_clinic, name="switch-clinic"),
+    path("clinic/team", views.team, name="team"),
+    path("clinic/team/<int:member_id>/role", views.change_role, name="team-role"),
+    path("clinic/team/<int:member_id>/remove", views.remove_member, name="team-remove"),
 ]

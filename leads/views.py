@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,9 +16,21 @@ from antidote.errors import AntidoteError
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
 from leads import services, throttle
-from leads.forms import EnquiryForm, LeadFilterForm, LeadStatusForm, SwitchClinicForm
-from leads.models import Clinic, Lead, Package
-from leads.selectors import lead_contact, leads_for, leads_this_month
+from leads.forms import (
+    EnquiryForm,
+    LeadFilterForm,
+    LeadStatusForm,
+    MemberRoleForm,
+    SwitchClinicForm,
+)
+from leads.models import Clinic, ClinicMember, Lead, Package
+from leads.selectors import (
+    lead_contact,
+    leads_for,
+    leads_this_month,
+    team_history,
+    team_members,
+)
 
 # Public side ---------------------------------------------------------------------------------
 
@@ -229,3 +241,62 @@ def switch_clinic(request):
         request.session[SESSION_KEY] = membership.clinic_id
         messages.success(request, f"Now working as {membership.clinic.name}.")
     return redirect("leads:dashboard")
+
+
+# The clinic's team (owners only: antidote.portal.PORTAL_ACCESS) ------------------------------
+
+
+def _team_page(request, *, status=200, error=None):
+    context = {
+        "members": team_members(clinic=request.clinic),
+        "history": team_history(clinic=request.clinic),
+        "roles": ClinicMember.Role.choices,
+        "error": error,
+    }
+    return render(request, "leads/team.html", context, status=status)
+
+
+@require_GET
+@clinic_member_required
+def team(request):
+    return _team_page(request)
+
+
+def _team_refusal(request, error: AntidoteError):
+    if error.code == "not_found":
+        raise Http404(error.message)
+    return _team_page(request, status=400, error=error.message)
+
+
+@require_POST
+@clinic_member_required
+def change_role(request, member_id):
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, status=400, error="Choose one of the roles listed.")
+    try:
+        member = services.change_member_role(
+            clinic=request.clinic,
+            member_id=member_id,
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
+    except AntidoteError as error:
+        return _team_refusal(request, error)
+    messages.success(request, f"{member.user} is now {member.get_role_display().lower()}.")
+    return redirect("leads:team")
+
+
+@require_POST
+@clinic_member_required
+def remove_member(request, member_id):
+    try:
+        member = services.remove_member(
+            clinic=request.clinic, member_id=member_id, actor=request.user
+        )
+    except AntidoteError as error:
+        return _team_refusal(request, error)
+    messages.success(request, f"{member.user} was removed from {request.clinic}.")
+    if member.user_id == request.user.pk:
+        return redirect("leads:dashboard")
+    return redirect("leads:team")
