@@ -54,6 +54,8 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "leads:team": OWNERS,
     "leads:team-role": OWNERS,
     "leads:team-remove": OWNERS,
+    "leads:team-invite": OWNERS,
+    "leads:team-revoke": OWNERS,
 }
 
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.selectors import lead_net_charge
-from leads.models import CONTACT_PAID_FOR, ClinicMember, Lead
+from leads.models import CONTACT_PAID_FOR, ClinicMember, Invitation, Lead
 
 
 def duplicate_original(*, clinic_id: int, phone: str, before: Lead | None = None) -> Lead | None:
@@ -107,3 +107,10 @@ def team_history(*, clinic, limit: int = 50):
         .select_related("user", "history_user")
         .order_by("-history_date", "-history_id")[:limit]
     )
+
+
+def open_invitations(*, clinic):
+    """Invitations not yet accepted or withdrawn, expired ones included (marked so)."""
+    return Invitation.objects.filter(
+        clinic=clinic, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")

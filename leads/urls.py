@@ -19,4 +19,11 @@ urlpatterns = [
     path("clinic/team", views.team, name="team"),
     path("clinic/team/<int:member_id>/role", views.change_role, name="team-role"),
     path("clinic/team/<int:member_id>/remove", views.remove_member, name="team-remove"),
+    path("clinic/team/invite", views.invite, name="team-invite"),
+    path(
+        "clinic/team/invitations/<int:invitation_id>/revoke",
+        views.revoke_invitation,
+        name="team-revoke",
+    ),
+    path("invitations/<str:token>", views.accept_invitation, name="accept-invitation"),
 ]

@@ -248,6 +248,10 @@ def build_world() -> World:
         description=DESCRIPTION,
         evidence=[SimpleUploadedFile("shot.png", PNG, content_type="image/png")],
     )
+    desk_a = ClinicMemberFactory(clinic=clinic_a, role="front_desk")
+    invitation = leads.invite_member(
+        clinic=clinic_a, email="invitee@example.com", role="front_desk", actor=member_a
+    )
     PromoCode.objects.create(code="SAVE5", discount_type="percent", discount_value=5)
     quote_ = payments.quote_topup(clinic=clinic_a, amount=2_500, promo_code="SAVE5")
     pending = payments.create_order(clinic=clinic_a, user=member_a, quote=quote_)
@@ -293,6 +297,8 @@ def build_world() -> World:
     values = {
         "lead_id": [str(lead.pk) for lead in (charged, booked, held_a, lead_b)],
         "dispute_id": [str(dispute.pk)],
+        "member_id": [str(desk_a.pk), str(member_a.clinic_memberships.get().pk)],
+        "invitation_id": [str(invitation.pk)],
         "evidence_id": [str(e.pk) for e in dispute.evidence.all()],
         "slug": [clinic_a.slug, clinic_b.slug],
         "razorpay_order_id": [o.razorpay_order_id for o in orders],
@@ -306,6 +312,7 @@ def build_world() -> World:
         "packages/": {"pk": _pks(Package)},
         "clinic/leads/": {"pk": values["lead_id"]},
         "clinic/payments/": {"pk": [str(paid.pk), str(pending.pk), str(order_b.pk)]},
+        "invitations/": {"token": [leads.invitation_token(invitation)]},
         "admin/r/": {"object_id": [str(clinic_a.pk)]},
     }
     for model in apps.get_models():
@@ -323,6 +330,7 @@ def build_world() -> World:
         "razorpay_payment_id": [gateway.payment_id_for(pending.razorpay_order_id)],
         "razorpay_signature": [gateway.checkout_signature(pending.razorpay_order_id)],
         "order": [paid.razorpay_order_id],
+        "role": ["billing"],
     }
     return World(
         clients=clients,
@@ -407,6 +415,7 @@ PARAM_NAMES = [
     *("_selected_action", "select_across", "index", "stage", "credits", "reason", "token"),
     *("apply", "notes", "o", "p", "e", "_changelist_filters", "_popup", "_to_field"),
     *("term", "app_label", "model_name", "field_name", "all", "event", "payload"),
+    *("role", "password1", "password2"),
 ]
 FIELD_NAMES = sorted(
     {
