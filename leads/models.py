@@ -85,6 +85,10 @@ class Invitation(models.Model):
                 fields=["clinic", "email"],
                 condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
                 name="one_open_invitation_per_clinic_email",
+                violation_error_message=(
+                    "This address already has an open invitation to this clinic; withdraw it "
+                    "first, or invite from the clinic's team page, which replaces it."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(role__in=["owner", "billing", "front_desk"]),

@@ -290,6 +290,23 @@ def _locked_member(*, clinic, member_id: int) -> tuple[ClinicMember, int]:
     return member, owners
 
 
+def add_member(*, clinic, user, role: str, actor) -> ClinicMember:
+    """Staff add an existing account to a clinic (clinics invite instead)."""
+    if role not in ClinicMember.Role.values:
+        raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
+    with transaction.atomic():
+        if ClinicMember.objects.filter(clinic=clinic, user=user).exists():
+            raise AntidoteError(f"{user} is already a member of {clinic}.", code="member")
+        member = ClinicMember(clinic=clinic, user=user, role=role)
+        member._history_user = actor
+        try:
+            with transaction.atomic():
+                member.save()
+        except IntegrityError:
+            raise AntidoteError(f"{user} is already a member of {clinic}.", code="member") from None
+    return member
+
+
 def change_member_role(*, clinic, member_id: int, role: str, actor) -> ClinicMember:
     if role not in ClinicMember.Role.values:
         raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
