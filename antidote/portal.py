@@ -56,6 +56,7 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "leads:team-remove": OWNERS,
     "leads:team-invite": OWNERS,
     "leads:team-revoke": OWNERS,
+    "two-factor": OWNERS,
 }
 
 

@@ -163,7 +163,6 @@ def test_an_admin_action_on_real_ids_still_runs(boss, clinic):
     assert page.status_code == 200 and "Are you sure" in page.text
 
 
-
 @pytest.mark.parametrize("view", ["change", "delete"])
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_an_empty_to_field_on_an_admin_row_page_is_a_400(boss, clinic, view, method):

@@ -54,6 +54,7 @@ def _is_admin(route) -> bool:
 PORTAL_ROUTES = [r for r in ROUTES if r.name in PORTAL_ACCESS]
 MONEY_ROUTES = [r for r in PORTAL_ROUTES if r.name.split(":")[0] in ("billing", "payments")]
 TEAM_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("leads:team")]
+OWNER_ROUTES = [*TEAM_ROUTES, *(r for r in PORTAL_ROUTES if r.name == "two-factor")]
 
 
 def test_every_url_is_classified():
@@ -164,7 +165,7 @@ def test_front_desk_gets_403_on_the_history_json(world):
 
 
 @pytest.mark.parametrize("role", ["billing", "front_desk"])
-@pytest.mark.parametrize("route", TEAM_ROUTES, ids=lambda r: r.key)
+@pytest.mark.parametrize("route", OWNER_ROUTES, ids=lambda r: r.key)
 def test_only_owners_reach_team_pages(route, role, world):
     assert request_as(role, route, world) == 403
 
