@@ -1,11 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from antidote.admin_bases import HistoryAdmin, RefusalAsMessageMixin
+from antidote.admin_bases import HistoryAdmin, NoRevertMixin, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.selectors import lead_net_charge
@@ -35,8 +34,10 @@ class TechnicalErrorForm(forms.Form):
     )
 
 
+# A lead's billing changes only through its services; no old version is ever saved back
+# (the history also leaves the patient's details out, so a revert would blank them).
 @admin.register(Lead)
-class LeadAdmin(HistoryAdmin):
+class LeadAdmin(NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
         "created_at",
@@ -71,16 +72,6 @@ class LeadAdmin(HistoryAdmin):
 
     def has_flag_technical_error_permission(self, request):
         return request.user.has_perm("leads.flag_technical_error")
-
-    # A lead's billing changes only through its services; no old version is ever saved back
-    # (the history also leaves the patient's details out, so a revert would blank them).
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     @admin.action(
         permissions=["flag_technical_error"], description="Flag as technical error at the source…"
@@ -148,16 +139,6 @@ def _what_flagging_does(lead) -> str:
 # Clinic teams: the same services as the portal's team page, so the last-owner rule, the
 # history's "by whom" and the invitation's once-only link hold here too. A version is never
 # saved back (reverting could demote a clinic's last owner behind the service's back).
-
-
-class NoRevertMixin:
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 @admin.register(ClinicMember)

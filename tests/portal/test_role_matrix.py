@@ -14,10 +14,8 @@ from antidote.portal import PORTAL_ACCESS
 from disputes import services as disputes
 from leads import services as leads
 from leads.models import ClinicMember
-from payments import gateway as payment_gateway
-from payments import services as payments
 from tests.disputes.conftest import DESCRIPTION, PNG
-from tests.factories import ClinicFactory, ClinicMemberFactory, fund
+from tests.factories import ClinicFactory, ClinicMemberFactory, fund, paid_order
 from tests.test_fuzz import ROUTES
 
 pytestmark = pytest.mark.django_db
@@ -92,18 +90,7 @@ def world():
         description=DESCRIPTION,
         evidence=[SimpleUploadedFile("shot.png", PNG, content_type="image/png")],
     )
-    order = payments.create_order(
-        clinic=clinic,
-        user=members["owner"].user,
-        quote=payments.quote_topup(clinic=clinic, amount=1_000),
-    )
-    gateway = payment_gateway.TestModeGateway()
-    payments.verify_payment(
-        clinic=clinic,
-        razorpay_order_id=order.razorpay_order_id,
-        razorpay_payment_id=gateway.payment_id_for(order.razorpay_order_id),
-        razorpay_signature=gateway.checkout_signature(order.razorpay_order_id),
-    )
+    order = paid_order(clinic=clinic, user=members["owner"].user, amount=1_000)
     invitation = leads.invite_member(
         clinic=clinic, email="new@example.com", role="billing", actor=members["owner"].user
     )
