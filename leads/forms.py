@@ -107,7 +107,10 @@ class MemberRoleForm(forms.Form):
 
 class InviteForm(forms.Form):
     email = forms.EmailField(max_length=254)
-    role = forms.ChoiceField(choices=ClinicMember.Role.choices)
+    # The least a new member can do by default; owners choose more deliberately.
+    role = forms.ChoiceField(
+        choices=ClinicMember.Role.choices, initial=ClinicMember.Role.FRONT_DESK
+    )
 
 
 class InvitedAccountForm(UserCreationForm):
