@@ -62,9 +62,23 @@ class CreditAccountInline(admin.StackedInline):
 
 
 class ClinicMemberInline(admin.TabularInline):
+    """The team, to read: members are added, changed and removed in their own admin, through
+    the services that keep the last-owner rule and record who did it."""
+
     model = ClinicMember
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role"]
+    readonly_fields = ["user", "role"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class BelowThresholdFilter(admin.SimpleListFilter):

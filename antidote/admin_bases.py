@@ -68,6 +68,19 @@ class HistoryAdmin(SimpleHistoryAdmin):
         return not self.has_change_permission(request, obj) or super().revert_disabled(request, obj)
 
 
+class NoRevertMixin:
+    """For rows that change only through a service: the history is shown, no version is ever
+    saved back (a revert would write behind the service's rules)."""
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 class RefusalAsMessageMixin:
     """A save the billing services refuse (the balance moved below a new limit meanwhile, say)
     comes back to the form as an error message, with nothing written, instead of a 500."""

@@ -5,6 +5,7 @@ import functools
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import TO_FIELD_VAR
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseBadRequest
 from django_otp import devices_for_user
@@ -53,6 +54,10 @@ class BackOfficeSite(admin.AdminSite):
                 request.POST.getlist(ACTION_CHECKBOX_NAME)
             ):
                 return HttpResponseBadRequest("The selection must be row ids.")
+            # The change and delete views look a row up by the field _to_field names when it
+            # is given at all, so an empty one was a 500 (FieldDoesNotExist), found by the fuzz.
+            if "" in (request.GET.get(TO_FIELD_VAR), request.POST.get(TO_FIELD_VAR)):
+                return HttpResponseBadRequest("_to_field must name a field.")
             return view(request, *args, **kwargs)
 
         return super().admin_view(checked, cacheable)

@@ -168,6 +168,11 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# A session ends after 12 hours without a request: every request pushes the expiry forward, so a
+# clinic working all day stays logged in and a forgotten front-desk browser does not.
+SESSION_COOKIE_AGE = 12 * 60 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "leads:dashboard"
 LOGOUT_REDIRECT_URL = "login"

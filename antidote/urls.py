@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from antidote.accounts import PasswordResetView
+from antidote.two_factor import PortalLoginView, two_factor
 
 urlpatterns = [
     # Before the admin: the documented /admin/disputes paths are ours, not an admin app index.
@@ -9,7 +10,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Ahead of django.contrib.auth's own: the reset form is throttled per address.
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
+    # Ahead of django.contrib.auth's own: asks for the authenticator code once one is on.
+    path("accounts/login/", PortalLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("clinic/two-factor", two_factor, name="two-factor"),
     path("", include("leads.urls")),
     path("", include("billing.urls")),
     path("", include("payments.urls")),

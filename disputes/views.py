@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from antidote.accounts import verified_staff_required
 from antidote.errors import AntidoteError
-from antidote.portal import clinic_member_required
+from antidote.portal import clinic_member_required, role_may_open
 from disputes import services
 from disputes.forms import DisputeFilterForm, DisputeForm, ResolveForm
 from disputes.models import Dispute, Evidence
@@ -109,9 +109,11 @@ def evidence_file(request, evidence_id):
     )
     member = ClinicMember.objects.filter(
         user=request.user, clinic_id=evidence.dispute.clinic_id
-    ).exists()
+    ).first()
     if not (staff or member):
         raise Http404("No such evidence.")  # another clinic cannot learn that it exists
+    if not staff and not role_may_open(member.role, "disputes:evidence"):
+        raise PermissionDenied("Disputes are not part of your role at this clinic.")
     response = FileResponse(
         evidence.file.open("rb"),
         content_type=evidence.content_type,

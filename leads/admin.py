@@ -1,15 +1,16 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
-from antidote.admin_bases import HistoryAdmin
+from antidote.admin_bases import HistoryAdmin, NoRevertMixin, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.selectors import lead_net_charge
 from billing.sources import register_entry_source
 from leads import services
-from leads.models import Lead, Package
+from leads.models import ClinicMember, Invitation, Lead, Package
 
 register_entry_source(prefix="refund:technical-error:lead", model=Lead, label="lead")
 
@@ -33,8 +34,10 @@ class TechnicalErrorForm(forms.Form):
     )
 
 
+# A lead's billing changes only through its services; no old version is ever saved back
+# (the history also leaves the patient's details out, so a revert would blank them).
 @admin.register(Lead)
-class LeadAdmin(HistoryAdmin):
+class LeadAdmin(NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
         "created_at",
@@ -73,16 +76,6 @@ class LeadAdmin(HistoryAdmin):
 
     def has_flag_technical_error_permission(self, request):
         return request.user.has_perm("leads.flag_technical_error")
-
-    # A lead's billing changes only through its services; no old version is ever saved back
-    # (the history also leaves the patient's details out, so a revert would blank them).
-    def revert_disabled(self, request, obj=None):
-        return True
-
-    def history_form_view(self, request, object_id, version_id, extra_context=None):
-        if request.method == "POST":
-            raise PermissionDenied
-        return super().history_form_view(request, object_id, version_id, extra_context)
 
     @admin.action(
         permissions=["flag_technical_error"], description="Flag as technical error at the source…"
@@ -145,3 +138,110 @@ def _what_flagging_does(lead) -> str:
     if lead.billing_state == Lead.Billing.CHARGED:
         return "already refunded in full: nothing to refund"
     return "never charged: nothing to refund"
+
+
+# Clinic teams: the same services as the portal's team page, so the last-owner rule, the
+# history's "by whom" and the invitation's once-only link hold here too. A version is never
+# saved back (reverting could demote a clinic's last owner behind the service's back).
+
+
+@admin.register(ClinicMember)
+class ClinicMemberAdmin(NoRevertMixin, RefusalAsMessageMixin, HistoryAdmin):
+    list_display = ["user", "clinic", "role"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "user__email", "clinic__name"]
+    list_select_related = ["user", "clinic"]
+    autocomplete_fields = ["user", "clinic"]
+    actions = ["remove_members"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "clinic"] if obj else []
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.change_member_role(
+                clinic=obj.clinic, member_id=obj.pk, role=obj.role, actor=request.user
+            )
+        else:
+            obj.pk = services.add_member(
+                clinic=obj.clinic, user=obj.user, role=obj.role, actor=request.user
+            ).pk
+
+    def delete_model(self, request, obj):
+        services.remove_member(clinic=obj.clinic, member_id=obj.pk, actor=request.user)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except AntidoteError as error:
+            self.message_user(request, error.message, messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:leads_clinicmember_changelist"))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would report deletions the rule refused
+        return actions
+
+    @admin.action(permissions=["delete"], description="Remove the selected members")
+    def remove_members(self, request, queryset):
+        for member in queryset.select_related("user", "clinic").order_by("clinic__name", "pk"):
+            try:
+                services.remove_member(
+                    clinic=member.clinic, member_id=member.pk, actor=request.user
+                )
+            except AntidoteError as error:
+                self.message_user(request, f"{member}: refused. {error.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{member}: removed.", messages.SUCCESS)
+
+
+@admin.register(Invitation)
+class InvitationAdmin(NoRevertMixin, RefusalAsMessageMixin, HistoryAdmin):
+    list_display = ["email", "clinic", "role", "state", "invited_by", "created_at", "expires_at"]
+    list_filter = ["role"]
+    search_fields = ["email", "clinic__name"]
+    list_select_related = ["clinic", "invited_by"]
+    autocomplete_fields = ["clinic"]
+    actions = ["revoke_invitations"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["clinic", "email", "role"]
+        return [
+            "clinic",
+            "email",
+            "role",
+            "state",
+            "invited_by",
+            "created_at",
+            "expires_at",
+            "accepted_at",
+            "accepted_by",
+            "revoked_at",
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj) if obj else []
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # withdrawn, never deleted: the history keeps who was invited
+
+    def save_model(self, request, obj, form, change):
+        if not change:  # an open invitation has nothing to edit; withdraw it instead
+            obj.pk = services.invite_member(
+                clinic=obj.clinic, email=obj.email, role=obj.role, actor=request.user
+            ).pk
+
+    @admin.action(permissions=["change"], description="Withdraw the selected invitations")
+    def revoke_invitations(self, request, queryset):
+        for invitation in queryset.select_related("clinic").order_by("pk"):
+            try:
+                services.revoke_invitation(
+                    clinic=invitation.clinic, invitation_id=invitation.pk, actor=request.user
+                )
+            except AntidoteError as error:
+                self.message_user(
+                    request, f"{invitation}: refused. {error.message}", messages.ERROR
+                )
+                continue
+            self.message_user(request, f"{invitation}: withdrawn.", messages.SUCCESS)

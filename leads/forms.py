@@ -1,6 +1,7 @@
 """Every value a lead page receives is parsed here, by a form field, and nowhere else."""
 
 from django import forms
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.utils.http import urlencode
 
@@ -207,3 +208,24 @@ class BulkLeadForm(forms.Form):
 
 class SwitchClinicForm(forms.Form):
     clinic_id = forms.IntegerField(min_value=1, max_value=MAX_ID)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ClinicMember.Role.choices)
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(max_length=254)
+    # The least a new member can do by default; owners choose more deliberately.
+    role = forms.ChoiceField(
+        choices=ClinicMember.Role.choices, initial=ClinicMember.Role.FRONT_DESK
+    )
+
+
+class InvitedAccountForm(UserCreationForm):
+    """A new account for an invited address: a username and a password, checked by the
+    project's password validators against the invited address too."""
+
+    def __init__(self, *args, email: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.email = email

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -22,25 +23,95 @@ class Clinic(models.Model):
 
 
 class ClinicMember(models.Model):
+    """A user's place in a clinic's team. What each role may open is antidote.portal's map."""
+
     class Role(models.TextChoices):
         OWNER = "owner", "Owner"
-        STAFF = "staff", "Staff"
+        BILLING = "billing", "Billing"
+        FRONT_DESK = "front_desk", "Front desk"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clinic_memberships"
     )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="members")
-    role = models.CharField(max_length=10, choices=Role.choices, default=Role.STAFF)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.FRONT_DESK)
+
+    # Who changed a role or removed a member, and when (the team page and the admin alike).
+    history = HistoricalRecords()
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "clinic"], name="one_membership_per_user_clinic"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "billing", "front_desk"]), name="member_role_known"
+            ),
         ]
 
     def __str__(self):
         return f"{self.user} @ {self.clinic} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join the clinic's team with a role, by email.
+
+    The link carries the row's id signed with the project's key (``leads.services``); it works
+    until ``expires_at`` and only once: accepting sets ``accepted_at`` by a conditional update,
+    so two tabs accepting at once cannot both join. Re-inviting an address revokes the open
+    invitation it had, so one address has at most one open invitation per clinic.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(help_text="Stored lower-cased.")
+    role = models.CharField(max_length=10, choices=ClinicMember.Role.choices)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_open_invitation_per_clinic_email",
+                violation_error_message=(
+                    "This address already has an open invitation to this clinic; withdraw it "
+                    "first, or invite from the clinic's team page, which replaces it."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["owner", "billing", "front_desk"]),
+                name="invitation_role_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="invitation_accepted_or_revoked_not_both",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.email} → {self.clinic} ({self.get_role_display()})"
+
+    @property
+    def state(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.revoked_at:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "open"
 
 
 class Package(models.Model):

@@ -8,7 +8,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.selectors import lead_net_charge
-from leads.models import CONTACT_PAID_FOR, ClinicMember, InboxDefault, Lead, LeadNote
+from leads.models import (
+    CONTACT_PAID_FOR,
+    ClinicMember,
+    InboxDefault,
+    Invitation,
+    Lead,
+    LeadNote,
+)
 
 
 def duplicate_original(*, clinic_id: int, phone: str, before: Lead | None = None) -> Lead | None:
@@ -124,3 +131,25 @@ def lead_contact(lead: Lead) -> LeadContact:
         message="Hidden until this lead is released. Top up to see it.",
         masked=True,
     )
+
+
+def team_members(*, clinic):
+    return (
+        ClinicMember.objects.filter(clinic=clinic).select_related("user").order_by("user__username")
+    )
+
+
+def team_history(*, clinic, limit: int = 50):
+    """The clinic's membership changes, newest first, with who made each."""
+    return (
+        ClinicMember.history.filter(clinic_id=clinic.pk)
+        .select_related("user", "history_user")
+        .order_by("-history_date", "-history_id")[:limit]
+    )
+
+
+def open_invitations(*, clinic):
+    """Invitations not yet accepted or withdrawn, expired ones included (marked so)."""
+    return Invitation.objects.filter(
+        clinic=clinic, accepted_at__isnull=True, revoked_at__isnull=True
+    ).select_related("invited_by")

@@ -16,18 +16,29 @@ waiting for the account.
 import logging
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services as billing
 from billing.selectors import lead_net_charged
-from leads.models import Clinic, ClinicMember, InboxDefault, Lead, LeadNote, Package
+from leads.models import (
+    Clinic,
+    ClinicMember,
+    InboxDefault,
+    Invitation,
+    Lead,
+    LeadNote,
+    Package,
+)
 from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
@@ -381,3 +392,231 @@ def _notify(lead: Lead, event: str) -> None:
             f"{lead.price_credits} credits were charged.\n\nOpen it: {path}"
         )
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [clinic.contact_email])
+
+
+# The clinic's team ------------------------------------------------------------------------------
+#
+# Every change locks the clinic's member rows in primary-key order, so two owners demoting or
+# removing each other at the same moment are decided one after the other, and the second sees
+# that it would leave the clinic without an owner. The history row of each change names the
+# actor (simple-history reads ``_history_user``), in the portal and the admin alike.
+
+LAST_OWNER = (
+    "{member} is the clinic's last owner. Make another member an owner first, so the clinic "
+    "always has someone who can manage its team."
+)
+
+
+def _locked_member(*, clinic, member_id: int) -> tuple[ClinicMember, int]:
+    """The member (of this clinic only) and how many owners the clinic has, rows locked."""
+    team = list(
+        ClinicMember.objects.select_for_update()
+        .filter(clinic=clinic)
+        .select_related("user")
+        .order_by("pk")
+    )
+    member = next((m for m in team if m.pk == member_id), None)
+    if member is None:
+        raise AntidoteError("No such member in this clinic.", code="not_found")
+    owners = sum(1 for m in team if m.role == ClinicMember.Role.OWNER)
+    return member, owners
+
+
+def add_member(*, clinic, user, role: str, actor) -> ClinicMember:
+    """Staff add an existing account to a clinic (clinics invite instead)."""
+    if role not in ClinicMember.Role.values:
+        raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
+    with transaction.atomic():
+        if ClinicMember.objects.filter(clinic=clinic, user=user).exists():
+            raise AntidoteError(f"{user} is already a member of {clinic}.", code="member")
+        member = ClinicMember(clinic=clinic, user=user, role=role)
+        member._history_user = actor
+        try:
+            with transaction.atomic():
+                member.save()
+        except IntegrityError:
+            raise AntidoteError(f"{user} is already a member of {clinic}.", code="member") from None
+    return member
+
+
+def change_member_role(*, clinic, member_id: int, role: str, actor) -> ClinicMember:
+    if role not in ClinicMember.Role.values:
+        raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
+    with transaction.atomic():
+        member, owners = _locked_member(clinic=clinic, member_id=member_id)
+        if member.role == role:
+            return member
+        if member.role == ClinicMember.Role.OWNER and owners <= 1:
+            raise AntidoteError(LAST_OWNER.format(member=member.user), code="last_owner")
+        member.role = role
+        member._history_user = actor
+        member.save(update_fields=["role"])
+    return member
+
+
+def remove_member(*, clinic, member_id: int, actor) -> ClinicMember:
+    with transaction.atomic():
+        member, owners = _locked_member(clinic=clinic, member_id=member_id)
+        if member.role == ClinicMember.Role.OWNER and owners <= 1:
+            raise AntidoteError(LAST_OWNER.format(member=member.user), code="last_owner")
+        member._history_user = actor
+        member.delete()
+    return member
+
+
+# Invitations -----------------------------------------------------------------------------------
+#
+# The link is the invitation's id signed with the project's key (its own salt, so no other
+# signed value of ours can stand in for it) and stamped with its time, refused after
+# INVITATION_LIFETIME whatever the row says. The row decides the rest: accepted, revoked or
+# expired invitations are refused, and acceptance is one conditional UPDATE, so it works once
+# even when two tabs accept at the same moment.
+
+INVITATION_LIFETIME = timedelta(days=7)
+_INVITATION_SALT = "leads.invitation"
+_REFUSED = {
+    "accepted": "This invitation has already been used. Log in to reach the clinic.",
+    "revoked": "This invitation was withdrawn. Ask the clinic's owner for a new one.",
+    "expired": (
+        "This invitation has expired (they last 7 days). Ask the clinic's owner for a new one."
+    ),
+}
+
+
+def invitation_token(invitation: Invitation) -> str:
+    return signing.dumps(invitation.pk, salt=_INVITATION_SALT)
+
+
+def invitation_from_token(token: str) -> Invitation:
+    """The invitation a link names, or a refusal a person can act on."""
+    try:
+        pk = signing.loads(
+            token, salt=_INVITATION_SALT, max_age=INVITATION_LIFETIME.total_seconds()
+        )
+    except signing.SignatureExpired:
+        raise AntidoteError(_REFUSED["expired"], code="expired") from None
+    except signing.BadSignature:
+        raise AntidoteError("This invitation link is not valid.", code="not_found") from None
+    invitation = (
+        Invitation.objects.select_related("clinic", "invited_by").filter(pk=pk).first()
+        if isinstance(pk, int)
+        else None
+    )
+    if invitation is None:
+        raise AntidoteError("This invitation link is not valid.", code="not_found")
+    if invitation.state != "open":
+        raise AntidoteError(_REFUSED[invitation.state], code=invitation.state)
+    return invitation
+
+
+def invite_member(*, clinic, email: str, role: str, actor) -> Invitation:
+    """Invite an address with a role; the email leaves after commit."""
+    email = email.strip().lower()
+    if role not in ClinicMember.Role.values:
+        raise AntidoteError("Choose one of the roles: owner, billing or front desk.")
+    with transaction.atomic():
+        if ClinicMember.objects.filter(clinic=clinic, user__email__iexact=email).exists():
+            raise AntidoteError(f"{email} is already a member of {clinic}.", code="member")
+        # A new invitation replaces the address's open one: its old link stops working.
+        for previous in Invitation.objects.select_for_update().filter(
+            clinic=clinic, email=email, accepted_at__isnull=True, revoked_at__isnull=True
+        ):
+            previous.revoked_at = timezone.now()
+            previous._history_user = actor
+            previous.save(update_fields=["revoked_at"])
+        invitation = Invitation(
+            clinic=clinic,
+            email=email,
+            role=role,
+            invited_by=actor,
+            expires_at=timezone.now() + INVITATION_LIFETIME,
+        )
+        invitation._history_user = actor
+        try:
+            with transaction.atomic():
+                invitation.save()
+        except IntegrityError:  # another owner invited the same address at the same moment
+            raise AntidoteError(
+                f"{email} was invited a moment ago; reload the team page.", code="conflict"
+            ) from None
+        transaction.on_commit(partial(_send_invitation_quietly, invitation), robust=True)
+    return invitation
+
+
+def revoke_invitation(*, clinic, invitation_id: int, actor) -> Invitation:
+    with transaction.atomic():
+        invitation = (
+            Invitation.objects.select_for_update().filter(clinic=clinic, pk=invitation_id).first()
+        )
+        if invitation is None:
+            raise AntidoteError("No such invitation in this clinic.", code="not_found")
+        if invitation.accepted_at or invitation.revoked_at:
+            raise AntidoteError(_REFUSED[invitation.state], code=invitation.state)
+        invitation.revoked_at = timezone.now()
+        invitation._history_user = actor
+        invitation.save(update_fields=["revoked_at"])
+    return invitation
+
+
+def accept_invitation(*, invitation: Invitation, user) -> ClinicMember:
+    """Join the clinic as the invited account. Only the account with the invited address may
+    accept, and the invitation works once (the conditional update below)."""
+    if (user.email or "").strip().lower() != invitation.email:
+        raise AntidoteError(
+            f"This invitation is for {invitation.email}, and you are logged in as "
+            f"{user.get_username()}. Log out, then open the link again and log in as the "
+            f"invited account (or create it).",
+            code="wrong_account",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        taken = Invitation.objects.filter(
+            pk=invitation.pk,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        ).update(accepted_at=now, accepted_by=user)
+        if taken != 1:
+            invitation.refresh_from_db()
+            raise AntidoteError(_REFUSED[invitation.state], code=invitation.state)
+        if ClinicMember.objects.filter(clinic=invitation.clinic, user=user).exists():
+            raise AntidoteError(f"You are already a member of {invitation.clinic}.", code="member")
+        member = ClinicMember(clinic=invitation.clinic, user=user, role=invitation.role)
+        member._history_user = invitation.invited_by
+        member._change_reason = f"accepted invitation #{invitation.pk}"
+        member.save()
+    return member
+
+
+def create_account_and_accept(*, invitation: Invitation, username: str, password: str):
+    """A new account for the invited address, joined to the clinic in the same transaction."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(
+                    username=username, email=invitation.email, password=password
+                )
+        except IntegrityError:
+            raise AntidoteError(
+                "That username is taken; choose another.", code="username_taken"
+            ) from None
+        accept_invitation(invitation=invitation, user=user)
+    return user
+
+
+def _send_invitation_quietly(invitation: Invitation) -> None:
+    try:
+        link = settings.SITE_URL + reverse(
+            "leads:accept-invitation", args=[invitation_token(invitation)]
+        )
+        inviter = invitation.invited_by.get_username() if invitation.invited_by else "Antidote"
+        send_mail(
+            f"Join {invitation.clinic.name} on Antidote",
+            f"{inviter} invited you to {invitation.clinic.name}'s team on Antidote as "
+            f"{invitation.get_role_display().lower()}.\n\nAccept within 7 days: {link}\n\n"
+            "If you did not expect this, ignore this email.",
+            settings.DEFAULT_FROM_EMAIL,
+            [invitation.email],
+        )
+    except Exception:
+        logger.exception("Could not send invitation #%s", invitation.pk)

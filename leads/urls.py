@@ -20,4 +20,14 @@ urlpatterns = [
     path("clinic/leads/bulk", views.bulk, name="bulk"),
     path("clinic/leads/default-filter", views.save_default_filter, name="save-default-filter"),
     path("clinic/switch", views.switch_clinic, name="switch-clinic"),
+    path("clinic/team", views.team, name="team"),
+    path("clinic/team/<int:member_id>/role", views.change_role, name="team-role"),
+    path("clinic/team/<int:member_id>/remove", views.remove_member, name="team-remove"),
+    path("clinic/team/invite", views.invite, name="team-invite"),
+    path(
+        "clinic/team/invitations/<int:invitation_id>/revoke",
+        views.revoke_invitation,
+        name="team-revoke",
+    ),
+    path("invitations/<str:token>", views.accept_invitation, name="accept-invitation"),
 ]

@@ -4,8 +4,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import get_user_model, login
 from django.core.paginator import Paginator
 from django.http import (
+    Http404,
     HttpResponseBadRequest,
     HttpResponseRedirect,
     QueryDict,
@@ -15,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from antidote.csv import csv_lines
 from antidote.errors import AntidoteError
@@ -25,19 +27,25 @@ from leads import services, throttle
 from leads.forms import (
     BulkLeadForm,
     EnquiryForm,
+    InvitedAccountForm,
+    InviteForm,
     LeadAssignForm,
     LeadFilterForm,
     LeadNoteForm,
     LeadStatusForm,
+    MemberRoleForm,
     SwitchClinicForm,
 )
-from leads.models import Clinic, Lead, Package
+from leads.models import Clinic, ClinicMember, Lead, Package
 from leads.selectors import (
     inbox_default,
     lead_contact,
     leads_for,
     leads_this_month,
     notes_for,
+    open_invitations,
+    team_history,
+    team_members,
 )
 
 # Public side ---------------------------------------------------------------------------------
@@ -422,4 +430,165 @@ def switch_clinic(request):
     else:
         request.session[SESSION_KEY] = membership.clinic_id
         messages.success(request, f"Now working as {membership.clinic.name}.")
+    return redirect("leads:dashboard")
+
+
+# The clinic's team (owners only: antidote.portal.PORTAL_ACCESS) ------------------------------
+
+
+def _team_page(request, *, status=200, error=None, invite_form=None):
+    context = {
+        "members": team_members(clinic=request.clinic),
+        "history": team_history(clinic=request.clinic),
+        "invitations": open_invitations(clinic=request.clinic),
+        "invite_form": invite_form or InviteForm(),
+        "roles": ClinicMember.Role.choices,
+        "error": error,
+    }
+    return render(request, "leads/team.html", context, status=status)
+
+
+@require_GET
+@clinic_member_required
+def team(request):
+    return _team_page(request)
+
+
+def _team_refusal(request, error: AntidoteError):
+    if error.code == "not_found":
+        raise Http404(error.message)
+    return _team_page(request, status=400, error=error.message)
+
+
+@require_POST
+@clinic_member_required
+def change_role(request, member_id):
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, status=400, error="Choose one of the roles listed.")
+    try:
+        member = services.change_member_role(
+            clinic=request.clinic,
+            member_id=member_id,
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
+    except AntidoteError as error:
+        return _team_refusal(request, error)
+    messages.success(request, f"{member.user} is now {member.get_role_display().lower()}.")
+    return redirect("leads:team")
+
+
+@require_POST
+@clinic_member_required
+def remove_member(request, member_id):
+    try:
+        member = services.remove_member(
+            clinic=request.clinic, member_id=member_id, actor=request.user
+        )
+    except AntidoteError as error:
+        return _team_refusal(request, error)
+    messages.success(request, f"{member.user} was removed from {request.clinic}.")
+    if member.user_id == request.user.pk:
+        return redirect("leads:dashboard")
+    return redirect("leads:team")
+
+
+@require_POST
+@clinic_member_required
+def invite(request):
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        return _team_page(request, status=400, invite_form=form)
+    try:
+        invitation = services.invite_member(
+            clinic=request.clinic,
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
+    except AntidoteError as error:
+        form.add_error(None, error.message)
+        return _team_page(request, status=400, invite_form=form)
+    messages.success(
+        request,
+        f"Invitation sent to {invitation.email} as {invitation.get_role_display().lower()}; "
+        "the link works once, for 7 days.",
+    )
+    return redirect("leads:team")
+
+
+@require_POST
+@clinic_member_required
+def revoke_invitation(request, invitation_id):
+    try:
+        invitation = services.revoke_invitation(
+            clinic=request.clinic, invitation_id=invitation_id, actor=request.user
+        )
+    except AntidoteError as error:
+        return _team_refusal(request, error)
+    messages.success(request, f"The invitation to {invitation.email} was withdrawn.")
+    return redirect("leads:team")
+
+
+_INVITATION_STATUS = {"not_found": 404, "wrong_account": 403, "member": 400}
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request, token):
+    """The invitee's side: not a portal page (they are not a member yet).
+
+    Logged in as the invited address: join. Logged in as anyone else: refused, with what to
+    do. Not logged in: log in, if the address has an account; otherwise create it here.
+    """
+    context = {"token": token}
+    try:
+        invitation = services.invitation_from_token(token)
+    except AntidoteError as error:
+        context["refusal"] = error.message
+        status = _INVITATION_STATUS.get(error.code, 410)
+        return render(request, "leads/accept_invitation.html", context, status=status)
+    context["invitation"] = invitation
+    if request.user.is_authenticated:
+        if request.method == "POST":
+            try:
+                services.accept_invitation(invitation=invitation, user=request.user)
+            except AntidoteError as error:
+                context["refusal"] = error.message
+                status = _INVITATION_STATUS.get(error.code, 410)
+                return render(request, "leads/accept_invitation.html", context, status=status)
+            return _joined(request, invitation)
+        if (request.user.email or "").strip().lower() != invitation.email:
+            context["wrong_account"] = True
+            return render(request, "leads/accept_invitation.html", context, status=403)
+        return render(request, "leads/accept_invitation.html", context)
+    if get_user_model().objects.filter(email__iexact=invitation.email).exists():
+        context["login_first"] = True
+        return render(request, "leads/accept_invitation.html", context)
+    data = request.POST if request.method == "POST" else None  # an empty POST is bound too
+    form = InvitedAccountForm(data, email=invitation.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.create_account_and_accept(
+                invitation=invitation,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+            )
+        except AntidoteError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return _joined(request, invitation)
+    context["form"] = form
+    status = 400 if form.errors else 200
+    return render(request, "leads/accept_invitation.html", context, status=status)
+
+
+def _joined(request, invitation):
+    request.session[SESSION_KEY] = invitation.clinic_id
+    messages.success(
+        request,
+        f"Welcome to {invitation.clinic.name}: you joined as "
+        f"{invitation.get_role_display().lower()}.",
+    )
     return redirect("leads:dashboard")

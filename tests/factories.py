@@ -79,3 +79,21 @@ def fund(clinic, credits, key=None):
         credits=credits,
         idempotency_key=key or f"test-purchase:{uuid.uuid4()}",
     )
+
+
+def paid_order(*, clinic, user, amount: int):
+    """A top-up order paid through the test-mode checkout, as a clinic's browser pays it."""
+    from payments import gateway as payment_gateway
+    from payments import services as payments
+
+    order = payments.create_order(
+        clinic=clinic, user=user, quote=payments.quote_topup(clinic=clinic, amount=amount)
+    )
+    gateway = payment_gateway.TestModeGateway()
+    payments.verify_payment(
+        clinic=clinic,
+        razorpay_order_id=order.razorpay_order_id,
+        razorpay_payment_id=gateway.payment_id_for(order.razorpay_order_id),
+        razorpay_signature=gateway.checkout_signature(order.razorpay_order_id),
+    )
+    return order

@@ -180,3 +180,14 @@ def test_runs_again_after_the_demo_was_used_in_the_portal():
     before = everything()
     assert "Demo data ready" in load()
     assert everything() == before
+
+
+def test_the_demo_has_a_login_for_each_role():
+    output = load()
+    roles = dict(
+        ClinicMember.objects.filter(clinic__slug="glow-skin-mumbai").values_list(
+            "user__username", "role"
+        )
+    )
+    assert roles == {"glow": "owner", "glow-desk": "front_desk", "glow-billing": "billing"}
+    assert "glow-desk / demo-pass-2026  (front desk;" in output

@@ -67,6 +67,7 @@ from tests.factories import (
     PackageFactory,
     StaffFactory,
     fund,
+    paid_order,
 )
 from tests.otp import login_with_otp
 
@@ -256,19 +257,15 @@ def build_world() -> World:
         description=DESCRIPTION,
         evidence=[SimpleUploadedFile("shot.png", PNG, content_type="image/png")],
     )
+    desk_a = ClinicMemberFactory(clinic=clinic_a, role="front_desk")
+    invitation = leads.invite_member(
+        clinic=clinic_a, email="invitee@example.com", role="front_desk", actor=member_a
+    )
     PromoCode.objects.create(code="SAVE5", discount_type="percent", discount_value=5)
     quote_ = payments.quote_topup(clinic=clinic_a, amount=2_500, promo_code="SAVE5")
     pending = payments.create_order(clinic=clinic_a, user=member_a, quote=quote_)
-    paid = payments.create_order(
-        clinic=clinic_a, user=member_a, quote=payments.quote_topup(clinic=clinic_a, amount=1_000)
-    )
+    paid = paid_order(clinic=clinic_a, user=member_a, amount=1_000)
     gateway = payment_gateway.TestModeGateway()
-    payments.verify_payment(
-        clinic=clinic_a,
-        razorpay_order_id=paid.razorpay_order_id,
-        razorpay_payment_id=gateway.payment_id_for(paid.razorpay_order_id),
-        razorpay_signature=gateway.checkout_signature(paid.razorpay_order_id),
-    )
     order_b = payments.create_order(
         clinic=clinic_b, user=member_b, quote=payments.quote_topup(clinic=clinic_b, amount=1_500)
     )
@@ -302,6 +299,8 @@ def build_world() -> World:
         "lead_id": [str(lead.pk) for lead in (charged, booked, held_a, lead_b)],
         "dispute_id": [str(dispute.pk)],
         "assignee": [str(membership_a.pk), str(membership_b.pk)],
+        "member_id": [str(desk_a.pk), str(member_a.clinic_memberships.get().pk)],
+        "invitation_id": [str(invitation.pk)],
         "evidence_id": [str(e.pk) for e in dispute.evidence.all()],
         "slug": [clinic_a.slug, clinic_b.slug],
         "razorpay_order_id": [o.razorpay_order_id for o in orders],
@@ -315,6 +314,7 @@ def build_world() -> World:
         "packages/": {"pk": _pks(Package)},
         "clinic/leads/": {"pk": values["lead_id"]},
         "clinic/payments/": {"pk": [str(paid.pk), str(pending.pk), str(order_b.pk)]},
+        "invitations/": {"token": [leads.invitation_token(invitation)]},
         "admin/r/": {"object_id": [str(clinic_a.pk)]},
     }
     for model in apps.get_models():
@@ -337,6 +337,7 @@ def build_world() -> World:
         "razorpay_payment_id": [gateway.payment_id_for(pending.razorpay_order_id)],
         "razorpay_signature": [gateway.checkout_signature(pending.razorpay_order_id)],
         "order": [paid.razorpay_order_id],
+        "role": ["billing"],
     }
     return World(
         clients=clients,
@@ -422,6 +423,7 @@ PARAM_NAMES = [
     *("apply", "notes", "o", "p", "e", "_changelist_filters", "_popup", "_to_field"),
     *("term", "app_label", "model_name", "field_name", "all", "event", "payload"),
     *("body", "lead_ids", "assignee", "assigned", "archived", "clear"),
+    *("role", "password1", "password2"),
 ]
 FIELD_NAMES = sorted(
     {

@@ -161,3 +161,12 @@ def test_an_admin_action_on_real_ids_still_runs(boss, clinic):
         {"action": "delete_selected", "_selected_action": [str(gone.pk)], "index": "0"},
     )
     assert page.status_code == 200 and "Are you sure" in page.text
+
+
+@pytest.mark.parametrize("view", ["change", "delete"])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_empty_to_field_on_an_admin_row_page_is_a_400(boss, clinic, view, method):
+    """Django looks the row up by the field ``_to_field`` names whenever it is given, so an
+    empty one was a 500 on every change and delete page (the fuzz found it)."""
+    url = f"/admin/leads/clinic/{clinic.pk}/{view}/?_to_field="
+    assert getattr(boss, method)(url).status_code == 400

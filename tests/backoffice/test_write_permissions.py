@@ -109,6 +109,8 @@ def action_payloads(world):
         },
         "disputes.dispute:action:reject": {"apply": "1", "notes": "No evidence of a problem."},
         "payments.paymentorder:action:acknowledge_overrun": {},
+        "leads.clinicmember:action:remove_members": {},
+        "leads.invitation:action:revoke_invitations": {},
     }
 
 
@@ -149,7 +151,9 @@ def snapshot():
 def world():
     """One row of every registered model, a pending dispute and some history."""
     clinic = ClinicFactory(name="Glow")
-    ClinicMemberFactory(clinic=clinic)
+    owner = ClinicMemberFactory(clinic=clinic).user
+    ClinicMemberFactory(clinic=clinic)  # a second owner, so removing the first writes
+    leads.invite_member(clinic=clinic, email="new@example.com", role="billing", actor=owner)
     package = PackageFactory(clinic=clinic)
     fund(clinic, 1_000)
     lead = leads.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001", package=package)

@@ -66,7 +66,11 @@ MEMBERS = {
     "bright": ["bright-aesthetics-bengaluru"],
     "radiance": ["radiance-pune"],
     "lotus": ["lotus-derma-delhi"],
+    "glow-desk": ["glow-skin-mumbai"],
+    "glow-billing": ["glow-skin-mumbai"],
 }
+# Everyone else is an owner: these two show what the front desk and billing roles see.
+ROLES = {"glow-desk": ClinicMember.Role.FRONT_DESK, "glow-billing": ClinicMember.Role.BILLING}
 PATIENTS = [
     ("Asha Patel", "98200 11111", Lead.Status.NEW),
     ("Rahul Mehta", "+91 98200 22222", Lead.Status.CONTACTED),
@@ -206,7 +210,7 @@ class Command(BaseCommand):
                 ClinicMember.objects.get_or_create(
                     user=user,
                     clinic=Clinic.objects.get(slug=slug),
-                    defaults={"role": ClinicMember.Role.OWNER},
+                    defaults={"role": ROLES.get(username, ClinicMember.Role.OWNER)},
                 )
 
     def _paid_top_up(self, clinic, *, rupees):
@@ -263,6 +267,8 @@ class Command(BaseCommand):
                 f"{clinic.name}: {account_balance(clinic=clinic):,} credits"
                 for clinic in Clinic.objects.filter(slug__in=slugs)
             )
+            role = ROLES.get(username, ClinicMember.Role.OWNER).label.lower()
             self.stdout.write(
-                f"  Clinic portal (/clinic/dashboard): {username} / {PASSWORD}  ({balances})"
+                f"  Clinic portal (/clinic/dashboard): {username} / {PASSWORD}  "
+                f"({role}; {balances})"
             )
