@@ -1,5 +1,5 @@
 """An owner invites a front-desk member, who creates a login from the emailed link, works a
-lead, and cannot open the top-up page (the lead's notes are the lead workflow's test)."""
+lead, adds a note to it, and cannot open the top-up page."""
 
 import re
 
@@ -8,7 +8,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from leads import services
-from leads.models import ClinicMember, Lead
+from leads.models import ClinicMember, Lead, LeadNote
 from tests.factories import ClinicMemberFactory, UserFactory, fund
 
 pytestmark = [
@@ -60,6 +60,14 @@ def test_owner_invites_the_front_desk_who_works_leads_but_sees_no_money(
     assert answer.value.status == 200
     lead.refresh_from_db()
     assert lead.status == "contacted"
+
+    page.goto(f"{live_server.url}/clinic/leads/{lead.pk}")
+    page.fill("#id_body", "Called back; she prefers evenings.")
+    page.click('#notes button[type="submit"]')
+    expect(page.locator('[data-testid="note"]')).to_contain_text("prefers evenings")
+    note = LeadNote.objects.get(lead=lead)
+    assert note.author.username == "glow-desk"
+    screenshot("front-desk-note")
 
     response = page.goto(f"{live_server.url}/clinic/credits/topup")
     assert response.status == 403
