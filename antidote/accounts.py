@@ -10,6 +10,7 @@ import logging
 
 from axes.handlers.database import AxesDatabaseHandler
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import user_passes_test
 from django.contrib.auth.forms import PasswordResetForm
@@ -61,6 +62,12 @@ class LoginAttemptHandler(AxesDatabaseHandler):
 
     def user_login_failed(self, sender, credentials, request=None, **kwargs):
         self._scrub(request)
+        # The login forms do not bound the username; its column does (PostgreSQL refused a
+        # 300-character guess with a 500). No account's name is longer than the user model's.
+        longest = get_user_model()._meta.get_field("username").max_length
+        username = credentials.get("username")
+        if isinstance(username, str) and len(username) > longest:
+            credentials = {**credentials, "username": username[:longest]}
         return super().user_login_failed(sender, credentials, request, **kwargs)
 
     def user_logged_in(self, sender, request, user, **kwargs):

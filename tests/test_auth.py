@@ -162,6 +162,14 @@ def test_hostile_headers_on_a_login_are_recorded_without_a_crash(client, outcome
     assert response.status_code in (200, 302)
 
 
+@pytest.mark.parametrize("url", [LOGIN, "/admin/login/"])
+def test_a_username_longer_than_any_column_is_a_failed_login_not_a_crash(client, url):
+    # axes records the posted username in a 255-character column; PostgreSQL refused 300.
+    response = client.post(url, {"username": "x" * 300, "password": "wrong"})
+    assert response.status_code == 200
+    assert AccessAttempt.objects.get().username == "x" * 150
+
+
 @override_settings(TRUSTED_PROXY_COUNT=1)
 @pytest.mark.parametrize("forwarded", ["not-an-address", "", "\u0663.1.1.1", "1.1.1.1\0"])
 def test_a_garbage_forwarded_header_counts_as_the_proxy_address(client, forwarded):
