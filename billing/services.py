@@ -26,7 +26,7 @@ from billing.models import (
     PricingTier,
     ReconciliationRun,
 )
-from billing.signals import credits_added
+from billing.signals import credits_added, overdraft_raised
 
 logger = logging.getLogger(__name__)
 
@@ -508,6 +508,12 @@ def update_account_settings(
                 f"below {-locked.balance:,} until the clinic tops up."
             )
         changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
+        if "overdraft_limit" in changed and wanted["overdraft_limit"] > locked.overdraft_limit:
+            clinic_id = locked.clinic_id
+            transaction.on_commit(
+                lambda: overdraft_raised.send(sender=CreditAccount, clinic_id=clinic_id),
+                robust=True,
+            )
         if changed:
             for name in changed:
                 setattr(locked, name, wanted[name])

@@ -4,3 +4,7 @@ from django.dispatch import Signal
 
 # Sent after the transaction that added credits commits; kwargs: clinic_id, entry.
 credits_added = Signal()
+
+# Sent after the transaction that raised a clinic's overdraft limit commits; kwargs: clinic_id.
+# More room to spend, as new credits are: waiting leads may now be charged.
+overdraft_raised = Signal()

@@ -107,3 +107,24 @@ def test_a_clinic_in_debt_holds_new_leads_and_they_queue_behind_the_debt(clinic,
     services.release_held_leads(clinic_id=clinic.pk)
     assert states(first, second) == ["charged", "held"]
     assert account_balance(clinic=clinic) == 50
+
+
+def test_raising_the_overdraft_limit_releases_waiting_leads_it_now_covers(
+    clinic, django_capture_on_commit_callbacks
+):
+    # Staff raising a clinic's overdraft expect its waiting leads to flow, as a top-up makes
+    # them; before, they waited for the next top-up or release run, and reconcile flagged them.
+    first = services.submit_enquiry(clinic=clinic, name="A", phone="9000000001")
+    second = services.submit_enquiry(clinic=clinic, name="B", phone="9000000002")
+    account = CreditAccount.objects.get(clinic=clinic)
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.update_account_settings(account=account, overdraft_limit=150)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.billing_state, second.billing_state) == ("charged", "held")
+    assert account_balance(clinic=clinic) == -100
+
+    with django_capture_on_commit_callbacks(execute=True):
+        billing.update_account_settings(account=account, low_balance_threshold=5)
+    second.refresh_from_db()
+    assert second.billing_state == "held"  # no new room, nothing charged
