@@ -4,6 +4,7 @@ With nothing set the app runs on a SQLite file with DEBUG off; ``DATABASE_URL=po
 switches to PostgreSQL. Production variables are listed in the README.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -240,7 +241,14 @@ RAZORPAY_KEY_SECRET = env("RAZORPAY_KEY_SECRET", default="")
 RAZORPAY_WEBHOOK_SECRET = env("RAZORPAY_WEBHOOK_SECRET", default="")
 if PAYMENT_MODE not in {"live", "test"}:
     raise ImproperlyConfigured(f"PAYMENT_MODE must be 'live' or 'test', not {PAYMENT_MODE!r}.")
-if PAYMENT_MODE == "live" and not (RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET):
+# Only building and checking the schema runs without keys (CI, a fresh clone, a deploy step
+# before secrets are mounted): `manage.py` with one of these commands, nothing else. The web
+# server (WSGI, ASGI, runserver) and every other command refuse, so money never moves.
+_SCHEMA_COMMANDS = {"makemigrations", "migrate", "showmigrations", "sqlmigrate"}
+_schema_only = (
+    Path(sys.argv[0]).name == "manage.py" and len(sys.argv) > 1 and sys.argv[1] in _SCHEMA_COMMANDS
+)
+if PAYMENT_MODE == "live" and not (RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET) and not _schema_only:
     raise ImproperlyConfigured(
         "PAYMENT_MODE is 'live' but RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are not both set. "
         "Set the keys, or PAYMENT_MODE=test for a demo in which no real money moves."
