@@ -5,11 +5,12 @@ start-up script is a file, so the site's CSP needs no exception).
 Mounted at ``/api/v1/`` by the root URLconf.
 """
 
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
 from antidote import api_schema  # noqa: F401  (registers the API key scheme)
+from antidote.restapi import not_found
 from billing.api import BalanceView, LedgerEntryViewSet
 from disputes.api import DisputeViewSet
 from leads.api import LeadViewSet
@@ -45,4 +46,5 @@ urlpatterns = [
     *router.urls,
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(), name="docs"),
+    re_path(r"^", not_found, name="not-found"),
 ]

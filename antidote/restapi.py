@@ -20,8 +20,9 @@ from http import HTTPStatus
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import IntegrityError, transaction
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, generics, pagination, serializers, status, viewsets
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -333,7 +334,27 @@ def idempotent(handler):
 # Bases ----------------------------------------------------------------------------------------
 
 
+@csrf_exempt  # the API has no cookies to protect; a POST here is a 404 like any other
+def not_found(request, *args, **kwargs):
+    """Any other path under /api/v1/: a problem, not the site's HTML page."""
+    response = JsonResponse(
+        {
+            "type": "about:blank",
+            "title": "Not Found",
+            "status": 404,
+            "detail": "There is no such endpoint or object; see /api/v1/docs/.",
+            "code": "not_found",
+        },
+        status=404,
+    )
+    response["Content-Type"] = PROBLEM_JSON
+    return response
+
+
 class ClinicApiMixin:
+    # Ids are plain digits (bigint-sized): anything else is a 404 from not_found, never a
+    # lookup that the database would refuse.
+    lookup_value_regex = "[0-9]{1,18}"
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [KeyScope]
     throttle_classes = [KeyRateThrottle, UserRateThrottle]

@@ -246,3 +246,21 @@ def test_a_portal_session_is_not_a_key(a):
     client = Client()
     client.force_login(a.owner)
     assert client.get("/api/v1/leads/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/leads/abc/",
+        "/api/v1/leads/-1/",
+        "/api/v1/leads/1.5/",
+        "/api/v1/nothing/",
+        "/api/v1/",
+    ],
+)
+def test_other_paths_under_the_api_are_404_problems(a, path):
+    """Not the site's HTML pages (and no CSRF page for a POST): the API's one error shape."""
+    for response in (a.client().get(path), a.client().post(path, {})):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "not_found"

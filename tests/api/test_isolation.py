@@ -15,7 +15,7 @@ from tests.test_fuzz import ROUTES
 pytestmark = pytest.mark.django_db
 
 API_ROUTES = {r.name: r for r in ROUTES if (r.name or "").startswith("api-v1:")}
-PUBLIC = {"api-v1:schema", "api-v1:docs"}
+PUBLIC = {"api-v1:schema", "api-v1:docs", "api-v1:not-found"}
 
 # List endpoints: route name -> the attribute of a Side whose rows it lists.
 LISTS = {
