@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from antidote import api_keys
@@ -21,6 +22,7 @@ def _page(request, *, form, new_key=None, status=200):
     return render(request, "portal/api_keys.html", context, status=status)
 
 
+@never_cache  # the answer to a POST holds a whole key: no copy in any cache
 @require_http_methods(["GET", "POST"])
 @clinic_member_required
 def api_keys_page(request):

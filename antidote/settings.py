@@ -243,6 +243,7 @@ SPECTACULAR_SETTINGS = {
         "LeadStatusEnum": "leads.models.Lead.Status",
         "DisputeStatusEnum": "disputes.models.Dispute.Status",
         "PaymentStatusEnum": "payments.models.PaymentOrder.Status",
+        "DocumentTypeEnum": "payments.api.DOCUMENT_TYPES",
     },
 }
 

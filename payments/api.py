@@ -2,7 +2,7 @@
 and the REST API's payments and documents (API keys)."""
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
@@ -227,9 +227,12 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+DOCUMENT_TYPES = [("receipt", "receipt")]  # GST invoices and credit notes will join it
+
+
 class DocumentSerializer(serializers.Serializer):
     id = serializers.CharField(help_text="Stable across document types, e.g. receipt-42.")
-    type = serializers.ChoiceField(choices=[("receipt", "receipt")])
+    type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
     payment = serializers.IntegerField(help_text="The payment (order) it is for.")
     amount_paise = serializers.IntegerField()
     issued_at = serializers.DateTimeField()
@@ -248,23 +251,31 @@ class DocumentSerializer(serializers.Serializer):
         )
 
 
-class PaymentViewSet(ClinicApiViewSet):
+class ClinicListViewSet(ClinicApiViewSet):
+    """A list of the clinic's rows from one selector, newest first, in cursor pages."""
+
+    pagination_class = ByIdCursor
+    queryset = PaymentOrder.objects.none()  # for the schema
+
+    def rows(self):
+        raise NotImplementedError
+
+    def list(self, request):
+        page = self.paginate_queryset(self.rows())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema_view(list=extend_schema(summary="The clinic's payments (top-up orders)"))
+class PaymentViewSet(ClinicListViewSet):
     serializer_class = PaymentSerializer
-    pagination_class = ByIdCursor
-    queryset = PaymentOrder.objects.none()  # for the schema
 
-    @extend_schema(summary="The clinic's payments (top-up orders), newest first")
-    def list(self, request):
-        page = self.paginate_queryset(payment_orders_for(clinic=self.clinic))
-        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+    def rows(self):
+        return payment_orders_for(clinic=self.clinic)
 
 
-class DocumentViewSet(ClinicApiViewSet):
+@extend_schema_view(list=extend_schema(summary="The clinic's documents (receipts for now)"))
+class DocumentViewSet(ClinicListViewSet):
     serializer_class = DocumentSerializer
-    pagination_class = ByIdCursor
-    queryset = PaymentOrder.objects.none()  # for the schema
 
-    @extend_schema(summary="The clinic's documents (receipts for now), newest first")
-    def list(self, request):
-        page = self.paginate_queryset(receipts_for(clinic=self.clinic))
-        return self.get_paginated_response(DocumentSerializer(page, many=True).data)
+    def rows(self):
+        return receipts_for(clinic=self.clinic)

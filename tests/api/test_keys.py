@@ -26,6 +26,7 @@ def test_an_owner_creates_a_key_that_is_shown_once_and_stored_hashed(a):
     client = owner_client(a)
     response = client.post("/clinic/api-keys", {"name": "Our CRM", "scope": "write"})
     assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
     tokens = TOKEN.findall(response.content.decode())
     assert len(tokens) == 1
     token = tokens[0]
