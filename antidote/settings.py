@@ -4,6 +4,7 @@ With nothing set the app runs on a SQLite file with DEBUG off; ``DATABASE_URL=po
 switches to PostgreSQL. Production variables are listed in the README.
 """
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -219,6 +220,13 @@ API_THROTTLE_RATES = {
     "key": env("API_THROTTLE_PER_KEY", default="600/min"),
     "user": env("API_THROTTLE_PER_USER", default="1200/min"),
 }
+for _scope, _rate in API_THROTTLE_RATES.items():
+    # Checked here, not at the first request: a typo would make every API call a 500.
+    if not re.fullmatch(r"[1-9][0-9]{0,6}/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(
+            f"API_THROTTLE_PER_{_scope.upper()} must look like 600/min (per s, min, h or d), "
+            f"not {_rate!r}."
+        )
 SPECTACULAR_SETTINGS = {
     "TITLE": "Antidote clinic API",
     "DESCRIPTION": (
