@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import MoneyActionConfirmation, MoneyMove, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
+from antidote.money import format_number, format_signed
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, Kind
@@ -44,8 +45,8 @@ class CreditAccountInline(admin.StackedInline):
                 (
                     e.created_at.strftime("%d %b %Y %H:%M"),
                     e.get_kind_display(),
-                    f"{e.credits:+,}",
-                    f"{e.balance_after:,}",
+                    f"{format_signed(e.credits)}",
+                    f"{format_number(e.balance_after)}",
                     e.memo,
                 )
                 for e in entries
@@ -180,15 +181,15 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
 
     @admin.display(description="Balance", ordering="credit_account__balance")
     def balance(self, obj):
-        return f"{obj.credit_account.balance:,}"
+        return f"{format_number(obj.credit_account.balance)}"
 
     @admin.display(description="Overdraft", ordering="credit_account__overdraft_limit")
     def overdraft(self, obj):
-        return f"{obj.credit_account.overdraft_limit:,}"
+        return f"{format_number(obj.credit_account.overdraft_limit)}"
 
     @admin.display(description="Alert below", ordering="credit_account__low_balance_threshold")
     def alert_level(self, obj):
-        return f"{obj.credit_account.low_balance_threshold:,}"
+        return f"{format_number(obj.credit_account.low_balance_threshold)}"
 
     @admin.display(description="Leads", ordering="lead_total")
     def lead_count(self, obj):
@@ -235,7 +236,7 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
                 problem = "" if clinic.is_active else "inactive clinic: will be refused"
                 # Only a debit is refused below the floor; a credit always posts.
                 if not problem and credits < 0 and clinic.credit_account.balance + credits < floor:
-                    problem = f"below its floor of {floor:,}: will be refused"
+                    problem = f"below its floor of {format_number(floor)}: will be refused"
                 moves.append(
                     MoneyMove(clinic=clinic, credits=credits, label=title, problem=problem)
                 )
@@ -293,6 +294,7 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
             else:
                 self.message_user(
                     request,
-                    f"{clinic}: {entry.credits:+,} credits, balance now {entry.balance_after:,}.",
+                    f"{clinic}: {format_signed(entry.credits)} credits, balance now "
+                    f"{format_number(entry.balance_after)}.",
                     messages.SUCCESS,
                 )

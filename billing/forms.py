@@ -1,5 +1,6 @@
 from django import forms
 
+from antidote.money import format_number
 from billing.models import CreditAccount, Kind
 
 
@@ -32,7 +33,8 @@ class CreditAccountSettingsForm(forms.ModelForm):
         # A clinic in debt is below any floor already; billing accepts any limit for it.
         if balance < -limit and not (self.instance.pk and self.instance.in_debt):
             raise forms.ValidationError(
-                f"The balance is {balance:,} credits; the overdraft limit cannot be below "
-                f"{-balance:,} until the clinic tops up."
+                f"The balance is {format_number(balance)} credits; the overdraft limit cannot be "
+                "below "
+                f"{format_number(-balance)} until the clinic tops up."
             )
         return limit

@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import MoneyActionConfirmation, MoneyMove
 from antidote.errors import AntidoteError
+from antidote.money import format_number
 from billing.selectors import refundable_credits
 from billing.sources import register_entry_source
 from disputes import services
@@ -205,7 +206,7 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
             elif refundable == 0:
                 problem = "nothing left to refund: will be refused"
             elif credits > refundable:
-                problem = f"at most {refundable:,} can be refunded: will be refused"
+                problem = f"at most {format_number(refundable)} can be refunded: will be refused"
             moves.append(
                 MoneyMove(
                     clinic=dispute.clinic,

@@ -380,7 +380,9 @@ def update_status(request):
     if lead_id is None:
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
-        Lead.objects.select_related("package").with_contact_rule(),
+        Lead.objects.select_related("package", "assigned_to__user")
+        .prefetch_related("disputes")
+        .with_contact_rule(),
         pk=lead_id,
         clinic=request.clinic,
     )
@@ -395,6 +397,7 @@ def update_status(request):
             "contact": lead_contact(lead),
             "statuses": Lead.Status.choices,
             "error": error,
+            "saved": error is None,
             "dispute_cutoff": _dispute_cutoff(),
         }
         return render(request, "leads/inbox.html#lead-row", context, status=400 if error else 200)
