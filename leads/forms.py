@@ -124,6 +124,11 @@ class LeadFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            raise ValidationError(
+                f"The start date ({start:%d %b %Y}) is after the end date ({end:%d %b %Y})."
+            )
         # A search may also be a lead number; parsed by a field, so "²" or 5,000 digits are
         # just text that matches no number.
         try:
