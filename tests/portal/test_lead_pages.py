@@ -23,13 +23,15 @@ def fresh_rate_limit():
 
 @pytest.fixture
 def member(clinic):
-    return ClinicMemberFactory(clinic=clinic).user
+    """A signed-in owner of ``clinic``: use the ``portal`` client to act as them."""
+    return ClinicMemberFactory(clinic=clinic, role="owner").user
 
 
 @pytest.fixture
 def portal(client, member):
     client.force_login(member)
-    return client
+    yield client
+    client.logout()
 
 
 def _lead(clinic, phone="9876543210"):
