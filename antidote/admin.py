@@ -10,9 +10,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import MoneyActionConfirmation, MoneyMove, RefusalAsMessageMixin
+from antidote.admin_bases import (
+    MoneyActionConfirmation,
+    MoneyMove,
+    RefusalAsMessageMixin,
+    record_history_baseline,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_signed
+from antidote.when import format_ist
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, Kind
@@ -24,7 +30,13 @@ from leads.models import Clinic, ClinicMember
 class CreditAccountInline(admin.StackedInline):
     model = CreditAccount
     form = CreditAccountSettingsForm
-    fields = ["balance", "overdraft_limit", "low_balance_threshold", "recent_ledger"]
+    fields = [
+        "balance",
+        "overdraft_limit",
+        "low_balance_threshold",
+        "change_reason",
+        "recent_ledger",
+    ]
     readonly_fields = ["balance", "recent_ledger"]
     can_delete = False
     extra = 0
@@ -43,7 +55,7 @@ class CreditAccountInline(admin.StackedInline):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    e.created_at.strftime("%d %b %Y %H:%M"),
+                    format_ist(e.created_at),
                     e.get_kind_display(),
                     f"{format_signed(e.credits)}",
                     f"{format_number(e.balance_after)}",
@@ -167,11 +179,13 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for account_form in formset.initial_forms:
             if account_form.has_changed():
+                record_history_baseline(account_form.instance)
                 billing.update_account_settings(
                     account=account_form.instance,
                     actor=request.user,
                     overdraft_limit=account_form.cleaned_data["overdraft_limit"],
                     low_balance_threshold=account_form.cleaned_data["low_balance_threshold"],
+                    reason=account_form.cleaned_data["change_reason"],
                 )
                 formset.changed_objects.append((account_form.instance, account_form.changed_data))
         return None

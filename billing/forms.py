@@ -1,7 +1,8 @@
 from django import forms
 
+from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
 from antidote.money import format_number
-from billing.models import CreditAccount, Kind
+from billing.models import CreditAccount, Kind, PricingTier
 
 
 class HistoryFilterForm(forms.Form):
@@ -20,7 +21,14 @@ class HistoryFilterForm(forms.Form):
         return cleaned
 
 
-class CreditAccountSettingsForm(forms.ModelForm):
+PricingTierForm = settings_form_in_rupees(
+    PricingTier,
+    rupees={"min_price_paise": "From package price (₹)"},
+    help_text="In rupees, inclusive: 5000 or 5,000.50.",
+)
+
+
+class CreditAccountSettingsForm(ChangeReasonForm):
     """Staff edit the overdraft limit and alert level; never the balance."""
 
     class Meta:

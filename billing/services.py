@@ -482,8 +482,11 @@ def update_account_settings(
     actor=None,
     overdraft_limit: int | None = None,
     low_balance_threshold: int | None = None,
+    reason: str = "",
 ) -> CreditAccount:
     """Change an account's overdraft limit and alert level; never its balance.
+
+    ``reason`` is kept on the change's history row (the admin requires one).
 
     The row is locked and only the settings' columns are written, so a charge posted while
     staff had the form open is neither overwritten nor lets the limit pass the balance.
@@ -527,6 +530,7 @@ def update_account_settings(
                 changed.append("in_debt")
             if actor is not None:
                 locked._history_user = actor  # the change history names who did it
+            locked._change_reason = reason[:100]
             locked.save(update_fields=[*changed, "updated_at"])
     for name in ("balance", "in_debt", "overdraft_limit", "low_balance_threshold", "updated_at"):
         setattr(account, name, getattr(locked, name))
