@@ -118,7 +118,13 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
         return request.user.has_perm("disputes.decide_dispute")
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "package_rates": dispute_rate_by_package()[:10]}
+        extra_context = {
+            **(extra_context or {}),
+            "package_rates": dispute_rate_by_package()[:10],
+            # The queue's nine columns and its filters fill a 1,280 px screen; the site-wide
+            # app list beside them would push the status and quality columns out of view.
+            "is_nav_sidebar_enabled": False,
+        }
         return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request):

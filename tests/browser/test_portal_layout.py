@@ -235,3 +235,36 @@ def test_the_message_box_counts_and_warns_before_the_limit(page, live_server, sc
     assert "100 over the limit of 2,000" in count.inner_text()
     assert page.input_value("#id_message") == "x" * 2100  # nothing cut
     screenshot("portal-message-over-limit")
+
+
+def test_the_admin_dispute_queue_fits_its_columns_at_1280(page, live_server, screenshot, world):
+    from django.contrib.auth.models import Permission
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from antidote.management.commands.staff_totp import current_code
+    from tests.factories import StaffFactory
+
+    reviewer = StaffFactory(username="queue-reviewer")
+    reviewer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_dispute", "decide_dispute"])
+    )
+    for lead in world["leads"][1:4]:
+        disputes.open_dispute(
+            lead=lead, user=world["owner"], dispute_type="poor_quality", description=DESCRIPTION
+        )
+    page.set_viewport_size(LAPTOP)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/disputes/dispute/")
+    page.fill("#id_username", "queue-reviewer")
+    page.fill("#id_password", "correct horse battery staple")
+    page.fill("#id_otp_token", current_code(TOTPDevice.objects.create(user=reviewer)))
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/disputes/dispute/")
+    assert page.evaluate(OVERFLOW) <= 0
+    results = page.locator("#changelist .results")
+    page.screenshot(path=str(ARTIFACTS / "admin-dispute-queue-1280.png"))
+    assert results.evaluate("r => r.scrollWidth - r.clientWidth") <= 0, "the columns scroll"
+    screenshot("admin-dispute-queue-1280")
+    page.click(f"#result_list a[href$='/disputes/dispute/{world['dispute'].pk}/change/']")
+    heading = page.locator("#content h1")
+    assert heading.inner_text().startswith(f"Dispute #{world['dispute'].pk}: lead #")
+    screenshot("admin-dispute-detail-1280")
