@@ -69,3 +69,6 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
     list_select_related = ["clinic"]
     # The signing secret is the clinic's; staff never see it.
     exclude = ["secret"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields if f.name != "secret"]

@@ -14,6 +14,7 @@ from antidote.portal import PORTAL_ACCESS
 from disputes import services as disputes
 from leads import services as leads
 from leads.models import ClinicMember
+from notifications import services as notifications
 from tests.disputes.conftest import DESCRIPTION, PNG
 from tests.factories import ClinicFactory, ClinicMemberFactory, fund, paid_order
 from tests.test_fuzz import ROUTES
@@ -52,7 +53,12 @@ def _is_admin(route) -> bool:
 PORTAL_ROUTES = [r for r in ROUTES if r.name in PORTAL_ACCESS]
 MONEY_ROUTES = [r for r in PORTAL_ROUTES if r.name.split(":")[0] in ("billing", "payments")]
 TEAM_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("leads:team")]
-OWNER_ROUTES = [*TEAM_ROUTES, *(r for r in PORTAL_ROUTES if r.name == "two-factor")]
+NOTIFICATION_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("notifications:")]
+OWNER_ROUTES = [
+    *TEAM_ROUTES,
+    *NOTIFICATION_ROUTES,
+    *(r for r in PORTAL_ROUTES if r.name == "two-factor"),
+]
 
 
 def test_every_url_is_classified():
@@ -75,6 +81,7 @@ def test_money_and_team_pages_are_found():
     """The counts below prove something only if the resolver found the pages."""
     assert len(MONEY_ROUTES) >= 12
     assert len(TEAM_ROUTES) >= 5
+    assert len(NOTIFICATION_ROUTES) >= 8
 
 
 @pytest.fixture
@@ -94,7 +101,13 @@ def world():
     invitation = leads.invite_member(
         clinic=clinic, email="new@example.com", role="billing", actor=members["owner"].user
     )
+    endpoint = notifications.create_webhook_endpoint(
+        clinic=clinic, url="http://127.0.0.1:9/hook", events=["lead.delivered"]
+    )
+    delivery = notifications.send_test_event(endpoint=endpoint)
     values = {
+        "endpoint_id": endpoint.pk,
+        "message_id": delivery.pk,
         "invitation_id": invitation.pk,
         "lead_id": lead.pk,
         "dispute_id": dispute.pk,
