@@ -42,9 +42,8 @@ def through_the_worker(settings):
 
 def _forget_connections():
     """Eager tasks earlier in the run built the producer pool for the default broker; the
-    next publish must connect to the broker now configured."""
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    next publish must connect to the broker now configured. The pools are dropped, not closed:
+    kombu keeps them in a registry by broker, and later tests take the default one again."""
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
