@@ -159,7 +159,7 @@ class TestModeGateway(RazorpayGateway):
         return {
             "id": payment_id,
             "order_id": order_id,
-            "amount": order.amount_paise,
+            "amount": order.charged_paise,
             "currency": "INR",
             "status": "captured",
         }

@@ -18,6 +18,13 @@ from tests.payments.test_flow import growth, new_order, verify, webhook
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def no_gst(settings):
+    """These figures are the reversal arithmetic alone: money paid = taxable value. Refunds
+    with GST and their credit notes are tested in tests/payments/test_documents.py."""
+    settings.GST_RATE_BASIS_POINTS = 0
+
+
 @pytest.fixture
 def paid(member_client, razorpay, clinic):
     """A ₹5,000 growth package paid: 5,000 purchased + 500 bonus credits."""
