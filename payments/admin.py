@@ -1,19 +1,30 @@
+from datetime import date
+
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.sources import register_entry_source
-from payments import services
+from payments import selectors, services
 from payments.models import (
+    ClinicTaxDetails,
     CreditPackage,
     PaymentAttempt,
     PaymentEvent,
     PaymentOrder,
     PaymentRefund,
     PromoCode,
+    TaxDocument,
     WebhookEvent,
 )
+from payments.views import tax_document_html, tax_document_pdf_response
 
 # The ledger admin links these entries to their order (keys made in payments.services).
 for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
@@ -107,7 +118,7 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
     actions = ["acknowledge_overrun"]
 
-    @admin.display(description="Amount", ordering="amount_paise")
+    @admin.display(description="Amount (excl. GST)", ordering="amount_paise")
     def amount(self, obj):
         return format_paise(obj.amount_paise)
 
@@ -144,3 +155,100 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "event", "event_id", "result"]
     list_filter = ["event"]
     search_fields = ["event_id", "result"]
+
+
+@admin.register(ClinicTaxDetails)
+class ClinicTaxDetailsAdmin(HistoryAdmin):
+    """The model's clean() checks the GSTIN (checksum, and the state it belongs to)."""
+
+    list_display = ["clinic", "legal_name", "state_code", "gstin", "updated_at"]
+    list_filter = ["state_code"]
+    search_fields = ["clinic__name", "legal_name", "gstin"]
+
+
+class MonthForm(forms.Form):
+    month = forms.RegexField(
+        regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+        error_messages={"invalid": "Give a month as YYYY-MM."},
+    )
+
+
+@admin.register(TaxDocument)
+class TaxDocumentAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "kind",
+        "issued_on",
+        "recipient_legal_name",
+        "recipient_gstin",
+        "place_of_supply",
+        "taxable",
+        "tax",
+        "total",
+        "files",
+    ]
+    list_filter = ["kind", "financial_year", "issued_on"]
+    search_fields = ["number", "recipient_legal_name", "recipient_gstin", "razorpay_payment_id"]
+    list_select_related = ["order"]
+
+    @admin.display(description="Taxable value", ordering="taxable_paise")
+    def taxable(self, obj):
+        return format_paise(obj.taxable_paise)
+
+    @admin.display(description="GST")
+    def tax(self, obj):
+        return format_paise(obj.tax_paise)
+
+    @admin.display(description="Total", ordering="total_paise")
+    def total(self, obj):
+        return format_paise(obj.total_paise)
+
+    @admin.display(description="Document")
+    def files(self, obj):
+        return format_html(
+            '<a href="{}">HTML</a> · <a href="{}">PDF</a>',
+            reverse("admin:payments_taxdocument_html", args=[obj.pk]),
+            reverse("admin:payments_taxdocument_pdf", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/html/", wrap(self.html_view), name="payments_taxdocument_html"),
+            path("<int:pk>/pdf/", wrap(self.pdf_view), name="payments_taxdocument_pdf"),
+            path("gst-report/", wrap(self.report_view), name="payments_taxdocument_report"),
+            *super().get_urls(),
+        ]
+
+    def _document(self, request, pk) -> TaxDocument:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        document = TaxDocument.objects.filter(pk=pk).first()
+        if document is None:
+            raise Http404("No such tax document.")
+        return document
+
+    def html_view(self, request, pk):
+        pdf_url = reverse("admin:payments_taxdocument_pdf", args=[pk])
+        return tax_document_html(request, self._document(request, pk), pdf_url=pdf_url)
+
+    def pdf_view(self, request, pk):
+        return tax_document_pdf_response(self._document(request, pk))
+
+    def report_view(self, request):
+        """The month's GST report, with the same totals the gst_report command writes."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = MonthForm(request.GET or None)
+        report = None
+        if form.is_valid():
+            year, month = map(int, form.cleaned_data["month"].split("-"))
+            report = selectors.gst_report(month=date(year, month, 1))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "GST report",
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/payments/gst_report.html", context)
