@@ -1,3 +1,4 @@
+import uuid
 from datetime import date
 
 from django import forms
@@ -7,12 +8,18 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_GET
 
-from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
+from antidote.admin_bases import (
+    HistoryAdmin,
+    MoneyActionConfirmation,
+    MoneyMove,
+    ReadOnlyAdmin,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.sources import register_entry_source
-from payments import selectors, services
+from payments import refunds, selectors, services
 from payments.models import (
     ClinicTaxDetails,
     CreditPackage,
@@ -80,8 +87,38 @@ class PaymentAttemptInline(PaymentEventInline):
 
 class PaymentRefundInline(PaymentEventInline):
     model = PaymentRefund
-    fields = ["created_at", "kind", "razorpay_id", "amount_paise", "status", "reversal_entry"]
+    fields = [
+        "created_at",
+        "kind",
+        "razorpay_id",
+        "amount_paise",
+        "credits",
+        "status",
+        "reason",
+        "requested_by",
+        "last_error",
+    ]
     readonly_fields = fields
+
+
+class RefundForm(forms.Form):
+    """How many of each selected order's refundable paid credits go back, and why."""
+
+    reason = forms.CharField(max_length=200, help_text="Kept with the refund and its entries.")
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, refundables=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        for item in refundables:
+            taxable, tax = item.value_of(item.credits)
+            self.fields[f"credits_{item.order.pk}"] = forms.IntegerField(
+                min_value=0,
+                max_value=10**9,
+                initial=0,
+                label=f"Order #{item.order.pk} ({item.order.clinic}): credits to refund",
+                help_text=f"Up to {item.credits:,} refundable paid credits, worth "
+                f"{format_paise(taxable)} + {format_paise(tax)} GST.",
+            )
 
 
 class OverrunFilter(admin.SimpleListFilter):
@@ -100,7 +137,7 @@ class OverrunFilter(admin.SimpleListFilter):
 
 
 @admin.register(PaymentOrder)
-class PaymentOrderAdmin(ReadOnlyAdmin):
+class PaymentOrderAdmin(MoneyActionConfirmation, ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",
@@ -116,7 +153,7 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     search_fields = ["clinic__name", "razorpay_order_id", "razorpay_payment_id"]
     list_select_related = ["clinic"]
     inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
-    actions = ["acknowledge_overrun"]
+    actions = ["acknowledge_overrun", "refund_unused_credits"]
 
     @admin.display(description="Amount (excl. GST)", ordering="amount_paise")
     def amount(self, obj):
@@ -132,6 +169,109 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
             return ""
         state = "acknowledged" if obj.overrun_acknowledged_at else "to review"
         return f"{format_paise(obj.promo_overrun_paise)} ({state})"
+
+    def has_refund_payments_permission(self, request):
+        return request.user.has_perm("payments.refund_payments")
+
+    @admin.action(permissions=["refund_payments"], description="Refund unused paid credits…")
+    def refund_unused_credits(self, request, queryset):
+        orders = list(
+            queryset.filter(status=PaymentOrder.Status.PAID)
+            .select_related("clinic__credit_account")
+            .order_by("pk")
+        )
+        if not orders:
+            self.message_user(request, "Choose paid orders to refund.", messages.WARNING)
+            return None
+        refundables = [selectors.refundable_credits(order=order) for order in orders]
+        confirmed = self.money_action_confirmed(request)
+        bound = confirmed or request.POST.get("stage") == "preview"
+        form = RefundForm(
+            request.POST if bound else None,
+            initial={"token": uuid.uuid4()},
+            refundables=refundables,
+        )
+        if confirmed and form.is_valid():
+            self._refund(request, refundables, form.cleaned_data)
+            return None
+        if bound and form.is_valid():
+            moves = []
+            for item in refundables:
+                credits = form.cleaned_data[f"credits_{item.order.pk}"]
+                if not credits:
+                    continue
+                taxable, tax = item.value_of(credits)
+                problem = (
+                    f"only {item.credits:,} refundable: will be refused"
+                    if credits > item.credits
+                    else ""
+                )
+                moves.append(
+                    MoneyMove(
+                        clinic=item.order.clinic,
+                        credits=-credits,
+                        label=f"Order #{item.order.pk}: {format_paise(taxable)} + "
+                        f"{format_paise(tax)} GST back to {item.order.razorpay_payment_id}",
+                        problem=problem,
+                    )
+                )
+            return self.confirm_money_action(
+                request,
+                action="refund_unused_credits",
+                title="Refund unused paid credits",
+                intro="The credits are taken out now; Razorpay refunds the money (GST "
+                f"included) to the original payment. Reason: {form.cleaned_data['reason']}",
+                moves=moves,
+                selected=orders,
+                form=form,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Refund unused paid credits",
+            "form": form,
+            "orders": orders,
+            "action": "refund_unused_credits",
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/payments/refund_form.html", context)
+
+    def _refund(self, request, refundables, data):
+        for item in refundables:
+            credits = data[f"credits_{item.order.pk}"]
+            if not credits:
+                continue
+            # One token per order, made from the form's: the same form sent twice, once.
+            token = uuid.uuid5(data["token"], str(item.order.pk))
+            try:
+                row = refunds.start_refund(
+                    order=item.order,
+                    credits=credits,
+                    reason=data["reason"],
+                    actor=request.user,
+                    token=token,
+                )
+            except AntidoteError as error:
+                self.message_user(
+                    request, f"Order #{item.order.pk}: refused. {error.message}", messages.ERROR
+                )
+                continue
+            if row.status == PaymentRefund.Status.REQUESTED:
+                self.message_user(
+                    request,
+                    f"Order #{item.order.pk}: refund #{row.pk} reserved {row.credits:,} credits "
+                    f"but Razorpay did not answer ({row.last_error}); reconcile_payments or "
+                    "this action's retry will ask again.",
+                    messages.WARNING,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Order #{item.order.pk}: refund #{row.pk} of "
+                    f"{format_paise(row.amount_paise)} for {row.credits:,} credits is "
+                    f"{row.get_status_display().lower()}.",
+                    messages.SUCCESS,
+                )
 
     def has_acknowledge_promo_overrun_permission(self, request):
         return request.user.has_perm("payments.acknowledge_promo_overrun")
@@ -214,9 +354,19 @@ class TaxDocumentAdmin(ReadOnlyAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("<int:pk>/html/", wrap(self.html_view), name="payments_taxdocument_html"),
-            path("<int:pk>/pdf/", wrap(self.pdf_view), name="payments_taxdocument_pdf"),
-            path("gst-report/", wrap(self.report_view), name="payments_taxdocument_report"),
+            path(
+                "<int:pk>/html/",
+                wrap(require_GET(self.html_view)),
+                name="payments_taxdocument_html",
+            ),
+            path(
+                "<int:pk>/pdf/", wrap(require_GET(self.pdf_view)), name="payments_taxdocument_pdf"
+            ),
+            path(
+                "gst-report/",
+                wrap(require_GET(self.report_view)),
+                name="payments_taxdocument_report",
+            ),
             *super().get_urls(),
         ]
 

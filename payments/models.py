@@ -219,22 +219,31 @@ class PaymentAttempt(models.Model):
 
 class PaymentRefund(models.Model):
     """Money that went back from a paid order: one row per Razorpay refund or chargeback id,
-    and at most one ledger debit per row (its key derives from that id)."""
+    and at most one ledger debit per row (its key derives from that id, or from the row's own
+    id for a refund staff start here, whose Razorpay id is known only after it is asked)."""
 
     class Kind(models.TextChoices):
         REFUND = "refund", "Refund made at Razorpay"
         CHARGEBACK = "chargeback", "Chargeback"
+        STAFF = "staff_refund", "Refund of unused credits, started by staff"
 
     class Status(models.TextChoices):
         OPEN = "open", "Chargeback open"
         REVERSED = "reversed", "Credits taken back"
         WON = "won", "Chargeback won"
         STAFF = "staff", "Started by staff (posted by that flow)"
+        # A refund staff started here: credits reserved, then Razorpay's answer.
+        REQUESTED = "requested", "Credits reserved; Razorpay not asked yet or did not answer"
+        PROCESSING = "processing", "Asked at Razorpay; waiting for the result"
+        PROCESSED = "processed", "Refunded to the payment"
+        FAILED = "failed", "Failed at Razorpay; credits restored"
 
     order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="refunds")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    razorpay_id = models.CharField(max_length=60, unique=True, help_text="rfnd_… or disp_…")
-    amount_paise = models.PositiveBigIntegerField()
+    razorpay_id = models.CharField(
+        max_length=60, unique=True, null=True, blank=True, help_text="rfnd_… or disp_…"
+    )
+    amount_paise = models.PositiveBigIntegerField(help_text="Money back, GST included.")
     status = models.CharField(max_length=10, choices=Status.choices)
     reversal_entry = models.OneToOneField(
         "billing.CreditTransaction",
@@ -245,17 +254,54 @@ class PaymentRefund(models.Model):
     )
     source = models.CharField(max_length=40)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A refund started by staff: the paid credits it takes out, why, who, and its entries.
+    credits = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request_token = models.UUIDField(
+        null=True, blank=True, unique=True, help_text="The admin form's token: sent twice, once."
+    )
+    payout_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    restore_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    last_error = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("refund_payments", "Can refund unused paid credits to the original payment")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount_paise__gt=0), name="payment_refund_amount_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="staff_refund") | Q(credits__gt=0),
+                name="staff_refund_has_credits",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["refund", "chargeback"]) | Q(razorpay_id__isnull=False),
+                name="gateway_refund_has_razorpay_id",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.razorpay_id} on order #{self.order_id}"
+        name = self.razorpay_id or f"#{self.pk}"
+        return f"{self.get_kind_display()} {name} on order #{self.order_id}"
 
 
 class PromoRedemption(models.Model):

@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from payments.models import CreditPackage, PaymentOrder, TaxDocument
+from billing.selectors import account_balance
+from payments.models import CreditPackage, PaymentOrder, PaymentRefund, TaxDocument
 
 
 def active_packages():
@@ -151,3 +152,43 @@ def gst_report_rows(report: GstReport):
         *(report.invoice_totals[m] - report.credit_note_totals[m] for m in money),
         "",
     ]
+
+
+@dataclass(frozen=True)
+class Refundable:
+    """What staff may refund of one paid order: its paid credits not yet refunded (bonus
+    credits are never money), capped by the clinic's balance, and what they are worth."""
+
+    order: PaymentOrder
+    credits: int
+    balance: int
+
+    def value_of(self, credits: int) -> tuple[int, int]:
+        """(taxable value, GST) in paise of ``credits`` of this order's paid credits, at the
+        price the clinic paid per credit (after any discount), rounded down to the paisa."""
+        order = self.order
+        taxable = credits * order.amount_paise // order.credits if order.credits else 0
+        if not order.gst_paise:
+            return taxable, 0
+        tax = (2 * taxable * order.gst_paise + order.amount_paise) // (2 * order.amount_paise)
+        return taxable, tax
+
+
+def refundable_credits(*, order: PaymentOrder) -> Refundable:
+    """The one place that decides how many paid credits of an order may go back as money.
+
+    Until credit lots land (#13) this is "credits purchased by the order, less those already
+    refunded or reserved for a refund, less those taken back by refunds made at Razorpay,
+    capped by the clinic's current balance"; with lots it becomes the order's paid lot's
+    remaining credits. Callers lock the order first.
+    """
+    staff = order.refunds.filter(kind=PaymentRefund.Kind.STAFF).exclude(
+        status=PaymentRefund.Status.FAILED
+    )
+    reserved = sum(staff.values_list("credits", flat=True))
+    reversed_credits = -sum(
+        order.refunds.exclude(reversal_entry=None).values_list("reversal_entry__credits", flat=True)
+    )
+    left = max(order.credits - reserved - reversed_credits, 0)
+    balance = account_balance(clinic=order.clinic)
+    return Refundable(order=order, credits=max(min(left, balance), 0), balance=balance)

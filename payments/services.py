@@ -22,7 +22,7 @@ from antidote.money import format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_of
-from payments import documents, gst
+from payments import documents, gst, refunds
 from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
 from payments.gst import Tax
 from payments.models import (
@@ -568,10 +568,7 @@ def _apply_event(event: str, payload: dict) -> str:
 
 # Money going back ----------------------------------------------------------------------------
 
-REFUND_EVENTS = frozenset({"refund.processed", "payment.refunded"})
-# A refund whose notes carry this key was started by staff from our admin; that flow has
-# already taken the credits, so the webhook posts nothing for it.
-STAFF_REFUND_NOTE = "antidote_refund"
+REFUND_EVENTS = frozenset({"refund.processed", "refund.failed", "payment.refunded"})
 
 
 class _RefundEntity(serializers.Serializer):
@@ -588,11 +585,6 @@ class _DisputeEntity(serializers.Serializer):
     amount = serializers.IntegerField(min_value=1)
 
 
-def _started_by_staff(refund: dict) -> bool:
-    notes = refund.get("notes")
-    return isinstance(notes, dict) and STAFF_REFUND_NOTE in notes
-
-
 def _paid_order_of(payment_id) -> PaymentOrder | None:
     if not isinstance(payment_id, str) or not payment_id:
         return None
@@ -606,10 +598,17 @@ def _apply_refund_event(event: str, entities: dict) -> str:
     if not parsed.is_valid():
         return f"{event} without a readable refund ignored"
     refund = parsed.validated_data
+    if event == "refund.failed":
+        refund["status"] = "failed"
+    ours = refunds.find_staff_refund(notes=refund["notes"], razorpay_id=refund["id"])
+    if ours is not None:
+        # Started by staff here: the credits were reserved then; complete or restore.
+        row = refunds.apply_refund_result(
+            refund=ours, razorpay_id=refund["id"], status=refund["status"], source=event
+        )
+        return f"{event}: refund #{row.pk} ({refund['id']}) {row.status}"
     if refund["status"] != "processed":
         return f"{event}: refund {refund['id']} is {refund['status']}; nothing posted yet"
-    if _started_by_staff(refund):
-        return f"{event}: refund {refund['id']} was started by staff; nothing posted here"
     order = _paid_order_of(refund["payment_id"])
     if order is None:
         return f"{event} for unknown payment {refund['payment_id']!r} ignored"
@@ -792,13 +791,13 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
     paid = PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID, paid_at__gte=since)
     for order in paid.order_by("id"):
         try:
-            refunds = gateway.payment_refunds(order.razorpay_payment_id)
+            made = gateway.payment_refunds(order.razorpay_payment_id)
         except PaymentUnavailable as error:
             report.problems.append(
                 f"order #{order.pk}: could not ask about refunds ({error.detail})"
             )
             continue
-        for item in refunds:
+        for item in made:
             parsed = _RefundEntity(data=item if isinstance(item, dict) else {})
             if not parsed.is_valid():
                 report.problems.append(f"order #{order.pk}: unreadable refund {item!r:.80}")
@@ -807,7 +806,8 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
             if (
                 refund["id"] in recorded
                 or refund["status"] != "processed"
-                or _started_by_staff(refund)
+                # Ours, started by staff: completed by _reconcile_staff_refunds.
+                or refunds.find_staff_refund(notes=refund["notes"], razorpay_id=refund["id"])
             ):
                 continue
             line = (
@@ -824,6 +824,36 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
                 )
                 line += "; reversed now"
             report.reversed.append(line)
+
+
+def _reconcile_staff_refunds(gateway, report: ReconcileReport, *, older_than, dry_run: bool):
+    """Refunds staff started that are still open: asked again (a REQUESTED one, which a retry
+    finds at Razorpay if the first call reached it) or looked up (a PROCESSING one). What is
+    still open after that is a problem: credits are reserved and money has not moved."""
+    for row in refunds.stuck_refunds(older_than=older_than):
+        if not dry_run:
+            try:
+                if row.status == PaymentRefund.Status.REQUESTED:
+                    row = refunds.ask_razorpay(refund=row)
+                else:
+                    answer = gateway.fetch_refund(row.razorpay_id)
+                    row = refunds.apply_refund_result(
+                        refund=row,
+                        razorpay_id=str(answer.get("id") or ""),
+                        status=str(answer.get("status") or ""),
+                        source="reconcile",
+                    )
+            except PaymentUnavailable as error:
+                report.problems.append(f"refund #{row.pk}: could not ask Razorpay ({error.detail})")
+                continue
+        if row.status in refunds.IN_FLIGHT:
+            report.problems.append(
+                f"refund #{row.pk} on order #{row.order_id} is stuck "
+                f"({row.get_status_display().lower()}): {row.credits:,} credits reserved, "
+                f"{format_paise(row.amount_paise)} not yet refunded"
+            )
+        else:
+            report.reversed.append(f"refund #{row.pk} on order #{row.order_id}: {row.status}")
 
 
 def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -> ReconcileReport:
@@ -870,6 +900,9 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
                 _close_unpaid(order, PaymentOrder.Status.EXPIRED, "expired unpaid (reconcile)")
             report.expired.append(order)
     _reconcile_refunds(gateway, report, since=now - lookback, dry_run=dry_run)
+    _reconcile_staff_refunds(
+        gateway, report, older_than=now - timedelta(minutes=older_than_minutes), dry_run=dry_run
+    )
     if dry_run:
         # The books are wrong until a real run settles these: a dry run says so.
         report.problems += [

@@ -33,9 +33,11 @@ def test_twenty_concurrent_settlements_get_invoice_numbers_1_to_20():
     counter = TaxDocumentCounter.objects.create(series="invoice", financial_year=year)
 
     def settle(order):
-        return lambda: services.settle_paid_order(
-            order=order, payment_id=f"pay_c{order.pk}", source="race"
-        ).status
+        return lambda: (
+            services.settle_paid_order(
+                order=order, payment_id=f"pay_c{order.pk}", source="race"
+            ).status
+        )
 
     # Every settlement credits its clinic, then queues on the counter row held here.
     outcomes = run_overlapped(
