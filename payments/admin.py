@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from antidote.admin_bases import (
+    ChangeReasonAdmin,
     HistoryAdmin,
     MoneyActionConfirmation,
     MoneyMove,
@@ -20,6 +21,7 @@ from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.sources import register_entry_source
 from payments import refunds, selectors, services
+from payments.forms import CreditPackageForm, PromoCodeForm
 from payments.models import (
     ClinicTaxDetails,
     CreditPackage,
@@ -39,9 +41,10 @@ for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(HistoryAdmin):
+class CreditPackageAdmin(ChangeReasonAdmin):
+    # No list_editable: an edit from the list could not say why (every edit needs a reason).
+    form = CreditPackageForm
     list_display = ["name", "price", "credits", "bonus_credits", "is_active", "sort_order"]
-    list_editable = ["is_active", "sort_order"]
 
     @admin.display(description="Price", ordering="price_paise")
     def price(self, obj):
@@ -49,11 +52,11 @@ class CreditPackageAdmin(HistoryAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(HistoryAdmin):
+class PromoCodeAdmin(ChangeReasonAdmin):
+    form = PromoCodeForm
     list_display = [
         "code",
-        "discount_type",
-        "discount_value",
+        "discount",
         "bonus_credits",
         "is_active",
         "valid_until",
@@ -61,6 +64,12 @@ class PromoCodeAdmin(HistoryAdmin):
     ]
     list_filter = ["is_active", "discount_type"]
     search_fields = ["code", "description"]
+
+    @admin.display(description="Discount", ordering="discount_value")
+    def discount(self, obj):
+        if obj.discount_type == PromoCode.Discount.FIXED:
+            return format_paise(obj.discount_value)
+        return f"{obj.discount_value}%"
 
     @admin.display(description="Uses (paid / reserved)")
     def uses(self, obj):
@@ -81,8 +90,12 @@ class PaymentEventInline(admin.TabularInline):
 
 class PaymentAttemptInline(PaymentEventInline):
     model = PaymentAttempt
-    fields = ["created_at", "razorpay_payment_id", "status", "amount_paise", "error", "source"]
+    fields = ["created_at", "razorpay_payment_id", "status", "amount", "error", "source"]
     readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_paise(obj.amount_paise)
 
 
 class PaymentRefundInline(PaymentEventInline):
@@ -91,14 +104,19 @@ class PaymentRefundInline(PaymentEventInline):
         "created_at",
         "kind",
         "razorpay_id",
-        "amount_paise",
+        "amount",
         "credits",
         "status",
         "reason",
         "requested_by",
         "last_error",
+        "reversal_entry",
     ]
     readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_paise(obj.amount_paise)
 
 
 class RefundForm(forms.Form):
@@ -154,6 +172,34 @@ class PaymentOrderAdmin(MoneyActionConfirmation, ReadOnlyAdmin):
     list_select_related = ["clinic"]
     inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
     actions = ["acknowledge_overrun", "refund_unused_credits"]
+
+    # The order page shows every amount in rupees, in the field's place: no raw paise.
+    RUPEES = {
+        "base_amount_paise": "price",
+        "discount_paise": "discount",
+        "amount_paise": "amount",
+        "gst_paise": "gst",
+        "refunded_paise": "refunded",
+        "promo_overrun_paise": "overrun",
+    }
+
+    def get_fields(self, request, obj=None):
+        return [self.RUPEES.get(name, name) for name in super().get_fields(request, obj)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *self.RUPEES.values()]
+
+    @admin.display(description="Price", ordering="base_amount_paise")
+    def price(self, obj):
+        return format_paise(obj.base_amount_paise)
+
+    @admin.display(description="Discount", ordering="discount_paise")
+    def discount(self, obj):
+        return format_paise(obj.discount_paise)
+
+    @admin.display(description="GST", ordering="gst_paise")
+    def gst(self, obj):
+        return format_paise(obj.gst_paise)
 
     @admin.display(description="Amount (excl. GST)", ordering="amount_paise")
     def amount(self, obj):
