@@ -16,6 +16,11 @@ def payment_orders_for(*, clinic):
     return PaymentOrder.objects.filter(clinic=clinic).exclude(status=PaymentOrder.Status.CREATED)
 
 
+def receipts_for(*, clinic):
+    """The clinic's documents: a receipt for each paid order (GST invoices will join them)."""
+    return PaymentOrder.objects.filter(clinic=clinic, status=PaymentOrder.Status.PAID)
+
+
 @dataclass
 class GstReport:
     """One month of tax documents for the accountant (GSTR-1's shape): B2B invoices one by

@@ -130,3 +130,10 @@ def test_a_supplier_gstin_of_another_state_is_a_check_error():
     assert result.returncode == 1
     assert "payments.E004" in result.stderr + result.stdout
     assert "registered in Maharashtra (27), not in Karnataka (29)" in result.stderr + result.stdout
+
+
+def test_a_malformed_api_throttle_rate_refuses_to_start():
+    result = _check_deploy(**PRODUCTION, API_THROTTLE_PER_KEY="lots")
+    assert result.returncode == 1
+    assert "API_THROTTLE_PER_KEY must look like 600/min" in result.stderr
+    assert _check_deploy(**PRODUCTION, API_THROTTLE_PER_USER="100/hour").returncode == 0
