@@ -1,6 +1,8 @@
 """A patient enquires; the clinic sees the lead, its balance lowered by the tier price, and
 works the lead without a page reload."""
 
+from datetime import date
+
 import pytest
 from playwright.sync_api import expect
 
@@ -67,7 +69,7 @@ def test_inbox_filter_swaps_the_table_without_reload(page, live_server, login, s
     clinic = ClinicMemberFactory(user=user).clinic
     fund(clinic, 1_000)
     booked = services.submit_enquiry(clinic=clinic, name="Booked Patient", phone="9000000001")
-    services.update_lead_status(lead=booked, status="booked")
+    services.update_lead_status(lead=booked, status="booked", booked_for=date(2026, 5, 4))
     services.submit_enquiry(clinic=clinic, name="New Patient", phone="9000000002")
 
     login(user.username, PASSWORD)
