@@ -485,6 +485,10 @@ class MarketplaceReport:
     total: OutcomeLine
     at_risk: list[AtRisk]
 
+    @property
+    def median_response(self) -> str:
+        return show_duration(self.median_response_seconds)
+
 
 AT_RISK_HELD = 3  # held leads with a low balance
 AT_RISK_DISPUTE_RATE = Fraction(1, 5)  # disputes per charged lead over the window
