@@ -16,10 +16,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
+from functools import cached_property
 
-from django.db import transaction
-from django.db.models import Count, F, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db import connection, transaction
+from django.db.models import Aggregate, Count, DurationField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, TruncMonth
 from django.utils import timezone
 
 from antidote.money import format_number, format_paise
@@ -262,7 +263,7 @@ class OutcomeLine:
     def dispute_rate(self) -> Fraction | None:
         return _ratio(self.disputes, self.charged)
 
-    @property
+    @cached_property
     def cells(self) -> list[str]:
         """The line's values as the page and the CSV show them."""
         return [show(value(self), kind) for _, value, kind in COLUMNS]
@@ -400,6 +401,15 @@ def median_response_seconds(*, clinic_ids=None, since=None, until=None) -> int |
         leads = leads.filter(first_contacted_at__lt=until)
     if clinic_ids is not None:
         leads = leads.filter(clinic_id__in=list(clinic_ids))
+    if connection.vendor == "postgresql":
+        # In the database: the rows never travel (thousands for a busy clinic's 90 days).
+        wait = Greatest(
+            F("first_contacted_at") - Coalesce("charged_at", "created_at"),
+            Value(timedelta(0)),
+            output_field=DurationField(),
+        )
+        median = leads.aggregate(median=MedianLow(wait))["median"]
+        return None if median is None else int(median.total_seconds())
     waits = [
         max(0, int((contacted - shown).total_seconds()))
         for contacted, shown in leads.annotate(shown=Coalesce("charged_at", "created_at"))
@@ -408,6 +418,14 @@ def median_response_seconds(*, clinic_ids=None, since=None, until=None) -> int |
         .iterator()
     ]
     return int(statistics.median_low(waits)) if waits else None
+
+
+class MedianLow(Aggregate):
+    """PostgreSQL's ``percentile_disc(0.5)``: the lower middle value, as ``median_low``."""
+
+    function = "PERCENTILE_DISC"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
 
 
 def main_tier(rows) -> dict[int, int]:
