@@ -23,10 +23,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.database import ensure_database  # noqa: E402
+
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_analytics"
 )
@@ -39,17 +40,6 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 LEADS = 100_000
 LEDGER_ROWS = 1_000_000
 MONTHS = 36
-
-
-def ensure_database(url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def clinic_with_owner(slug: str, city: str = "Bench city"):
@@ -107,6 +97,21 @@ SELECT %(clinic)s,
 FROM generate_series(1, %(leads)s) AS n
 """
 
+
+def insert_leads(cursor, clinic, packages, count: int) -> None:
+    cursor.execute(
+        LEADS_SQL,
+        {
+            "clinic": clinic.pk,
+            "p1": packages[0].pk,
+            "p2": packages[1].pk,
+            "p3": packages[2].pk,
+            "minutes": MONTHS * 30 * 24 * 60,
+            "leads": count,
+        },
+    )
+
+
 # The ledger: top-ups first (so the balance never dips), then one charge per charged lead,
 # then a refund on every 50th charged lead; balance_after is the running sum.
 LEDGER_SQL = """
@@ -145,17 +150,7 @@ def load_big_clinic():
     if Lead.objects.filter(clinic=clinic).count() < LEADS:
         print(f"  writing {LEADS:,} leads and {LEDGER_ROWS:,} ledger rows (one-off)…", flush=True)
         with connection.cursor() as cursor:
-            cursor.execute(
-                LEADS_SQL,
-                {
-                    "clinic": clinic.pk,
-                    "p1": packages[0].pk,
-                    "p2": packages[1].pk,
-                    "p3": packages[2].pk,
-                    "minutes": MONTHS * 30 * 24 * 60,
-                    "leads": LEADS,
-                },
-            )
+            insert_leads(cursor, clinic, packages, LEADS)
             charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
             refunds = charges // 50
             cursor.execute(
@@ -196,17 +191,7 @@ def load_demo_clinic():
     account = CreditAccount.objects.get(clinic=clinic)
     if not Lead.objects.filter(clinic=clinic).exists():
         with connection.cursor() as cursor:
-            cursor.execute(
-                LEADS_SQL,
-                {
-                    "clinic": clinic.pk,
-                    "p1": packages[0].pk,
-                    "p2": packages[1].pk,
-                    "p3": packages[2].pk,
-                    "minutes": MONTHS * 30 * 24 * 60,
-                    "leads": 100,
-                },
-            )
+            insert_leads(cursor, clinic, packages, 100)
             charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
             cursor.execute(
                 LEDGER_SQL,
