@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
 from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
@@ -83,6 +83,8 @@ class BackOfficeSite(admin.AdminSite):
 
         from leads import analytics
 
+        if request.method != "GET":  # a report: it reads (and brings the aggregate up to date)
+            return HttpResponseNotAllowed(["GET"])
         if not request.user.has_perm("leads.view_clinic"):
             raise PermissionDenied
         form = ReportMonthForm(request.GET)

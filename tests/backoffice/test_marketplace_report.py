@@ -105,3 +105,9 @@ def test_staff_open_it_with_a_month_and_bad_months_are_a_400(client, clinic):
 def test_staff_without_clinic_view_permission_are_refused(client):
     login_with_otp(client, StaffFactory(username="nobody"))
     assert client.get(REPORT).status_code == 403
+
+
+def test_the_report_takes_only_get(client):
+    user = StaffFactory(username="boss-post", is_superuser=True)
+    login_with_otp(client, user)
+    assert client.post(REPORT).status_code == 405
