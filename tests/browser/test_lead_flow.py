@@ -57,7 +57,7 @@ def test_patient_enquiry_reaches_the_clinic_charged_and_is_worked_in_place(
     with page.expect_response(lambda r: r.url.endswith("/clinic/leads/update-status")) as answer:
         row.locator("select[name=status]").select_option("contacted")
     assert answer.value.status == 200
-    expect(page.locator(f"#lead-{lead.pk} select")).to_have_value("contacted")
+    expect(page.locator(f"#lead-{lead.pk} select[name=status]")).to_have_value("contacted")
     assert page.evaluate("window.__notReloaded") is True
     lead.refresh_from_db()
     assert lead.status == "contacted"
