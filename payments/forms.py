@@ -29,3 +29,13 @@ class OrderReferenceForm(forms.Form):
     """``?order=`` on the result pages: one of our Razorpay order ids."""
 
     order = forms.RegexField(regex=r"^\w{1,60}$")
+
+
+class PaymentLinkReturnForm(forms.Form):
+    """What Razorpay's payment page adds to our callback URL after a payment."""
+
+    razorpay_payment_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_payment_link_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_payment_link_reference_id = forms.RegexField(regex=r"^[\w-]{1,60}$")
+    razorpay_payment_link_status = forms.RegexField(regex=r"^\w{1,20}$")
+    razorpay_signature = forms.RegexField(regex=r"^[0-9a-fA-F]{1,128}$")

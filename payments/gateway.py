@@ -43,6 +43,7 @@ def sign(secret: str, message: str) -> str:
 class RazorpayGateway:
     def __init__(self, *, key_id: str, key_secret: str, webhook_secret: str, api_base: str):
         self.key_id = key_id
+        self.key_secret = key_secret
         self.webhook_secret = webhook_secret
         self.client = razorpay.Client(auth=(key_id, key_secret), base_url=api_base.rstrip("/"))
         self.client.enable_retry(False)
@@ -89,6 +90,41 @@ class RazorpayGateway:
         return self._call(
             "list payment refunds", self.client.payment.fetch_multiple_refund, payment_id
         ).get("items", [])
+
+    def create_payment_link(
+        self, *, amount_paise: int, reference_id: str, description: str, callback_url: str, notes
+    ) -> dict:
+        data = {
+            "amount": amount_paise,
+            "currency": "INR",
+            "accept_partial": False,
+            "reference_id": reference_id,
+            "description": description,
+            "callback_url": callback_url,
+            "callback_method": "get",
+            "notes": notes,
+        }
+        return self._call("create payment link", self.client.payment_link.create, data)
+
+    def fetch_payment_link(self, link_id: str) -> dict:
+        return self._call("fetch payment link", self.client.payment_link.fetch, link_id)
+
+    def refund_payment(self, payment_id: str, amount_paise: int, notes: dict) -> dict:
+        return self._call(
+            "refund payment",
+            self.client.payment.refund,
+            payment_id,
+            {"amount": amount_paise, "notes": notes},
+        )
+
+    def verify_payment_link_signature(
+        self, *, link_id: str, reference_id: str, status: str, payment_id: str, signature: str
+    ) -> None:
+        expected = sign(self.key_secret, f"{link_id}|{reference_id}|{status}|{payment_id}")
+        if not hmac.compare_digest(expected, signature):
+            raise SignatureMismatch(
+                "The payment page's confirmation did not match this order; nothing was credited."
+            )
 
     def verify_payment_signature(self, *, order_id: str, payment_id: str, signature: str) -> None:
         try:
@@ -172,6 +208,21 @@ class TestModeGateway(RazorpayGateway):
 
     def payment_refunds(self, payment_id: str) -> list[dict]:
         return []  # nothing is ever refunded in test mode
+
+    def create_payment_link(self, *, reference_id: str, **kwargs) -> dict:
+        # The "hosted page" of test mode is the checkout stand-in for the same order.
+        from django.urls import reverse
+
+        from payments.models import PaymentOrder
+
+        order = PaymentOrder.objects.get(pk=int(reference_id.removeprefix("order-")))
+        return {
+            "id": f"plink_test_{secrets.token_hex(7)}",
+            "short_url": reverse("payments:test-checkout", args=[order.razorpay_order_id]),
+        }
+
+    def refund_payment(self, payment_id: str, amount_paise: int, notes: dict) -> dict:
+        return {"id": f"rfnd_test_{secrets.token_hex(7)}", "amount": amount_paise}
 
 
 def test_payment_mode() -> bool:

@@ -9,11 +9,20 @@ urlpatterns = [
     path("clinic/check-promo-code", api.check_promo_code, name="check-promo"),
     path("create-razorpay-order", api.create_razorpay_order, name="create-order"),
     path("verify-payment", api.verify_payment, name="verify"),
+    # 002's paths for the same two steps (thin aliases, 002's request and response shapes).
+    path(
+        "clinic/simple-purchase-credits",
+        api.simple_purchase_credits,
+        name="simple-purchase-credits",
+    ),
+    path("clinic/verify-payment", api.clinic_verify_payment, name="clinic-verify"),
     path("payment-success", views.payment_success, name="success"),
     path("payment-failure", views.payment_failure, name="failure"),
     path("webhooks/razorpay", views.razorpay_webhook, name="webhook"),
     path("clinic/payments", views.payment_history, name="history"),
     path("clinic/payments/<int:pk>/receipt", views.receipt, name="receipt"),
+    path("clinic/payments/<int:pk>/pay-link", views.pay_by_link, name="pay-link"),
+    path("payments/link-return", views.payment_link_return, name="link-return"),
     path(
         "payments/test-checkout/<str:razorpay_order_id>", views.test_checkout, name="test-checkout"
     ),

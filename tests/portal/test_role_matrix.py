@@ -105,6 +105,7 @@ def world():
         "leads:add-note": lead.pk,
         "leads:assign": lead.pk,
         "payments:receipt": order.pk,
+        "payments:pay-link": order.pk,
     }
     return members, values
 
