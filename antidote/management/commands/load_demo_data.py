@@ -275,8 +275,7 @@ class Command(BaseCommand):
         )
         call_command("staff_totp", STAFF[0], stdout=self.stdout)
         self.stdout.write(
-            "  Top-ups run in test-payment mode; promo codes "
-            f"{', '.join(DEMO_PROMOS)} are active."
+            f"  Top-ups run in test-payment mode; promo codes {', '.join(DEMO_PROMOS)} are active."
         )
         for username, slugs in MEMBERS.items():
             balances = ", ".join(
