@@ -66,9 +66,12 @@ class BackOfficeSite(admin.AdminSite):
         return super().has_permission(request) and request.user.is_verified()
 
     def index(self, request, extra_context=None):
-        from antidote.dashboard import dashboard_figures
+        from antidote.dashboard import dashboard_figures, monthly_figures
 
-        return super().index(request, {**(extra_context or {}), "figures": dashboard_figures()})
+        return super().index(
+            request,
+            {**(extra_context or {}), "figures": dashboard_figures(), "months": monthly_figures()},
+        )
 
 
 _ROW_ID = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -257,9 +257,7 @@ def leads_by_tier(*, clinic) -> list[TierRow]:
         .annotate(leads=Count("pk"), credits=Sum("price_credits"))
         .order_by("tier_min_price_paise")
     )
-    return [
-        TierRow(row["tier_min_price_paise"], row["leads"], row["credits"] or 0) for row in rows
-    ]
+    return [TierRow(row["tier_min_price_paise"], row["leads"], row["credits"] or 0) for row in rows]
 
 
 def spend_per_day(*, clinic, days: int = 30) -> list[tuple[date, int]]:

@@ -14,6 +14,7 @@ from payments.models import (
     PromoCode,
     WebhookEvent,
 )
+from payments.selectors import with_promo_report
 
 # The ledger admin links these entries to their order (keys made in payments.services).
 for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
@@ -37,12 +38,32 @@ class PromoCodeAdmin(HistoryAdmin):
         "discount_type",
         "discount_value",
         "bonus_credits",
+        "bonus_percent",
         "is_active",
         "valid_until",
         "uses",
+        "discount_given",
+        "bonus_granted",
+        "revenue",
     ]
     list_filter = ["is_active", "discount_type"]
     search_fields = ["code", "description"]
+
+    # The promo report: what each code cost and brought, from its paid orders.
+    def get_queryset(self, request):
+        return with_promo_report(super().get_queryset(request))
+
+    @admin.display(description="Discount given", ordering="discount_given_paise")
+    def discount_given(self, obj):
+        return format_paise(obj.discount_given_paise)
+
+    @admin.display(description="Bonus credits granted", ordering="bonus_granted")
+    def bonus_granted(self, obj):
+        return f"{obj.bonus_granted:,}"
+
+    @admin.display(description="Revenue from its orders", ordering="revenue_paise")
+    def revenue(self, obj):
+        return format_paise(obj.revenue_paise)
 
     @admin.display(description="Uses (paid / reserved)")
     def uses(self, obj):

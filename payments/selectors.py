@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from billing.selectors import account_of
@@ -86,3 +86,15 @@ def order_state(*, order: PaymentOrder) -> OrderState:
             return OrderState("Expired unpaid", "The checkout was not completed in time.")
         return OrderState("Awaiting payment", "")
     return OrderState(order.get_status_display(), order.failure_reason)
+
+
+def with_promo_report(promos):
+    """Each code's paid uses, the discount it gave, the bonus credits it granted and the revenue
+    of the orders that used it (paid orders only; money refunded later is not subtracted)."""
+    paid = Q(paymentorder__status=PaymentOrder.Status.PAID)
+    return promos.annotate(
+        paid_uses=Count("paymentorder", filter=paid),
+        discount_given_paise=Sum("paymentorder__discount_paise", filter=paid, default=0),
+        bonus_granted=Sum("paymentorder__promo_bonus_credits", filter=paid, default=0),
+        revenue_paise=Sum("paymentorder__amount_paise", filter=paid, default=0),
+    )
