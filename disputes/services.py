@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 from billing import services as billing
 from billing.selectors import lead_net_charged
 from disputes.models import Dispute, DisputeEvent, Evidence
@@ -159,6 +160,15 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
                 size=upload.size,
             )
         _record(dispute, "opened", user, description)
+        log_event(
+            logger,
+            "dispute.opened",
+            dispute=dispute.pk,
+            lead=lead.pk,
+            clinic=lead.clinic_id,
+            type=dispute_type,
+            evidence_files=len(files),
+        )
         reason = _automatic_approval_reason(dispute)
         if reason:
             approve_dispute(dispute=dispute, actor=None, notes=reason, automatic=True)
@@ -213,6 +223,15 @@ def approve_dispute(
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "approved", actor, f"Refunded {entry.credits} credits. {notes}".strip())
+        log_event(
+            logger,
+            "dispute.approved",
+            dispute=locked.pk,
+            clinic=locked.clinic_id,
+            refund_credits=entry.credits,
+            automatic=automatic,
+            actor=getattr(actor, "pk", None),
+        )
         transaction.on_commit(partial(_notify_quietly, locked), robust=True)
     return locked
 
@@ -229,6 +248,13 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "rejected", actor, notes)
+        log_event(
+            logger,
+            "dispute.rejected",
+            dispute=locked.pk,
+            clinic=locked.clinic_id,
+            actor=getattr(actor, "pk", None),
+        )
         transaction.on_commit(partial(_notify_quietly, locked), robust=True)
     return locked
 

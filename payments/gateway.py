@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ class RazorpayGateway:
             requests.RequestException,
             ValueError,  # an answer that is not JSON
         ) as error:
-            logger.warning("Razorpay %s failed: %r", what, error)
+            log_event(
+                logger, "razorpay.unavailable", level=logging.ERROR, call=what, error=repr(error)
+            )
             raise PaymentUnavailable(f"{what}: {error!r}") from error
         if not isinstance(answer, dict):
             raise PaymentUnavailable(f"{what}: unexpected answer {answer!r}")

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 from antidote.money import format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
@@ -257,10 +258,23 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
         _close_unpaid(
             order, PaymentOrder.Status.FAILED, f"Razorpay order not created: {error.detail}"
         )
+        log_event(
+            logger, "payment.order_failed", level=logging.ERROR, order=order.pk, clinic=clinic.pk
+        )
         raise
     order.razorpay_order_id = answer["id"]
     order.status = PaymentOrder.Status.PENDING
     order.save(update_fields=["razorpay_order_id", "status"])
+    log_event(
+        logger,
+        "payment.order_created",
+        order=order.pk,
+        clinic=clinic.pk,
+        razorpay_order=order.razorpay_order_id,
+        amount_paise=order.amount_paise,
+        credits=order.total_credits,
+        promo=quote.promo.code if quote.promo else None,
+    )
     return order
 
 
@@ -303,6 +317,7 @@ def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
             status=PromoRedemption.Status.RELEASED
         )
         _event(locked, status, reason)
+        log_event(logger, "payment.closed", order=locked.pk, status=status, reason=reason)
     order.status, order.failure_reason = locked.status, locked.failure_reason
 
 
@@ -350,6 +365,14 @@ def settle_paid_order(*, order: PaymentOrder, payment_id: str, source: str) -> P
             if locked.razorpay_payment_id == payment_id:
                 return locked
             _event(locked, "second_payment", f"{payment_id} via {source}; order already paid")
+            log_event(
+                logger,
+                "payment.second_payment",
+                level=logging.ERROR,
+                order=locked.pk,
+                payment=payment_id,
+                source=source,
+            )
             refusal = AntidoteError(
                 f"Order #{locked.pk} was already paid by another payment; staff will review."
             )
@@ -392,9 +415,12 @@ def refund_second_payment(*, order: PaymentOrder, payment_id: str, source: str) 
         )
     except PaymentUnavailable as error:
         _event(order, "second_payment_refund_failed", f"{payment_id}: {error.detail}")
-        logger.error(
-            "second payment not refunded",
-            extra={"event": "payment.second_payment_refund_failed", "order": order.pk},
+        log_event(
+            logger,
+            "payment.second_payment_refund_failed",
+            level=logging.ERROR,
+            order=order.pk,
+            payment=payment_id,
         )
         return
     PaymentRefund.objects.get_or_create(
@@ -413,9 +439,14 @@ def refund_second_payment(*, order: PaymentOrder, payment_id: str, source: str) 
         f"{payment_id} ({format_paise(amount)}) paid an order already paid by "
         f"{order.razorpay_payment_id}; refunded as {refund.get('id')}. Staff: tell the clinic.",
     )
-    logger.error(
-        "second payment refunded",
-        extra={"event": "payment.second_payment_refunded", "order": order.pk},
+    log_event(
+        logger,
+        "payment.second_payment_refunded",
+        level=logging.ERROR,  # staff must tell the clinic
+        order=order.pk,
+        payment=payment_id,
+        refund=refund.get("id"),
+        amount_paise=amount,
     )
 
 
@@ -568,6 +599,16 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
         status=PromoRedemption.Status.CONSUMED
     )
     _event(locked, "paid", f"{payment_id} via {source}")
+    log_event(
+        logger,
+        "payment.paid",
+        order=locked.pk,
+        clinic=locked.clinic_id,
+        payment=payment_id,
+        source=source,
+        amount_paise=locked.amount_paise,
+        credits=locked.total_credits,
+    )
 
 
 def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:
@@ -601,6 +642,13 @@ def verify_payment(
         )
     except SignatureMismatch:
         _event(order, "bad_signature", f"payment {razorpay_payment_id!r}")
+        log_event(
+            logger,
+            "payment.bad_signature",
+            level=logging.ERROR,
+            order=order.pk,
+            payment=razorpay_payment_id,
+        )
         raise
     if (
         order.status == PaymentOrder.Status.PAID
@@ -634,8 +682,13 @@ def handle_webhook(*, signature: str, event_id: str, body: bytes) -> str:
         text = body.decode()
     except UnicodeDecodeError as error:
         raise AntidoteError("The webhook body is not UTF-8.") from error
-    get_gateway().verify_webhook_signature(body=text, signature=signature)
+    try:
+        get_gateway().verify_webhook_signature(body=text, signature=signature)
+    except SignatureMismatch:
+        log_event(logger, "webhook.bad_signature", level=logging.ERROR, event_id=event_id)
+        raise
     event, payload = _parse_event(text)
+    log_event(logger, "webhook.received", webhook=event, event_id=event_id)
     try:
         with transaction.atomic():
             record = WebhookEvent.objects.create(event_id=event_id, event=event, payload=payload)
@@ -649,6 +702,16 @@ def handle_webhook(*, signature: str, event_id: str, body: bytes) -> str:
             result = _apply_event(event, payload)
         except AntidoteError as error:
             result = f"refused: {error.message}"
+            log_event(
+                logger,
+                "webhook.refused",
+                level=logging.ERROR,
+                webhook=event,
+                event_id=event_id,
+                result=result,
+            )
+        else:
+            log_event(logger, "webhook.processed", webhook=event, event_id=event_id, result=result)
         record.result, record.processed_at = result[:255], timezone.now()
         record.save(update_fields=["result", "processed_at"])
     return result

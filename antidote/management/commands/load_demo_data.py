@@ -25,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
 
+from antidote.logs import logged_command
 from antidote.management.commands.staff_totp import enrol
 from billing import services as billing
 from billing.models import CreditAccount
@@ -144,6 +145,7 @@ def foreign_data() -> list[str]:
     return found
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Load demo clinics in several cities, packages in all six price tiers, leads in every "

@@ -6,12 +6,14 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.core.management.base import BaseCommand, CommandError
 
+from antidote.logs import logged_command
 from billing import services
 from billing.selectors import accounts_to_alert
 
 logger = logging.getLogger(__name__)
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Email each active clinic whose balance is below its low-balance threshold and that has "
