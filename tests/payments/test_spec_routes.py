@@ -360,3 +360,21 @@ def test_after_a_top_up_the_result_says_which_leads_were_released_and_which_stil
     assert len(released) == 10 and released[:2] == waiting
     assert "lead #" in page.text
     assert "2 leads still held" in page.text
+
+
+def test_reopening_a_paid_orders_checkout_says_it_was_already_paid(member_client, clinic):
+    order_id = _order(member_client, amount=1000)["order_id"]
+    page = member_client.get(f"/payments/test-checkout/{order_id}")
+    verify = member_client.post(
+        "/verify-payment",
+        {
+            "clinic": session_clinic(member_client),
+            "razorpay_order_id": order_id,
+            "razorpay_payment_id": page.context["payment_id"],
+            "razorpay_signature": page.context["signature"],
+        },
+    )
+    assert verify.json()["already_paid"] is False
+    again = member_client.get(f"/payments/test-checkout/{order_id}").text
+    assert "already paid" in again and "Pay successfully" not in again
+    assert account_balance(clinic=clinic) == 1_000
