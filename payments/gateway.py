@@ -224,6 +224,9 @@ class TestModeGateway(RazorpayGateway):
             "short_url": reverse("payments:test-checkout", args=[order.razorpay_order_id]),
         }
 
+    def fetch_payment_link(self, link_id: str) -> dict:
+        return {"id": link_id, "payments": []}  # test mode pays through the stand-in only
+
     def refund_payment(self, payment_id: str, amount_paise: int, notes: dict) -> dict:
         return {"id": f"rfnd_test_{secrets.token_hex(7)}", "amount": amount_paise}
 

@@ -990,7 +990,24 @@ def _settleable_payment(gateway, order: PaymentOrder) -> dict | None:
     payment = by_status.get("captured") or by_status.get("authorized")
     if payment is not None:
         _check_payment_matches(order, payment)
-    return payment
+        return payment
+    return _captured_link_payment(gateway, order)
+
+
+def _captured_link_payment(gateway, order: PaymentOrder) -> dict | None:
+    """A captured payment on the order's payment link (it belongs to the order Razorpay made
+    for the link, so only its amount is checked against ours)."""
+    if not order.razorpay_payment_link_id:
+        return None
+    link = gateway.fetch_payment_link(order.razorpay_payment_link_id)
+    for item in link.get("payments") or []:
+        if isinstance(item, dict) and item.get("status") == "captured":
+            payment = gateway.fetch_payment(str(item.get("payment_id")))
+            _check_payment_amount(order, payment)
+            if payment.get("status") == "captured":
+                record_attempt(order=order, payment=payment, source="reconcile link")
+                return payment
+    return None
 
 
 def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool) -> None:

@@ -211,3 +211,22 @@ def test_checkout_page_offers_the_link_in_live_mode(member_client, fake):
     assert response.status_code == 200
     assert 'id="gateway-error"' in response.text and "Payment gateway not loaded" in response.text
     assert "Pay on Razorpay" in response.text
+
+
+def test_reconcile_settles_a_link_payment_that_the_return_and_webhook_both_missed(
+    member_client, fake, clinic
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.commands import run_command
+
+    order = _link(member_client, _order(member_client))
+    fake.pay_link(order.razorpay_payment_link_id)
+    PaymentOrder.objects.filter(pk=order.pk).update(created_at=timezone.now() - timedelta(hours=2))
+    code, output = run_command("reconcile_payments")
+    assert code == 0, output
+    assert "1 settled" in output
+    assert account_balance(clinic=clinic) == 1_000
+    assert "0 settled" in run_command("reconcile_payments")[1]  # safe to run twice
