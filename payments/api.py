@@ -166,7 +166,8 @@ def with_session_clinic(request):
     """002's bodies do not name the clinic. A member of one clinic cannot have switched
     clinics in another tab, so theirs is implied; a member of several must still name it."""
     data = request.data
-    if "clinic" in data or len(request.memberships) != 1:
+    # A JSON body that is not an object is left for the serializer to refuse.
+    if not isinstance(data, dict) or "clinic" in data or len(request.memberships) != 1:
         return data
     data = data.dict() if hasattr(data, "dict") else dict(data)
     data["clinic"] = request.clinic.pk

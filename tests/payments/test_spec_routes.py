@@ -378,3 +378,11 @@ def test_reopening_a_paid_orders_checkout_says_it_was_already_paid(member_client
     again = member_client.get(f"/payments/test-checkout/{order_id}").text
     assert "already paid" in again and "Pay successfully" not in again
     assert account_balance(clinic=clinic) == 1_000
+
+
+@pytest.mark.parametrize("body", ['"text"', "[1, 2]", "7", "null"])
+@pytest.mark.parametrize("path", ["/clinic/simple-purchase-credits", "/clinic/verify-payment"])
+def test_alias_routes_refuse_a_json_body_that_is_not_an_object_with_400(member_client, path, body):
+    response = member_client.post(path, body, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["success"] is False
