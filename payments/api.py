@@ -5,6 +5,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
 from antidote.errors import AntidoteError
+from antidote.money import format_number
 from antidote.portal import IsClinicMember
 from billing.selectors import account_balance
 from payments import services
@@ -244,11 +245,12 @@ def _verify(request, data):
         return _refusal(error)
     if already_paid:
         message = (
-            f"This order was already paid; its {order.total_credits:,} credits were added "
+            f"This order was already paid; its {format_number(order.total_credits)} credits were "
+            "added "
             "then, not again."
         )
     else:
-        message = f"Payment received: {order.total_credits:,} credits added."
+        message = f"Payment received: {format_number(order.total_credits)} credits added."
     return Response(
         {
             "success": True,
