@@ -98,3 +98,8 @@ def with_promo_report(promos):
         bonus_granted=Sum("paymentorder__promo_bonus_credits", filter=paid, default=0),
         revenue_paise=Sum("paymentorder__amount_paise", filter=paid, default=0),
     )
+
+
+def receipts_for(*, clinic):
+    """The clinic's documents: a receipt for each paid order (GST invoices will join them)."""
+    return PaymentOrder.objects.filter(clinic=clinic, status=PaymentOrder.Status.PAID)
