@@ -59,6 +59,10 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "payments:pay-link": MONEY,
     "payments:link-return": MONEY,
     "payments:test-checkout": MONEY,
+    "payments:invoice": MONEY,
+    "payments:invoice-pdf": MONEY,
+    "payments:tax-details": MONEY,
+    "payments:billing-state": MONEY,
     "leads:team": OWNERS,
     "leads:team-role": OWNERS,
     "leads:team-remove": OWNERS,
@@ -67,6 +71,15 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "two-factor": OWNERS,
     "api-keys": OWNERS,
     "api-key-revoke": OWNERS,
+    # Notifications and webhooks: the clinic's owners decide who is told and where data goes.
+    "notifications:preferences": OWNERS,
+    "notifications:webhooks": OWNERS,
+    "notifications:webhook-create": OWNERS,
+    "notifications:webhook": OWNERS,
+    "notifications:webhook-test": OWNERS,
+    "notifications:webhook-toggle": OWNERS,
+    "notifications:webhook-delete": OWNERS,
+    "notifications:webhook-redeliver": OWNERS,
 }
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "billing",
     "payments",
     "disputes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -187,8 +188,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
-# Seconds an SMTP connect/read may take; sends run after commit in the request until an outbox
-# exists, so this bounds how long a hanging mail server can hold a patient's enquiry.
+# Seconds an SMTP connect/read may take. Mail leaves from a Celery worker (the outbox), never
+# inside a request, so this only bounds how long a hanging server holds a worker.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 # Absolute links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -341,6 +342,48 @@ PAYMENT_ORDER_EXPIRY_MINUTES = env.int("PAYMENT_ORDER_EXPIRY_MINUTES", default=6
 # asks about every uncredited order this young, whatever its status.
 PAYMENT_RECONCILE_LOOKBACK_DAYS = env.int("PAYMENT_RECONCILE_LOOKBACK_DAYS", default=30)
 
+# GST (payments/gst.py, payments/documents.py). Listed prices are taxable values; Razorpay is
+# charged the total with GST. The supplier's details print on every tax invoice, so in live
+# mode they are required and the app refuses to start without them; the test-payment mode
+# uses clearly fake ones (a demo's invoice says TEST on every line that names the supplier).
+GST_TREATMENT = env.str("GST_TREATMENT", default="invoice_at_payment")
+if GST_TREATMENT != "invoice_at_payment":
+    raise ImproperlyConfigured(
+        f"GST_TREATMENT must be 'invoice_at_payment' (the only treatment built), not "
+        f"{GST_TREATMENT!r}."
+    )
+GST_RATE_BASIS_POINTS = env.int("GST_RATE_BASIS_POINTS", default=1800)
+GST_SAC = env.str("GST_SAC", default="998365")
+GST_INVOICE_PREFIX = env.str("GST_INVOICE_PREFIX", default="INV")
+GST_CREDIT_NOTE_PREFIX = env.str("GST_CREDIT_NOTE_PREFIX", default="CN")
+_GST_SUPPLIER = (
+    "GST_SUPPLIER_LEGAL_NAME",
+    "GST_SUPPLIER_GSTIN",
+    "GST_SUPPLIER_STATE_CODE",
+    "GST_SUPPLIER_ADDRESS",
+)
+_GST_TEST_SUPPLIER = {
+    "GST_SUPPLIER_LEGAL_NAME": "TEST SUPPLIER - Antidote demo (not a tax invoice)",
+    "GST_SUPPLIER_GSTIN": "29AAACA1234A1ZG",
+    "GST_SUPPLIER_STATE_CODE": "29",
+    "GST_SUPPLIER_ADDRESS": "TEST ADDRESS, 1 Demo Road, Bengaluru 560001",
+}
+_gst_defaults = _GST_TEST_SUPPLIER if PAYMENT_MODE == "test" else {}
+GST_SUPPLIER_LEGAL_NAME, GST_SUPPLIER_GSTIN, GST_SUPPLIER_STATE_CODE, GST_SUPPLIER_ADDRESS = (
+    env.str(name, default=_gst_defaults.get(name, "")).strip() for name in _GST_SUPPLIER
+)
+_gst_missing = [name for name in _GST_SUPPLIER if not globals()[name]]
+if _gst_missing and not _schema_only:
+    raise ImproperlyConfigured(
+        f"PAYMENT_MODE is 'live' but {', '.join(_gst_missing)} not set: tax invoices cannot "
+        "be issued without the supplier's details. Set them, or PAYMENT_MODE=test for a demo."
+    )
+if not (0 <= GST_RATE_BASIS_POINTS <= 10_000):
+    raise ImproperlyConfigured("GST_RATE_BASIS_POINTS must be between 0 and 10000 (1800 = 18%).")
+if not (1 <= len(GST_INVOICE_PREFIX) <= 3 and 1 <= len(GST_CREDIT_NOTE_PREFIX) <= 3):
+    # A document number is at most 16 characters: PREFIX/26-27/000123.
+    raise ImproperlyConfigured("GST_INVOICE_PREFIX and GST_CREDIT_NOTE_PREFIX: 1 to 3 characters.")
+
 # Disputes
 PRIVATE_MEDIA_ROOT = env("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "private-media"))
 DISPUTE_WINDOW_DAYS = env.int("DISPUTE_WINDOW_DAYS", default=7)
@@ -349,3 +392,65 @@ DISPUTE_MIN_DESCRIPTION = env.int("DISPUTE_MIN_DESCRIPTION", default=20)
 DISPUTE_EVIDENCE_MAX_BYTES = env.int("DISPUTE_EVIDENCE_MAX_BYTES", default=5 * 1024 * 1024)
 DISPUTE_EVIDENCE_MAX_FILES = env.int("DISPUTE_EVIDENCE_MAX_FILES", default=5)
 QUALITY_WINDOW_DAYS = env.int("QUALITY_WINDOW_DAYS", default=90)
+
+# Background jobs: Celery on Redis. Tasks run in-process only when CELERY_TASK_ALWAYS_EAGER=true
+# is set explicitly (bin/demo, the SQLite suite); otherwise a broker is required, and a process
+# without one refuses to start, as live payments without keys do. Eager mode with DEBUG off is a
+# deploy error (antidote.E103): every request would wait on mail servers and webhooks again.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+if not CELERY_TASK_ALWAYS_EAGER and not CELERY_BROKER_URL and not _schema_only:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL is not set. Point it at Redis (redis://127.0.0.1:6379/0), or set "
+        "CELERY_TASK_ALWAYS_EAGER=true for a demo in which tasks run inside the request."
+    )
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task for another
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queueing a task never holds a request on a dead broker: the outbox row is already committed,
+# and the sweep queues it once the broker is back.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 60.0},
+    "reconcile-payments": {
+        "task": "antidote.run_command",
+        "schedule": 600.0,
+        "args": ["reconcile_payments", "--older-than", "15"],
+    },
+    "release-held-leads": {
+        "task": "antidote.run_command",
+        "schedule": 900.0,
+        "args": ["release_held_leads"],
+    },
+    # A safety sweep: the debit that crosses the level raises the alert at posting time.
+    "low-balance-alerts": {
+        "task": "antidote.run_command",
+        "schedule": 3600.0,
+        "args": ["send_low_balance_alerts"],
+    },
+    "reconcile": {
+        "task": "antidote.run_command",
+        "schedule": 24 * 3600.0,
+        "args": ["reconcile"],
+    },
+}
+
+# Notifications: text messages and clinics' webhooks.
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+if SMS_BACKEND not in {"console", "msg91"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND must be 'console' or 'msg91', not {SMS_BACKEND!r}.")
+MSG91_AUTH_KEY = env("MSG91_AUTH_KEY", default="")
+if SMS_BACKEND == "msg91" and not MSG91_AUTH_KEY:
+    raise ImproperlyConfigured("SMS_BACKEND is 'msg91' but MSG91_AUTH_KEY is not set.")
+MSG91_API_BASE = env("MSG91_API_BASE", default="https://control.msg91.com")
+MSG91_SMS_TEMPLATE_ID = env("MSG91_SMS_TEMPLATE_ID", default="")
+MSG91_WHATSAPP_NUMBER = env("MSG91_WHATSAPP_NUMBER", default="")
+MSG91_WHATSAPP_TEMPLATE = env("MSG91_WHATSAPP_TEMPLATE", default="antidote_alert")
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10)
+# Never in production: lets webhooks reach 127.0.0.1 (the tests' local receivers).
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -29,6 +30,8 @@ from billing.models import (
     ReconciliationRun,
 )
 from billing.signals import credits_added, overdraft_raised
+from notifications import services as notifications
+from notifications.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,8 @@ _CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
 
 # Read the account (locked on PostgreSQL) with the balance this entry would leave.
 _ACCOUNT_AFTER = f"""
-    SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit
+    SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit,
+           a.low_balance_threshold, a.low_balance_alerted_at IS NULL AS alert_armed
     FROM {_ACCOUNT} a JOIN {_CLINIC} c ON c.id = a.clinic_id
     WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(real_money)s AS boolean))"""
 _COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
@@ -74,7 +78,8 @@ _POST_POSTGRES = f"""
         {_SET_BALANCE.format(account=f"{_ACCOUNT} a", after="ins.balance_after")}
         FROM ins WHERE a.id = ins.account_id RETURNING a.id
     )
-    SELECT ins.id, ins.account_id, ins.balance_after FROM ins JOIN upd ON upd.id = ins.account_id"""
+    SELECT ins.id, ins.account_id, ins.balance_after, acc.low_balance_threshold, acc.alert_armed
+    FROM ins JOIN upd ON upd.id = ins.account_id JOIN acc ON acc.id = ins.account_id"""
 # SQLite has no row locks (it serialises writers) and no data-modifying CTEs: three steps.
 _INSERT_SQLITE = f"""
     INSERT INTO {_LEDGER} ({_COLUMNS}, created_at)
@@ -188,9 +193,10 @@ def post_entry(
     if db.vendor == "postgresql":
         with _prepared_cursor(db) as cursor:
             cursor.execute(_POST_POSTGRES, params)
-            entry_id, account_id, balance = cursor.fetchone() or (None, None, None)
+            row = cursor.fetchone() or (None, None, None, None, None)
     else:
-        entry_id, account_id, balance = _post_sqlite(params)
+        row = _post_sqlite(params)
+    entry_id, account_id, balance, alert_threshold, alert_armed = row
 
     if entry_id is None:
         return _replay_or_refuse(params=params, kind=kind)
@@ -220,6 +226,11 @@ def post_entry(
     )
     entry._state.adding = False
     entry._state.db = db.alias
+    # Only a crossing costs a query: the statement returned the level and whether it is armed.
+    if (credits < 0 and alert_armed and balance < alert_threshold) or (
+        credits > 0 and not alert_armed and balance >= alert_threshold
+    ):
+        _low_balance_at_posting(account_id=account_id, debit=credits < 0)
     if credits > 0:
         transaction.on_commit(
             lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
@@ -250,20 +261,20 @@ def _post_sqlite(params: dict) -> tuple:
         cursor.execute(_ACCOUNT_AFTER, params)
         row = cursor.fetchone()
         if row is None:
-            return None, None, None
-        account_id, balance, overdraft_limit = row
+            return None, None, None, None, None
+        account_id, balance, overdraft_limit, threshold, armed = row
         if params["credits"] < 0 and balance < -overdraft_limit and not params["may_pass_floor"]:
-            return None, None, None
+            return None, None, None, None, None
         cursor.execute(
             _INSERT_SQLITE, {**params, "account_id": account_id, "balance_after": balance}
         )
         inserted = cursor.fetchone()
         if inserted is None:
-            return None, None, None
+            return None, None, None, None, None
         cursor.execute(
             _SET_BALANCE_SQLITE, {**params, "account_id": account_id, "balance_after": balance}
         )
-        return inserted[0], account_id, balance
+        return inserted[0], account_id, balance, threshold, armed
 
 
 def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
@@ -478,6 +489,40 @@ def release_low_balance_alert(*, account: CreditAccount, claimed_at) -> None:
     """
     CreditAccount.objects.filter(pk=account.pk, low_balance_alerted_at=claimed_at).update(
         low_balance_alerted_at=None
+    )
+
+
+def _low_balance_at_posting(*, account_id: int, debit: bool) -> None:
+    """The debit that takes a balance below its alert level raises the alert, once per
+    crossing (the conditional claim, under the account lock the posting holds); a credit that
+    lifts it back to the level re-arms it. The hourly command is only a safety sweep."""
+    with transaction.atomic():
+        if not debit:
+            CreditAccount.objects.filter(
+                pk=account_id,
+                low_balance_alerted_at__isnull=False,
+                balance__gte=F("low_balance_threshold"),
+            ).update(low_balance_alerted_at=None)
+        elif claim_low_balance_alert(account=CreditAccount(pk=account_id)) is not None:
+            emit_low_balance_alert(
+                account=CreditAccount.objects.select_related("clinic").get(pk=account_id)
+            )
+
+
+def emit_low_balance_alert(*, account: CreditAccount) -> None:
+    """The ``balance.low`` event, through the outbox, in the caller's transaction."""
+    clinic = account.clinic
+    notifications.emit(
+        type=EventType.BALANCE_LOW,
+        clinic_id=clinic.pk,
+        data={"balance": account.balance, "threshold": account.low_balance_threshold},
+        subject=f"{clinic.name}: {account.balance:,} credits left",
+        text=(
+            f"Your Antidote balance is {account.balance:,} credits, below your alert level of "
+            f"{account.low_balance_threshold:,}. New leads are held when credits run out.\n\n"
+            f"Top up: {settings.SITE_URL}/clinic/credits/topup"
+        ),
+        contact_email=clinic.contact_email,
     )
 
 

@@ -112,14 +112,6 @@ class RazorpayGateway:
     def fetch_payment_link(self, link_id: str) -> dict:
         return self._call("fetch payment link", self.client.payment_link.fetch, link_id)
 
-    def refund_payment(self, payment_id: str, amount_paise: int, notes: dict) -> dict:
-        return self._call(
-            "refund payment",
-            self.client.payment.refund,
-            payment_id,
-            {"amount": amount_paise, "notes": notes},
-        )
-
     def verify_payment_link_signature(
         self, *, link_id: str, reference_id: str, status: str, payment_id: str, signature: str
     ) -> None:
@@ -128,6 +120,14 @@ class RazorpayGateway:
             raise SignatureMismatch(
                 "The payment page's confirmation did not match this order; nothing was credited."
             )
+
+    def refund_payment(self, payment_id: str, *, amount_paise: int, notes: dict) -> dict:
+        # A fresh dict each call: the SDK's default argument is a shared one.
+        data = {"amount": amount_paise, "notes": notes}
+        return self._call("refund payment", self.client.payment.refund, payment_id, data)
+
+    def fetch_refund(self, refund_id: str) -> dict:
+        return self._call("fetch refund", self.client.refund.fetch, refund_id)
 
     def verify_payment_signature(self, *, order_id: str, payment_id: str, signature: str) -> None:
         try:
@@ -198,7 +198,7 @@ class TestModeGateway(RazorpayGateway):
         return {
             "id": payment_id,
             "order_id": order_id,
-            "amount": order.amount_paise,
+            "amount": order.charged_paise,
             "currency": "INR",
             "status": "captured",
         }
@@ -210,7 +210,20 @@ class TestModeGateway(RazorpayGateway):
         return []  # test-mode checkout reports through verify-payment only
 
     def payment_refunds(self, payment_id: str) -> list[dict]:
-        return []  # nothing is ever refunded in test mode
+        return []  # no money moves in test mode
+
+    def refund_payment(self, payment_id: str, *, amount_paise: int, notes: dict) -> dict:
+        # No money moved in, none moves out: the demo's refund is processed at once.
+        return {
+            "id": f"rfnd_test_{secrets.token_hex(7)}",
+            "payment_id": payment_id,
+            "amount": amount_paise,
+            "notes": notes,
+            "status": "processed",
+        }
+
+    def fetch_refund(self, refund_id: str) -> dict:
+        raise PaymentUnavailable(f"test mode keeps no refund {refund_id!r}")
 
     def create_payment_link(self, *, reference_id: str, **kwargs) -> dict:
         # The "hosted page" of test mode is the checkout stand-in for the same order.
@@ -226,9 +239,6 @@ class TestModeGateway(RazorpayGateway):
 
     def fetch_payment_link(self, link_id: str) -> dict:
         return {"id": link_id, "payments": []}  # test mode pays through the stand-in only
-
-    def refund_payment(self, payment_id: str, amount_paise: int, notes: dict) -> dict:
-        return {"id": f"rfnd_test_{secrets.token_hex(7)}", "amount": amount_paise}
 
 
 def test_payment_mode() -> bool:

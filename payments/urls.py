@@ -23,6 +23,10 @@ urlpatterns = [
     path("clinic/payments/<int:pk>/receipt", views.receipt, name="receipt"),
     path("clinic/payments/<int:pk>/pay-link", views.pay_by_link, name="pay-link"),
     path("payments/link-return", views.payment_link_return, name="link-return"),
+    path("clinic/payments/<int:pk>/invoice", views.invoice, name="invoice"),
+    path("clinic/payments/<int:pk>/invoice.pdf", views.invoice_pdf, name="invoice-pdf"),
+    path("clinic/billing/tax-details", views.tax_details, name="tax-details"),
+    path("clinic/credits/billing-state", views.billing_state, name="billing-state"),
     path(
         "payments/test-checkout/<str:razorpay_order_id>", views.test_checkout, name="test-checkout"
     ),

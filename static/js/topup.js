@@ -49,7 +49,11 @@
       else { promoMessage.textContent = quote.message; promoMessage.className = "errorlist"; }
       return;
     }
-    payAmount.textContent = "₹" + quote.amount.toLocaleString("en-IN");
+    const rupees = (value) => "₹" + Number(value).toLocaleString("en-IN", { maximumFractionDigits: 2 });
+    // "₹5,000 + ₹900 GST = ₹5,900": the server's figures; Razorpay is charged the total.
+    payAmount.textContent = quote.has_billing_state
+      ? rupees(quote.amount) + " + " + rupees(quote.gst) + " GST = " + rupees(quote.total)
+      : rupees(quote.amount) + " + GST (choose your billing state above)";
     getCredits.textContent = quote.credits.toLocaleString("en-IN");
     bonusLine.textContent = quote.bonus ? " (includes " + quote.bonus.toLocaleString("en-IN") + " bonus)" : "";
     if (hasPromo) {

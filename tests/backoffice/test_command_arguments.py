@@ -73,6 +73,17 @@ BAD_ARGUMENTS = {
         (["--out", "-", "--to", "99999-01-01"], "is not a date"),
         (["--out", "-", "--from", "2026-02-01", "--to", "2026-01-01"], "--from is after --to"),
     ],
+    "gst_report": [
+        ([], "the following arguments are required: --month, --out"),
+        (["--out", "/tmp/x.csv"], "the following arguments are required: --month"),
+        *[
+            (["--month", bad, "--out", "/tmp/x.csv"], "is not a month (YYYY-MM)")
+            for bad in ["2026-13", "2026-00", "2026-1", "26-01", "٢٠٢٦-٠١", "", "2026-01-01"]
+        ],
+        (["--month", "2026-11", "--out", ""], "cannot be empty"),
+        (["--month", "2026-11", "--out", "/"], "already exists"),
+        (["--month", "2026-11", "--out", "/no/such/folder/gst.csv"], "cannot write"),
+    ],
     "reconcile_payments": [
         *[(["--older-than", n], "is not a whole number") for n in HOSTILE_NUMBERS],
         (["--older-than", "99999999999"], "out of range"),

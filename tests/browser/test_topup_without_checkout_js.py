@@ -46,7 +46,8 @@ def test_blocked_checkout_script_is_reported_and_the_payment_link_completes_the_
     page.goto(f"{live_server.url}/clinic/credits/topup")
     page.check("#custom-choice")
     page.fill("#custom-amount", "1000")
-    expect(page.locator("#pay-amount")).to_have_text("₹1,000")
+    # Price + GST = total (issue 14): the factory clinic is billed intra-state at 18%.
+    expect(page.locator("#pay-amount")).to_have_text("₹1,000 + ₹180 GST = ₹1,180")
     page.click("#pay-button")
     # The script never loaded: the form posts without it and the checkout page says why.
     page.wait_for_url("**/clinic/credits/topup")
@@ -85,7 +86,7 @@ def test_a_refused_custom_amount_clears_the_summary_and_is_shown_beside_the_amou
     page.goto(f"{live_server.url}/clinic/credits/topup")
     page.check("#custom-choice")
     page.fill("#custom-amount", "1000")
-    expect(page.locator("#pay-amount")).to_have_text("₹1,000")
+    expect(page.locator("#pay-amount")).to_have_text("₹1,000 + ₹180 GST = ₹1,180")
     page.fill("#custom-amount", "500")
     expect(page.locator("[data-testid=amount-error]")).to_have_text(
         "The smallest top-up is ₹1,000."
@@ -95,6 +96,7 @@ def test_a_refused_custom_amount_clears_the_summary_and_is_shown_beside_the_amou
     expect(page.locator("#promo-message")).to_have_text("")
     screenshot("topup-refused-amount")
     page.fill("#custom-amount", "6000")
+    expect(page.locator("#pay-amount")).to_have_text("₹6,000 + ₹1,080 GST = ₹7,080")
     expect(page.locator("#get-credits")).to_have_text("6,600")  # the Growth package's rate
     expect(page.locator("#bonus-line")).to_have_text(" (includes 600 bonus)")
     expect(page.locator("[data-testid=amount-error]")).to_have_text("")

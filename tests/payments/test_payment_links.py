@@ -10,7 +10,7 @@ from django.test import Client
 
 from billing.models import CreditTransaction
 from billing.selectors import account_balance
-from payments.models import PaymentEvent, PaymentOrder, PaymentRefund
+from payments.models import PaymentEvent, PaymentOrder, PaymentRefund, TaxDocument
 from tests.factories import ClinicFactory, ClinicMemberFactory
 from tests.payments.conftest import (
     KEY_SECRET,
@@ -70,7 +70,9 @@ def test_a_payment_link_is_made_once_for_the_orders_amount(member_client, fake):
     order = _link(member_client, _order(member_client))
     assert order.razorpay_payment_link_id.startswith("plink_")
     link = fake.payment_links[order.razorpay_payment_link_id]
-    assert (link["amount"], link["reference_id"]) == (1000_00, f"order-{order.pk}")
+    # The order's charged amount: its price plus GST, as the checkout would take.
+    assert (link["amount"], link["reference_id"]) == (1180_00, f"order-{order.pk}")
+    assert order.charged_paise == 1180_00
     assert link["callback_url"].endswith("/payments/link-return")
     page = member_client.post(f"/clinic/payments/{order.pk}/pay-link").text
     assert order.payment_link_url in page
@@ -95,6 +97,9 @@ def test_paying_on_the_link_and_returning_credits_once(member_client, fake, clin
     assert CreditTransaction.objects.count() == 1
     order.refresh_from_db()
     assert (order.status, order.razorpay_payment_id) == ("paid", payment["id"])
+    # Settled like any payment: its tax invoice is issued once, for the charged total.
+    invoice = TaxDocument.objects.get(order=order)
+    assert (invoice.kind, invoice.total_paise) == (TaxDocument.Kind.INVOICE, 1180_00)
 
 
 def test_the_link_webhook_alone_settles_the_order(member_client, fake, clinic):
@@ -181,7 +186,7 @@ def test_checkout_and_link_both_paid_refunds_the_second_payment_and_tells_staff(
     assert "already paid by another payment" in body["result"]
     assert account_balance(clinic=clinic) == 1_000  # credited once
     refunds = [r for r in fake.refunds.values() if r["payment_id"] == link_payment["id"]]
-    assert len(refunds) == 1 and refunds[0]["amount"] == 1000_00
+    assert len(refunds) == 1 and refunds[0]["amount"] == 1180_00  # all of it, GST included
     row = PaymentRefund.objects.get()
     assert (row.razorpay_id, row.status, row.reversal_entry) == (
         refunds[0]["id"],

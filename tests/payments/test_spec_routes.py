@@ -48,11 +48,14 @@ def test_simple_purchase_credits_takes_002s_body_and_answers_002s_shape(
         "credits",
         "razorpay_amount",
         "currency",
+        # GST (issue 14) beside 002's fields: the price, its GST, and the total Razorpay takes.
+        "gst",
+        "total",
     }
     assert (body["success"], body["amount"], body["razorpay_amount"], body["currency"]) == (
         True,
         800,
-        800_00,
+        944_00,
         "INR",
     )
     assert body["credits"] == 1_000
@@ -218,6 +221,23 @@ def test_topup_post_with_a_refused_amount_shows_the_error_beside_the_amount(memb
     assert response.context["error_field"] == "amount"
     assert 'data-testid="amount-error">The smallest top-up is ₹1,000.' in response.text
     assert 'value="500"' in response.text  # the typed amount is kept
+    assert not PaymentOrder.objects.exists()
+
+
+def test_topup_post_without_a_billing_state_is_refused_and_asks_for_it(client):
+    # GST (issue 14) depends on the clinic's state: the no-JS form asks for it like the JSON.
+    clinic = ClinicFactory(billing_state="")
+    client.force_login(ClinicMemberFactory(clinic=clinic, role="owner").user)
+    growth = CreditPackage.objects.get(price_paise=5_000_00)
+    response = client.post(
+        "/clinic/credits/topup",
+        {"clinic": session_clinic(client), "package": growth.pk, "amount": ""},
+    )
+    assert response.status_code == 400
+    assert response.context["error_field"] == "form"
+    text = response.content.decode()
+    assert "Choose your clinic&#x27;s billing state first" in text
+    assert "billing-state-form" in text
     assert not PaymentOrder.objects.exists()
 
 

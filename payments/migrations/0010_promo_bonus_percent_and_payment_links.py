@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0007_overrun_review"),
+        ("payments", "0009_staff_refunds"),
     ]
 
     operations = [
