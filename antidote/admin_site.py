@@ -97,9 +97,12 @@ class BackOfficeSite(admin.AdminSite):
         return TemplateResponse(request, "admin/marketplace_report.html", context)
 
     def index(self, request, extra_context=None):
-        from antidote.dashboard import dashboard_figures
+        from antidote.dashboard import dashboard_figures, monthly_figures
 
-        return super().index(request, {**(extra_context or {}), "figures": dashboard_figures()})
+        return super().index(
+            request,
+            {**(extra_context or {}), "figures": dashboard_figures(), "months": monthly_figures()},
+        )
 
 
 class ReportMonthForm(forms.Form):

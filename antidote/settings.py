@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log line of the request, the other middleware's included, carries its id.
+    "antidote.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -258,11 +260,34 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# One JSON line per event on standard error (the process manager keeps it: journald, docker
+# logs), with the request id; contact details are redacted on every record (antidote.logs).
+# LOG_FILE also appends the same lines to a file.
+LOG_FILE = env("LOG_FILE", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "filters": {"redact": {"()": "antidote.logs.RedactContactDetails"}},
+    "formatters": {"json": {"()": "antidote.logs.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"]},
+        **(
+            {
+                "file": {
+                    "class": "logging.handlers.WatchedFileHandler",
+                    "filename": LOG_FILE,
+                    "formatter": "json",
+                    "filters": ["redact"],
+                }
+            }
+            if LOG_FILE
+            else {}
+        ),
+    },
+    "root": {
+        "handlers": ["console", *(["file"] if LOG_FILE else [])],
+        "level": env("LOG_LEVEL", default="INFO"),
+    },
 }
 
 # Business settings

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Sum
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -218,23 +218,53 @@ def transactions_for(*, clinic, kind=None, date_from=None, date_to=None):
 @dataclass(frozen=True)
 class MonthSummary:
     spent: int
-    purchased: int
+    paid: int  # bought with money, 1 credit per rupee
+    bonus: int  # package, custom-amount and promo bonuses
     refunded: int
+
+    @property
+    def purchased(self) -> int:
+        """Paid and bonus credits together."""
+        return self.paid + self.bonus
+
+
+def month_start():
+    return timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def month_summary(*, clinic) -> MonthSummary:
-    """Credits spent on leads, bought (incl. bonuses) and refunded this month."""
-    start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    return _summary(CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=start))
+    """Credits spent on leads, bought (paid and bonus apart) and refunded this month."""
+    return _summary(
+        CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=month_start())
+    )
 
 
 def _summary(entries) -> MonthSummary:
     totals = dict(entries.order_by().values_list("kind").annotate(total=Sum("credits")))
     return MonthSummary(
         spent=-totals.get(Kind.LEAD_CHARGE, 0),
-        purchased=sum(totals.get(k, 0) for k in (Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS)),
+        paid=totals.get(Kind.PURCHASE, 0),
+        bonus=totals.get(Kind.BONUS, 0) + totals.get(Kind.PROMO_BONUS, 0),
         refunded=totals.get(Kind.DISPUTE_REFUND, 0),
     )
+
+
+@dataclass(frozen=True)
+class TierRow:
+    min_price_paise: int
+    leads: int
+    credits: int  # net of dispute refunds is not counted here: the price charged
+
+
+def leads_by_tier(*, clinic) -> list[TierRow]:
+    """This month's charged leads and the credits they cost, by the pricing tier they used."""
+    rows = (
+        clinic.leads.filter(created_at__gte=month_start(), billing_state="charged")
+        .values("tier_min_price_paise")
+        .annotate(leads=Count("pk"), credits=Sum("price_credits"))
+        .order_by("tier_min_price_paise")
+    )
+    return [TierRow(row["tier_min_price_paise"], row["leads"], row["credits"] or 0) for row in rows]
 
 
 def spend_per_day(*, clinic, days: int = 30) -> list[tuple[date, int]]:

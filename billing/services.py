@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.logs import log_event
 from antidote.money import format_number, format_signed
 from billing.models import (
     CREDIT_KINDS,
@@ -199,6 +200,17 @@ def post_entry(
 
     if entry_id is None:
         return _replay_or_refuse(params=params, kind=kind)
+    log_event(
+        logger,
+        "ledger.posted",
+        entry=entry_id,
+        clinic=clinic_id,
+        kind=kind.value,
+        credits=credits,
+        balance_after=balance,
+        key=idempotency_key,
+        lead=lead_id,
+    )
 
     entry = CreditTransaction(
         id=entry_id,

@@ -11,33 +11,75 @@ from antidote.filters import bad_filters_csv
 from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
-from billing.selectors import spend_per_day, transactions_for
+from billing.selectors import (
+    leads_by_tier,
+    month_start,
+    month_summary,
+    spend_per_day,
+    transactions_for,
+)
 
-CHART_HEIGHT = 120
+# The spending chart, in SVG user units: a plot area with a y axis on the left (its values)
+# and an x axis below (dates). Heights are attributes, never inline styles (the CSP).
+CHART_HEIGHT = 160
+CHART_LEFT = 44
+BAR_STEP = 14
+BAR_WIDTH = 10
+
+
+def _nice_ceiling(value: int) -> int:
+    """The axis maximum: the peak rounded up to 1, 2 or 5 times a power of ten."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+def spending_chart(days) -> dict:
+    top = _nice_ceiling(max((credits for _, credits in days), default=0) or 1)
+    bars = []
+    for i, (day, credits) in enumerate(days):
+        height = credits * CHART_HEIGHT // top
+        bars.append(
+            {
+                "day": day,
+                "credits": credits,
+                "x": CHART_LEFT + i * BAR_STEP + (BAR_STEP - BAR_WIDTH) // 2,
+                "y": CHART_HEIGHT - height,
+                "height": height,
+                "label_x": CHART_LEFT + i * BAR_STEP + BAR_STEP // 2,
+                "label_y": max(CHART_HEIGHT - height - 3, 10),
+            }
+        )
+    ticks = [{"value": top * k // 4, "y": CHART_HEIGHT - CHART_HEIGHT * k // 4} for k in range(5)]
+    return {
+        "bars": bars,
+        "ticks": ticks,
+        "height": CHART_HEIGHT,
+        "left": CHART_LEFT,
+        "right": CHART_LEFT + len(days) * BAR_STEP,
+        "width": CHART_LEFT + len(days) * BAR_STEP + 8,
+        "bar_width": BAR_WIDTH,
+    }
 
 
 @require_GET
 @clinic_member_required
 def billing_dashboard(request):
-    days = spend_per_day(clinic=request.clinic, days=30)
-    peak = max((credits for _, credits in days), default=0) or 1
-    bars = []
-    for i, (day, credits) in enumerate(days):
-        height = credits * CHART_HEIGHT // peak
-        bars.append(
-            {
-                "day": day,
-                "credits": credits,
-                "x": i * 20 + 2,
-                "y": CHART_HEIGHT - height,
-                "height": height,
-            }
-        )
+    clinic = request.clinic
+    days = spend_per_day(clinic=clinic, days=30)
+    # The reverse relation, not an import: billing stands below disputes.
+    open_disputes = clinic.disputes.filter(status="pending").count()
     context = {
-        "bars": bars,
-        "chart_height": CHART_HEIGHT,
+        "chart": spending_chart(days),
         "spent_30_days": sum(credits for _, credits in days),
-        "recent": transactions_for(clinic=request.clinic)[:20],
+        "month": month_summary(clinic=clinic),
+        "leads_this_month": clinic.leads.filter(created_at__gte=month_start()).count(),
+        "tiers": leads_by_tier(clinic=clinic),
+        "open_disputes": open_disputes,
+        "recent": transactions_for(clinic=clinic)[:20],
     }
     return render(request, "billing/billing_dashboard.html", context)
 

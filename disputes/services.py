@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 from billing import services as billing
 from billing.selectors import lead_net_charged
 from disputes.models import Dispute, DisputeEvent, Evidence
@@ -159,6 +160,15 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
                 size=upload.size,
             )
         _record(dispute, "opened", user, description)
+        log_event(
+            logger,
+            "dispute.opened",
+            dispute=dispute.pk,
+            lead=lead.pk,
+            clinic=lead.clinic_id,
+            type=dispute_type,
+            evidence_files=len(files),
+        )
         notifications.emit(
             type=EventType.DISPUTE_OPENED,
             clinic_id=dispute.clinic_id,
@@ -221,6 +231,15 @@ def approve_dispute(
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "approved", actor, f"Refunded {entry.credits} credits. {notes}".strip())
+        log_event(
+            logger,
+            "dispute.approved",
+            dispute=locked.pk,
+            clinic=locked.clinic_id,
+            refund_credits=entry.credits,
+            automatic=automatic,
+            actor=getattr(actor, "pk", None),
+        )
         _emit_decision(locked)
     return locked
 
@@ -237,6 +256,13 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "rejected", actor, notes)
+        log_event(
+            logger,
+            "dispute.rejected",
+            dispute=locked.pk,
+            clinic=locked.clinic_id,
+            actor=getattr(actor, "pk", None),
+        )
         _emit_decision(locked)
     return locked
 

@@ -1,5 +1,6 @@
 """Public enquiry pages and the clinic portal's lead pages."""
 
+import json
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.http import (
     Http404,
     HttpResponseBadRequest,
     HttpResponseRedirect,
+    JsonResponse,
     QueryDict,
     StreamingHttpResponse,
 )
@@ -412,13 +414,30 @@ def save_default_filter(request):
     return HttpResponseRedirect(reverse("leads:inbox") + (f"?{query}" if query else ""))
 
 
-@require_POST
+def _put_data(request) -> QueryDict | dict:
+    """A PUT's body, as 000 documents the call: form-encoded or a JSON object."""
+    if request.content_type == "application/json":
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, RecursionError):
+            return {}
+        return data if isinstance(data, dict) else {}
+    return QueryDict(request.body, encoding=request.encoding)
+
+
+@require_http_methods(["POST", "PUT"])
 @clinic_member_required
 def update_status(request):
-    form = LeadStatusForm(request.POST)
+    """A lead's status. POST from the portal's forms (htmx or plain); PUT as 000 documents it,
+    answered in JSON."""
+    form = LeadStatusForm(request.POST if request.method == "POST" else _put_data(request))
     form.is_valid()
     lead_id = form.cleaned_data.get("lead_id")
     if lead_id is None:
+        if request.method == "PUT":
+            return JsonResponse(
+                {"success": False, "message": "lead_id must be a lead number."}, status=400
+            )
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
         Lead.objects.select_related("package", "assigned_to__user")
@@ -444,6 +463,17 @@ def update_status(request):
             )
         except AntidoteError as refusal:
             error = refusal.message
+    if request.method == "PUT":
+        if error:
+            return JsonResponse({"success": False, "message": error}, status=400)
+        return JsonResponse(
+            {
+                "success": True,
+                "lead_id": lead.pk,
+                "status": lead.status,
+                "message": f"Lead #{lead.pk} is now {lead.get_status_display().lower()}.",
+            }
+        )
     if request.htmx:
         context = {
             "lead": lead,

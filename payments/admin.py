@@ -18,7 +18,7 @@ from antidote.admin_bases import (
     ReadOnlyAdmin,
 )
 from antidote.errors import AntidoteError
-from antidote.money import format_paise
+from antidote.money import format_number, format_paise
 from billing.sources import register_entry_source
 from payments import refunds, selectors, services
 from payments.forms import CreditPackageForm, PromoCodeForm
@@ -33,6 +33,7 @@ from payments.models import (
     TaxDocument,
     WebhookEvent,
 )
+from payments.selectors import with_promo_report
 from payments.views import tax_document_html, tax_document_pdf_response
 
 # The ledger admin links these entries to their order (keys made in payments.services).
@@ -58,12 +59,32 @@ class PromoCodeAdmin(ChangeReasonAdmin):
         "code",
         "discount",
         "bonus_credits",
+        "bonus_percent",
         "is_active",
         "valid_until",
         "uses",
+        "discount_given",
+        "bonus_granted",
+        "revenue",
     ]
     list_filter = ["is_active", "discount_type"]
     search_fields = ["code", "description"]
+
+    # The promo report: what each code cost and brought, from its paid orders.
+    def get_queryset(self, request):
+        return with_promo_report(super().get_queryset(request))
+
+    @admin.display(description="Discount given", ordering="discount_given_paise")
+    def discount_given(self, obj):
+        return format_paise(obj.discount_given_paise)
+
+    @admin.display(description="Bonus credits granted", ordering="bonus_granted")
+    def bonus_granted(self, obj):
+        return format_number(obj.bonus_granted)
+
+    @admin.display(description="Revenue from its orders", ordering="revenue_paise")
+    def revenue(self, obj):
+        return format_paise(obj.revenue_paise)
 
     @admin.display(description="Discount", ordering="discount_value")
     def discount(self, obj):

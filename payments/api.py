@@ -104,6 +104,8 @@ class TopupSerializer(serializers.Serializer):
         # An empty form field means "not chosen", not "invalid".
         if hasattr(data, "items"):
             data = {k: v for k, v in data.items() if not (k in ("package", "amount") and v == "")}
+            if "promo_code" not in data and "code" in data:
+                data["promo_code"] = data.pop("code")  # 002's name for the same field
         return super().to_internal_value(data)
 
 
@@ -119,10 +121,10 @@ class OrderSerializer(TopupSerializer, ForClinicSerializer):
     pass
 
 
-def _quote(request, serializer=TopupSerializer):
-    form = serializer(data=request.data)
+def quote_request(request, serializer=TopupSerializer, data=None):
+    form = serializer(data=request.data if data is None else data)
     if not form.is_valid():
-        raise AntidoteError(first_error(form))
+        raise AntidoteError(first_error(form), code="amount" if "amount" in form.errors else None)
     if isinstance(form, ForClinicSerializer):
         check_clinic(request, form)
     data = form.validated_data
@@ -147,12 +149,19 @@ class VerifySerializer(ForClinicSerializer):
 def check_promo_code(request):
     """Live check for the top-up form: the discount and bonus a code gives on this choice."""
     try:
-        quote = _quote(request)
+        quote = quote_request(request)
     except AntidoteError as error:
         return Response(
-            {"success": False, "discount": 0, "bonus_credits": 0, "message": error.message}
+            {
+                "success": False,
+                "discount": 0,
+                "bonus_credits": 0,
+                "message": error.message,
+                # Where the page shows it: beside the amount, or under the promo code.
+                "field": "amount" if error.code == "amount" else "promo_code",
+            }
         )
-    message = f"{quote.promo.code} applied." if quote.promo else ""
+    message = services.describe_promo(quote)
     return Response(
         {
             "success": True,
@@ -164,16 +173,42 @@ def check_promo_code(request):
             "total": _rupees(quote.charged_paise),
             "has_billing_state": quote.tax is not None,
             "credits": quote.total_credits,
+            "bonus": quote.bonus_credits,
         }
     )
+
+
+def with_session_clinic(request):
+    """002's bodies do not name the clinic. A member of one clinic cannot have switched
+    clinics in another tab, so theirs is implied; a member of several must still name it."""
+    data = request.data
+    # A JSON body that is not an object is left for the serializer to refuse.
+    if not isinstance(data, dict) or "clinic" in data or len(request.memberships) != 1:
+        return data
+    data = data.dict() if hasattr(data, "dict") else dict(data)
+    data["clinic"] = request.clinic.pk
+    return data
 
 
 @api_view(["POST"])
 @permission_classes([IsClinicMember])
 def create_razorpay_order(request):
+    return _create_order(request, request.data)
+
+
+@api_view(["POST"])
+@permission_classes([IsClinicMember])
+def simple_purchase_credits(request):
+    """002's ``POST /clinic/simple-purchase-credits``: the same order, 002's body and shape."""
+    return _create_order(request, with_session_clinic(request))
+
+
+def _create_order(request, data):
     try:
         order = services.create_order(
-            clinic=request.clinic, user=request.user, quote=_quote(request, OrderSerializer)
+            clinic=request.clinic,
+            user=request.user,
+            quote=quote_request(request, OrderSerializer, data),
         )
     except AntidoteError as error:
         return _refusal(error)
@@ -195,7 +230,18 @@ def create_razorpay_order(request):
 @api_view(["POST"])
 @permission_classes([IsClinicMember])
 def verify_payment(request):
-    form = VerifySerializer(data=request.data)
+    return _verify(request, request.data)
+
+
+@api_view(["POST"])
+@permission_classes([IsClinicMember])
+def clinic_verify_payment(request):
+    """002's ``POST /clinic/verify-payment``: the same verification under 002's path."""
+    return _verify(request, with_session_clinic(request))
+
+
+def _verify(request, data):
+    form = VerifySerializer(data=data)
     if not form.is_valid():
         message = (
             NO_CLINIC
@@ -206,13 +252,27 @@ def verify_payment(request):
     try:
         check_clinic(request, form)
         fields = {k: v for k, v in form.validated_data.items() if k != "clinic"}
+        already_paid = PaymentOrder.objects.filter(
+            clinic=request.clinic,
+            razorpay_order_id=fields["razorpay_order_id"],
+            status=PaymentOrder.Status.PAID,
+        ).exists()
         order = services.verify_payment(clinic=request.clinic, **fields)
     except AntidoteError as error:
         return _refusal(error)
+    if already_paid:
+        message = (
+            f"This order was already paid; its {format_number(order.total_credits)} credits were "
+            "added "
+            "then, not again."
+        )
+    else:
+        message = f"Payment received: {format_number(order.total_credits)} credits added."
     return Response(
         {
             "success": True,
-            "message": f"Payment received: {format_number(order.total_credits)} credits added.",
+            "already_paid": already_paid,
+            "message": message,
             "new_balance": account_balance(clinic=request.clinic),
         }
     )

@@ -37,6 +37,16 @@ class OrderReferenceForm(forms.Form):
     order = forms.RegexField(regex=r"^\w{1,60}$")
 
 
+class PaymentLinkReturnForm(forms.Form):
+    """What Razorpay's payment page adds to our callback URL after a payment."""
+
+    razorpay_payment_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_payment_link_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_payment_link_reference_id = forms.RegexField(regex=r"^[\w-]{1,60}$")
+    razorpay_payment_link_status = forms.RegexField(regex=r"^\w{1,20}$")
+    razorpay_signature = forms.RegexField(regex=r"^[0-9a-fA-F]{1,128}$")
+
+
 CreditPackageForm = settings_form_in_rupees(
     CreditPackage,
     rupees={"price_paise": "Price (₹)"},

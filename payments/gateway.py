@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.crypto import salted_hmac
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def sign(secret: str, message: str) -> str:
 class RazorpayGateway:
     def __init__(self, *, key_id: str, key_secret: str, webhook_secret: str, api_base: str):
         self.key_id = key_id
+        self.key_secret = key_secret
         self.webhook_secret = webhook_secret
         self.client = razorpay.Client(auth=(key_id, key_secret), base_url=api_base.rstrip("/"))
         self.client.enable_retry(False)
@@ -58,7 +60,9 @@ class RazorpayGateway:
             requests.RequestException,
             ValueError,  # an answer that is not JSON
         ) as error:
-            logger.warning("Razorpay %s failed: %r", what, error)
+            log_event(
+                logger, "razorpay.unavailable", level=logging.ERROR, call=what, error=repr(error)
+            )
             raise PaymentUnavailable(f"{what}: {error!r}") from error
         if not isinstance(answer, dict):
             raise PaymentUnavailable(f"{what}: unexpected answer {answer!r}")
@@ -89,6 +93,33 @@ class RazorpayGateway:
         return self._call(
             "list payment refunds", self.client.payment.fetch_multiple_refund, payment_id
         ).get("items", [])
+
+    def create_payment_link(
+        self, *, amount_paise: int, reference_id: str, description: str, callback_url: str, notes
+    ) -> dict:
+        data = {
+            "amount": amount_paise,
+            "currency": "INR",
+            "accept_partial": False,
+            "reference_id": reference_id,
+            "description": description,
+            "callback_url": callback_url,
+            "callback_method": "get",
+            "notes": notes,
+        }
+        return self._call("create payment link", self.client.payment_link.create, data)
+
+    def fetch_payment_link(self, link_id: str) -> dict:
+        return self._call("fetch payment link", self.client.payment_link.fetch, link_id)
+
+    def verify_payment_link_signature(
+        self, *, link_id: str, reference_id: str, status: str, payment_id: str, signature: str
+    ) -> None:
+        expected = sign(self.key_secret, f"{link_id}|{reference_id}|{status}|{payment_id}")
+        if not hmac.compare_digest(expected, signature):
+            raise SignatureMismatch(
+                "The payment page's confirmation did not match this order; nothing was credited."
+            )
 
     def refund_payment(self, payment_id: str, *, amount_paise: int, notes: dict) -> dict:
         # A fresh dict each call: the SDK's default argument is a shared one.
@@ -193,6 +224,21 @@ class TestModeGateway(RazorpayGateway):
 
     def fetch_refund(self, refund_id: str) -> dict:
         raise PaymentUnavailable(f"test mode keeps no refund {refund_id!r}")
+
+    def create_payment_link(self, *, reference_id: str, **kwargs) -> dict:
+        # The "hosted page" of test mode is the checkout stand-in for the same order.
+        from django.urls import reverse
+
+        from payments.models import PaymentOrder
+
+        order = PaymentOrder.objects.get(pk=int(reference_id.removeprefix("order-")))
+        return {
+            "id": f"plink_test_{secrets.token_hex(7)}",
+            "short_url": reverse("payments:test-checkout", args=[order.razorpay_order_id]),
+        }
+
+    def fetch_payment_link(self, link_id: str) -> dict:
+        return {"id": link_id, "payments": []}  # test mode pays through the stand-in only
 
 
 def test_payment_mode() -> bool:

@@ -68,7 +68,13 @@ class PromoCode(models.Model):
         default=0, help_text="Percent (0–100) for a percentage; paise for a fixed amount."
     )
     max_discount_paise = models.PositiveBigIntegerField(null=True, blank=True)
-    bonus_credits = models.PositiveIntegerField(default=0)
+    bonus_credits = models.PositiveIntegerField(
+        default=0, help_text="Fixed bonus credits added to every top-up that uses the code."
+    )
+    bonus_percent = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Bonus as a percentage (0–100) of the paid credits, rounded down.",
+    )
     min_amount_paise = models.PositiveBigIntegerField(default=0)
     max_uses = models.PositiveIntegerField(
         null=True, blank=True, help_text="In total; empty = no limit."
@@ -93,6 +99,9 @@ class PromoCode(models.Model):
                 condition=~Q(discount_type="percent") | Q(discount_value__lte=100),
                 name="promo_percent_at_most_100",
             ),
+            models.CheckConstraint(
+                condition=Q(bonus_percent__lte=100), name="promo_bonus_percent_at_most_100"
+            ),
         ]
 
     def __str__(self):
@@ -115,6 +124,7 @@ class PaymentOrder(models.Model):
         PENDING = "pending", "Awaiting payment"
         PAID = "paid", "Paid and credited"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
         EXPIRED = "expired", "Expired unpaid"
 
     clinic = models.ForeignKey(
@@ -141,6 +151,10 @@ class PaymentOrder(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED)
     razorpay_order_id = models.CharField(max_length=60, null=True, blank=True, unique=True)
     razorpay_payment_id = models.CharField(max_length=60, null=True, blank=True, unique=True)
+    # Razorpay's hosted payment page for the same amount: the way to pay when the checkout
+    # script cannot load. Paid through it, the order settles exactly as through checkout.
+    razorpay_payment_link_id = models.CharField(max_length=60, null=True, blank=True, unique=True)
+    payment_link_url = models.URLField(max_length=300, blank=True)
     failure_reason = models.CharField(max_length=255, blank=True)
     purchase_entry = models.OneToOneField(
         "billing.CreditTransaction",

@@ -18,6 +18,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from antidote.errors import AntidoteError
+from antidote.logs import log_event
 from antidote.money import format_number, format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
@@ -124,8 +125,11 @@ def save_billing_state(*, clinic, state_code: str):
     return details
 
 
-def _active_uses(promo, clinic=None) -> int:
+def _active_uses(promo, clinic=None, *, resumable=()) -> int:
     uses = promo.redemptions.exclude(status=PromoRedemption.Status.RELEASED)
+    # The asking clinic's own open orders with this code do not count against it: a new
+    # order either resumes one of them or cancels them (``create_order``).
+    uses = uses.exclude(order_id__in=[order.pk for order in resumable])
     return uses.filter(clinic=clinic).count() if clinic is not None else uses.count()
 
 
@@ -152,11 +156,12 @@ def check_promo(*, code: str, clinic, base_amount_paise: int) -> tuple[PromoCode
         raise AntidoteError(
             f"{promo.code} needs a top-up of at least {format_paise(promo.min_amount_paise)}."
         )
-    if promo.max_uses is not None and _active_uses(promo) >= promo.max_uses:
+    resumable = _open_orders_with_promo(clinic=clinic, promo=promo)
+    if promo.max_uses is not None and _active_uses(promo, resumable=resumable) >= promo.max_uses:
         raise AntidoteError(f"The promo code {promo.code} has been used up.")
     if (
         promo.max_uses_per_clinic is not None
-        and _active_uses(promo, clinic) >= promo.max_uses_per_clinic
+        and _active_uses(promo, clinic, resumable=resumable) >= promo.max_uses_per_clinic
     ):
         raise AntidoteError(f"Your clinic has already used {promo.code} as often as it may.")
     if promo.discount_type == PromoCode.Discount.PERCENT:
@@ -189,10 +194,15 @@ def quote_topup(
         package = None
         base = amount * 100
         if base < settings.TOPUP_MIN_PAISE:
-            raise AntidoteError(f"The smallest top-up is {format_paise(settings.TOPUP_MIN_PAISE)}.")
+            raise AntidoteError(
+                f"The smallest top-up is {format_paise(settings.TOPUP_MIN_PAISE)}.", code="amount"
+            )
         if base > settings.TOPUP_MAX_PAISE:
-            raise AntidoteError(f"The largest top-up is {format_paise(settings.TOPUP_MAX_PAISE)}.")
-        credits, bonus = base // 100, 0
+            raise AntidoteError(
+                f"The largest top-up is {format_paise(settings.TOPUP_MAX_PAISE)}.", code="amount"
+            )
+        credits = base // 100
+        bonus = custom_amount_bonus(credits=credits, base_amount_paise=base)
     else:
         raise AntidoteError("Choose a package or enter an amount.")
     promo, discount = None, 0
@@ -206,9 +216,48 @@ def quote_topup(
         discount_paise=discount,
         credits=credits,
         bonus_credits=bonus,
-        promo_bonus_credits=promo.bonus_credits if promo else 0,
+        promo_bonus_credits=promo_bonus(promo, credits=credits) if promo else 0,
         tax=tax_on(taxable_paise=base - discount, place_of_supply=place) if place else None,
     )
+
+
+def custom_amount_bonus(*, credits: int, base_amount_paise: int) -> int:
+    """A custom amount at or above a package's price earns at least that package's bonus rate.
+
+    Otherwise ₹60,000 custom would buy fewer credits than the ₹50,000 package. The best rate
+    among the active packages it reaches applies, rounded down to whole credits.
+    """
+    reached = CreditPackage.objects.filter(
+        is_active=True, price_paise__lte=base_amount_paise, bonus_credits__gt=0
+    )
+    return max(
+        (credits * package.bonus_credits // package.credits for package in reached), default=0
+    )
+
+
+def promo_bonus(promo: PromoCode, *, credits: int) -> int:
+    """A promo's bonus: its fixed credits plus its percentage of the paid credits, rounded down."""
+    return promo.bonus_credits + credits * promo.bonus_percent // 100
+
+
+def describe_promo(quote: "Quote") -> str:
+    """What a code gives on this choice, in 002's words: "20% discount applied"."""
+    promo = quote.promo
+    if promo is None:
+        return ""
+    parts = []
+    if quote.discount_paise:
+        if promo.discount_type == PromoCode.Discount.PERCENT:
+            parts.append(f"{promo.discount_value}% discount")
+        else:
+            parts.append(f"{format_paise(quote.discount_paise)} discount")
+    if promo.bonus_percent:
+        parts.append(f"{promo.bonus_percent}% bonus credits")
+    if promo.bonus_credits:
+        parts.append(f"{promo.bonus_credits:,} bonus credits")
+    if not parts:
+        return f"{promo.code} applied"
+    return " and ".join(parts) + " applied"
 
 
 def _event(order, kind: str, detail: str = "") -> None:
@@ -237,6 +286,19 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
         if quote.promo is not None:
             # Lock the code so concurrent orders cannot together pass its limits.
             PromoCode.objects.select_for_update().get(pk=quote.promo.pk)
+            open_orders = _open_orders_with_promo(clinic=clinic, promo=quote.promo)
+            same = next((o for o in open_orders if _same_choice(o, quote)), None)
+            if same is not None:
+                # Asked again after closing the checkout: the open order comes back, so the
+                # code is neither blocked for an hour nor used twice.
+                _event(same, "resumed", "the same choice and code were asked for again")
+                return same
+            for earlier in open_orders:
+                # A different choice replaces the earlier order and gives its use back; if
+                # the earlier one is paid after all, settling re-checks the code's limits.
+                _close_unpaid(
+                    earlier, PaymentOrder.Status.CANCELLED, "replaced by a new top-up choice"
+                )
             _, discount = check_promo(
                 code=quote.promo.code, clinic=clinic, base_amount_paise=quote.base_amount_paise
             )
@@ -275,11 +337,51 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
         _close_unpaid(
             order, PaymentOrder.Status.FAILED, f"Razorpay order not created: {error.detail}"
         )
+        log_event(
+            logger, "payment.order_failed", level=logging.ERROR, order=order.pk, clinic=clinic.pk
+        )
         raise
     order.razorpay_order_id = answer["id"]
     order.status = PaymentOrder.Status.PENDING
     order.save(update_fields=["razorpay_order_id", "status"])
+    log_event(
+        logger,
+        "payment.order_created",
+        order=order.pk,
+        clinic=clinic.pk,
+        razorpay_order=order.razorpay_order_id,
+        amount_paise=order.amount_paise,
+        credits=order.total_credits,
+        promo=quote.promo.code if quote.promo else None,
+    )
     return order
+
+
+def _open_orders_with_promo(*, clinic, promo) -> list[PaymentOrder]:
+    fresh = timezone.now() - timedelta(minutes=settings.PAYMENT_ORDER_EXPIRY_MINUTES)
+    return list(
+        PaymentOrder.objects.filter(
+            clinic=clinic,
+            promo=promo,
+            status=PaymentOrder.Status.PENDING,
+            created_at__gt=fresh,
+            redemption__status=PromoRedemption.Status.RESERVED,
+        ).order_by("pk")
+    )
+
+
+def _same_choice(order: PaymentOrder, quote: Quote) -> bool:
+    return (
+        order.package_id,
+        order.base_amount_paise,
+        order.amount_paise,
+        order.total_credits,
+    ) == (
+        quote.package.pk if quote.package else None,
+        quote.base_amount_paise,
+        quote.amount_paise,
+        quote.total_credits,
+    )
 
 
 def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
@@ -294,6 +396,7 @@ def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
             status=PromoRedemption.Status.RELEASED
         )
         _event(locked, status, reason)
+        log_event(logger, "payment.closed", order=locked.pk, status=status, reason=reason)
     order.status, order.failure_reason = locked.status, locked.failure_reason
 
 
@@ -341,6 +444,14 @@ def settle_paid_order(*, order: PaymentOrder, payment_id: str, source: str) -> P
             if locked.razorpay_payment_id == payment_id:
                 return locked
             _event(locked, "second_payment", f"{payment_id} via {source}; order already paid")
+            log_event(
+                logger,
+                "payment.second_payment",
+                level=logging.ERROR,
+                order=locked.pk,
+                payment=payment_id,
+                source=source,
+            )
             refusal = AntidoteError(
                 f"Order #{locked.pk} was already paid by another payment; staff will review."
             )
@@ -348,8 +459,167 @@ def settle_paid_order(*, order: PaymentOrder, payment_id: str, source: str) -> P
             refusal = None
             _credit_order(locked, payment_id=payment_id, source=source)
     if refusal is not None:
+        refund_second_payment(order=locked, payment_id=payment_id, source=source)
         raise refusal
     return locked
+
+
+SECOND_PAYMENT_NOTE = "second_payment_of_order"
+
+
+def refund_second_payment(*, order: PaymentOrder, payment_id: str, source: str) -> None:
+    """Give back a payment made for an order that another payment already paid (the checkout
+    and the payment link both paid). It was never credited, so no credits move: one refund row
+    is kept, and Razorpay's refund event finds our note and posts nothing. Staff are told.
+
+    Razorpay is asked first whether the payment was already refunded, so a redelivered event
+    or a second report of the same payment refunds nothing twice.
+    """
+    gateway = get_gateway()
+    try:
+        if any(
+            isinstance(r, dict) and r.get("status") != "failed"
+            for r in gateway.payment_refunds(payment_id)
+        ):
+            return
+        payment = gateway.fetch_payment(payment_id)
+        amount = payment.get("amount")
+        if not isinstance(amount, int) or amount <= 0 or payment.get("status") != "captured":
+            _event(order, "second_payment", f"{payment_id} is not captured; nothing to refund")
+            return
+        refund = gateway.refund_payment(
+            payment_id, amount_paise=amount, notes={SECOND_PAYMENT_NOTE: str(order.pk)}
+        )
+    except PaymentUnavailable as error:
+        _event(order, "second_payment_refund_failed", f"{payment_id}: {error.detail}")
+        log_event(
+            logger,
+            "payment.second_payment_refund_failed",
+            level=logging.ERROR,
+            order=order.pk,
+            payment=payment_id,
+        )
+        return
+    PaymentRefund.objects.get_or_create(
+        razorpay_id=str(refund.get("id")),
+        defaults={
+            "order": order,
+            "kind": PaymentRefund.Kind.REFUND,
+            "amount_paise": amount,
+            "status": PaymentRefund.Status.STAFF,
+            "source": f"second payment via {source}"[:40],
+        },
+    )
+    _event(
+        order,
+        "second_payment_refunded",
+        f"{payment_id} ({format_paise(amount)}) paid an order already paid by "
+        f"{order.razorpay_payment_id}; refunded as {refund.get('id')}. Staff: tell the clinic.",
+    )
+    log_event(
+        logger,
+        "payment.second_payment_refunded",
+        level=logging.ERROR,  # staff must tell the clinic
+        order=order.pk,
+        payment=payment_id,
+        refund=refund.get("id"),
+        amount_paise=amount,
+    )
+
+
+# Payment links: Razorpay's hosted page, for when the checkout script cannot load -------------
+
+
+def payment_link_for(*, order: PaymentOrder, callback_url: str) -> PaymentOrder:
+    """The order's payment link, made once: the same amount, our order's id as reference."""
+    if order.status == PaymentOrder.Status.PAID:
+        raise AntidoteError(f"Order #{order.pk} is already paid; nothing more to pay.")
+    if order.razorpay_order_id is None:
+        raise AntidoteError(f"Order #{order.pk} never reached Razorpay; start a new top-up.")
+    if order.razorpay_payment_link_id:
+        return order
+    answer = get_gateway().create_payment_link(
+        amount_paise=order.charged_paise,
+        reference_id=f"order-{order.pk}",
+        description=f"Antidote credits: {order.total_credits:,} credits (order #{order.pk})",
+        callback_url=callback_url,
+        notes={"clinic_id": str(order.clinic_id), "order_id": str(order.pk)},
+    )
+    if not isinstance(answer.get("id"), str) or not isinstance(answer.get("short_url"), str):
+        raise PaymentUnavailable(f"create payment link: unexpected answer {answer!r:.200}")
+    with transaction.atomic():
+        locked = PaymentOrder.objects.select_for_update().get(pk=order.pk)
+        if not locked.razorpay_payment_link_id:
+            locked.razorpay_payment_link_id = answer["id"]
+            locked.payment_link_url = answer["short_url"][:300]
+            locked.save(update_fields=["razorpay_payment_link_id", "payment_link_url"])
+            _event(locked, "payment_link", f"{answer['id']} {answer['short_url']}")
+    return locked
+
+
+def _settle_link_payment(order: PaymentOrder, payment: dict, *, source: str) -> PaymentOrder:
+    """A payment made on the order's payment link: Razorpay's word about it, checked against
+    what we stored (amount, currency, captured), settles the order like a checkout payment."""
+    try:
+        # A link's payment belongs to the order Razorpay made for the link, not to ours.
+        _check_payment_amount(order, payment)
+    except AntidoteError as error:
+        _event(order, "mismatch", f"{source}: link payment {payment.get('id')}: {error.message}")
+        raise
+    record_attempt(order=order, payment=payment, source=source)
+    if payment.get("status") != "captured":
+        raise AntidoteError("Razorpay has not confirmed this payment yet; nothing was credited.")
+    return settle_paid_order(order=order, payment_id=payment["id"], source=source)
+
+
+def verify_payment_link_return(
+    *,
+    clinic,
+    link_id: str,
+    reference_id: str,
+    status: str,
+    payment_id: str,
+    signature: str,
+) -> PaymentOrder:
+    """The browser's return from the payment page: trusted once the signature over the link id
+    WE stored agrees and Razorpay confirms the payment by an authenticated fetch."""
+    order = PaymentOrder.objects.filter(razorpay_payment_link_id=link_id, clinic=clinic).first()
+    if order is None:
+        raise AntidoteError("No such payment link for your clinic.", code="not_found")
+    gateway = get_gateway()
+    try:
+        gateway.verify_payment_link_signature(
+            link_id=order.razorpay_payment_link_id,
+            reference_id=reference_id,
+            status=status,
+            payment_id=payment_id,
+            signature=signature,
+        )
+    except SignatureMismatch:
+        _event(order, "bad_signature", f"payment link return, payment {payment_id!r}")
+        raise
+    if order.status == PaymentOrder.Status.PAID and order.razorpay_payment_id == payment_id:
+        return order
+    return _settle_link_payment(
+        order, gateway.fetch_payment(payment_id), source="payment link return"
+    )
+
+
+def _apply_payment_link_event(event: str, entities: dict) -> str:
+    link = _entity(entities, "payment_link")
+    link_id = link.get("id")
+    order = (
+        PaymentOrder.objects.filter(razorpay_payment_link_id=link_id).first()
+        if isinstance(link_id, str)
+        else None
+    )
+    if order is None:
+        return f"{event} for unknown payment link {link_id!r} ignored"
+    parsed = _PaymentEntity(data=_entity(entities, "payment"))
+    if not parsed.is_valid():
+        return f"{event} without a readable payment ignored"
+    _settle_link_payment(order, dict(parsed.validated_data), source=f"webhook {event}")
+    return f"order #{order.pk} paid through its payment link"
 
 
 def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None:
@@ -406,6 +676,16 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
         status=PromoRedemption.Status.CONSUMED
     )
     _event(locked, "paid", f"{payment_id} via {source}")
+    log_event(
+        logger,
+        "payment.paid",
+        order=locked.pk,
+        clinic=locked.clinic_id,
+        payment=payment_id,
+        source=source,
+        amount_paise=locked.amount_paise,
+        credits=locked.total_credits,
+    )
     if locked.place_of_supply:
         # In this transaction: the number is taken only if the settlement commits.
         invoice = documents.issue_invoice(order=locked)
@@ -448,6 +728,10 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
 def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:
     if payment.get("order_id") != order.razorpay_order_id:
         raise AntidoteError("That payment belongs to a different order; nothing was credited.")
+    _check_payment_amount(order, payment)
+
+
+def _check_payment_amount(order: PaymentOrder, payment: dict) -> None:
     if payment.get("amount") != order.charged_paise or payment.get("currency", "INR") != "INR":
         raise AntidoteError(
             f"The payment amount ({payment.get('amount')} paise) does not match the order "
@@ -472,6 +756,13 @@ def verify_payment(
         )
     except SignatureMismatch:
         _event(order, "bad_signature", f"payment {razorpay_payment_id!r}")
+        log_event(
+            logger,
+            "payment.bad_signature",
+            level=logging.ERROR,
+            order=order.pk,
+            payment=razorpay_payment_id,
+        )
         raise
     if (
         order.status == PaymentOrder.Status.PAID
@@ -505,8 +796,13 @@ def handle_webhook(*, signature: str, event_id: str, body: bytes) -> str:
         text = body.decode()
     except UnicodeDecodeError as error:
         raise AntidoteError("The webhook body is not UTF-8.") from error
-    get_gateway().verify_webhook_signature(body=text, signature=signature)
+    try:
+        get_gateway().verify_webhook_signature(body=text, signature=signature)
+    except SignatureMismatch:
+        log_event(logger, "webhook.bad_signature", level=logging.ERROR, event_id=event_id)
+        raise
     event, payload = _parse_event(text)
+    log_event(logger, "webhook.received", webhook=event, event_id=event_id)
     try:
         with transaction.atomic():
             record = WebhookEvent.objects.create(event_id=event_id, event=event, payload=payload)
@@ -520,6 +816,16 @@ def handle_webhook(*, signature: str, event_id: str, body: bytes) -> str:
             result = _apply_event(event, payload)
         except AntidoteError as error:
             result = f"refused: {error.message}"
+            log_event(
+                logger,
+                "webhook.refused",
+                level=logging.ERROR,
+                webhook=event,
+                event_id=event_id,
+                result=result,
+            )
+        else:
+            log_event(logger, "webhook.processed", webhook=event, event_id=event_id, result=result)
         record.result, record.processed_at = result[:255], timezone.now()
         record.save(update_fields=["result", "processed_at"])
     return result
@@ -564,6 +870,8 @@ def _apply_event(event: str, payload: dict) -> str:
         return _apply_refund_event(event, entities)
     if event.startswith("payment.dispute."):
         return _apply_dispute_event(event, entities)
+    if event == "payment_link.paid":
+        return _apply_payment_link_event(event, entities)
     if event not in {"payment.captured", "order.paid", "payment.failed"}:
         return f"{event} ignored"
     parsed = _PaymentEntity(data=_entity(entities, "payment"))
@@ -814,7 +1122,24 @@ def _settleable_payment(gateway, order: PaymentOrder) -> dict | None:
     payment = by_status.get("captured") or by_status.get("authorized")
     if payment is not None:
         _check_payment_matches(order, payment)
-    return payment
+        return payment
+    return _captured_link_payment(gateway, order)
+
+
+def _captured_link_payment(gateway, order: PaymentOrder) -> dict | None:
+    """A captured payment on the order's payment link (it belongs to the order Razorpay made
+    for the link, so only its amount is checked against ours)."""
+    if not order.razorpay_payment_link_id:
+        return None
+    link = gateway.fetch_payment_link(order.razorpay_payment_link_id)
+    for item in link.get("payments") or []:
+        if isinstance(item, dict) and item.get("status") == "captured":
+            payment = gateway.fetch_payment(str(item.get("payment_id")))
+            _check_payment_amount(order, payment)
+            if payment.get("status") == "captured":
+                record_attempt(order=order, payment=payment, source="reconcile link")
+                return payment
+    return None
 
 
 def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool) -> None:

@@ -4,27 +4,39 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from payments import services
+from payments.api import OrderSerializer, quote_request
 from payments.forms import (
     BillingStateForm,
     OrderReferenceForm,
+    PaymentLinkReturnForm,
     TaxDetailsForm,
     WebhookHeadersForm,
 )
-from payments.gateway import TestModeGateway, test_checkout_allowed, test_payment_mode
+from payments.gateway import TestModeGateway, get_gateway, test_checkout_allowed, test_payment_mode
 from payments.models import ClinicTaxDetails, PaymentOrder, TaxDocument
 from payments.pdf import tax_document_pdf
-from payments.selectors import active_packages, payment_orders_for
+from payments.selectors import (
+    active_packages,
+    held_leads_summary,
+    latest_order,
+    leads_released_by,
+    order_state,
+    payment_orders_for,
+)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @clinic_member_required
 def topup(request):
+    """The top-up form. It works without JavaScript: its POST creates the order and shows
+    the checkout page; the script only adds the live summary and opens the checkout in place."""
     context = {
         "packages": active_packages(),
         "test_mode": test_payment_mode(),
@@ -32,11 +44,30 @@ def topup(request):
         "min_rupees": settings.TOPUP_MIN_PAISE // 100,
         "max_rupees": settings.TOPUP_MAX_PAISE // 100,
         "dismissed": "dismissed" in request.GET,
+        "held": held_leads_summary(clinic=request.clinic),
         "billing_state": services.billing_state_of(clinic=request.clinic),
         "billing_state_form": BillingStateForm(),
         "gst_rate_percent": f"{settings.GST_RATE_BASIS_POINTS / 100:g}",
     }
+    if request.method == "POST":
+        try:
+            quote = quote_request(request, OrderSerializer, request.POST)
+            order = services.create_order(clinic=request.clinic, user=request.user, quote=quote)
+        except AntidoteError as error:
+            field = "amount" if error.code == "amount" else "form"
+            context.update(error=error.message, error_field=field, posted=request.POST)
+            return render(request, "payments/topup.html", context, status=400)
+        return render(request, "payments/checkout.html", _checkout_context(order))
     return render(request, "payments/topup.html", context)
+
+
+def _checkout_context(order):
+    return {
+        "order": order,
+        "test_mode": test_payment_mode(),
+        "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
+        "key_id": get_gateway().key_id,
+    }
 
 
 @require_POST
@@ -145,26 +176,94 @@ def test_checkout(request, razorpay_order_id):
     return render(request, "payments/test_checkout.html", context)
 
 
+def _result_order(request):
+    """The order named by ``?order=``, or without one (001/002 link to the bare path) the
+    clinic's latest order that reached Razorpay."""
+    if "order" in request.GET:
+        return _own_order(request, request.GET["order"])
+    order = latest_order(clinic=request.clinic)
+    if order is None:
+        raise Http404("Your clinic has no payment orders yet.")
+    return order
+
+
 @require_GET
 @clinic_member_required
 def payment_success(request):
-    order = _own_order(request, request.GET.get("order"))
-    return render(request, "payments/result.html", {"order": order, "outcome": "success"})
+    order = _result_order(request)
+    return render(request, "payments/result.html", _result_context(order, "success"))
 
 
 @require_GET
 @clinic_member_required
 def payment_failure(request):
-    order = _own_order(request, request.GET.get("order"))
-    return render(request, "payments/result.html", {"order": order, "outcome": "failure"})
+    order = _result_order(request)
+    return render(request, "payments/result.html", _result_context(order, "failure"))
+
+
+def _result_context(order, outcome):
+    return {
+        "order": order,
+        "outcome": outcome,
+        "state": order_state(order=order),
+        "released": leads_released_by(order=order),
+        "held": held_leads_summary(clinic=order.clinic),
+    }
+
+
+@require_POST
+@clinic_member_required
+def pay_by_link(request, pk):
+    """Razorpay's hosted payment page for this order: no script of ours is needed to pay."""
+    order = get_object_or_404(PaymentOrder, pk=pk, clinic=request.clinic)
+    try:
+        order = services.payment_link_for(
+            order=order, callback_url=request.build_absolute_uri(reverse("payments:link-return"))
+        )
+    except AntidoteError as error:
+        context = {**_checkout_context(order), "error": error.message}
+        return render(request, "payments/checkout.html", context, status=400)
+    # A page with the link, not a redirect: CSP's form-action would stop a form's redirect to
+    # Razorpay's origin, while following a link is ordinary navigation.
+    return render(request, "payments/checkout.html", _checkout_context(order))
+
+
+@require_GET
+@clinic_member_required
+def payment_link_return(request):
+    """Where Razorpay's payment page sends the payer back: verified, then settled once."""
+    form = PaymentLinkReturnForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request,
+            "payments/link_return.html",
+            {"message": "This return from the payment page is incomplete; nothing was credited."},
+            status=400,
+        )
+    data = form.cleaned_data
+    try:
+        order = services.verify_payment_link_return(
+            clinic=request.clinic,
+            link_id=data["razorpay_payment_link_id"],
+            reference_id=data["razorpay_payment_link_reference_id"],
+            status=data["razorpay_payment_link_status"],
+            payment_id=data["razorpay_payment_id"],
+            signature=data["razorpay_signature"],
+        )
+    except AntidoteError as error:
+        status = 404 if error.code == "not_found" else 400
+        return render(
+            request, "payments/link_return.html", {"message": error.message}, status=status
+        )
+    return redirect(f"{reverse('payments:success')}?order={order.razorpay_order_id}")
 
 
 @require_GET
 @clinic_member_required
 def payment_history(request):
-    return render(
-        request, "payments/history.html", {"orders": payment_orders_for(clinic=request.clinic)}
-    )
+    orders = payment_orders_for(clinic=request.clinic).prefetch_related("attempts")
+    rows = [(order, order_state(order=order)) for order in orders]
+    return render(request, "payments/history.html", {"rows": rows})
 
 
 @require_GET

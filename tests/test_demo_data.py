@@ -49,7 +49,13 @@ def test_demo_data_has_what_the_readme_promises_and_loads_twice_safely():
         Lead.Billing.FREE_TECHNICAL_ERROR
     }
     assert PaymentOrder.objects.filter(status="paid").count() == 3
-    assert PromoCode.objects.filter(code="WELCOME10").exists()
+    assert set(PromoCode.objects.values_list("code", flat=True)) == {
+        "SAVE20",
+        "FLAT500",
+        "BONUS100",
+        "WELCOME10",
+    }
+    assert PromoCode.objects.get(code="BONUS100").bonus_percent == 10
     assert Dispute.objects.filter(status="pending").count() == 1  # for the staff review queue
     low = Clinic.objects.get(slug="radiance-pune").credit_account
     assert 0 < low.balance < low.low_balance_threshold

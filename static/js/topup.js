@@ -26,23 +26,40 @@
     return body;
   }
 
+  const amountError = document.getElementById("amount-error");
+  const payAmount = document.getElementById("pay-amount");
+  const getCredits = document.getElementById("get-credits");
+  const bonusLine = document.getElementById("bonus-line");
+
   let pending = 0;
   async function refreshQuote() {
     const ticket = ++pending;
     const quote = await post(form.dataset.checkUrl, choice());
     if (ticket !== pending) return;  // a newer change is on its way
     const hasPromo = (form.elements.promo_code.value || "").trim() !== "";
-    promoMessage.textContent = quote.message || "";
-    promoMessage.className = quote.success ? "muted" : "errorlist";
-    if (quote.success) {
-      const rupees = (value) => "₹" + Number(value).toLocaleString("en-IN", { maximumFractionDigits: 2 });
-      // "₹5,000 + ₹900 GST = ₹5,900": the server's figures; Razorpay is charged the total.
-      document.getElementById("pay-amount").textContent = quote.has_billing_state
-        ? rupees(quote.amount) + " + " + rupees(quote.gst) + " GST = " + rupees(quote.total)
-        : rupees(quote.amount) + " + GST (choose your billing state above)";
-      document.getElementById("get-credits").textContent = quote.credits.toLocaleString("en-IN");
-      if (hasPromo && quote.discount) promoMessage.textContent += " You save ₹" + quote.discount.toLocaleString("en-IN") + ".";
-      if (hasPromo && quote.bonus_credits) promoMessage.textContent += " +" + quote.bonus_credits + " bonus credits.";
+    amountError.textContent = "";
+    promoMessage.textContent = "";
+    promoMessage.className = "muted";
+    if (!quote.success) {
+      // A refused choice has no price: never leave the last one standing.
+      payAmount.textContent = "—";
+      getCredits.textContent = "—";
+      bonusLine.textContent = "";
+      if (quote.field === "amount") amountError.textContent = quote.message;
+      else { promoMessage.textContent = quote.message; promoMessage.className = "errorlist"; }
+      return;
+    }
+    const rupees = (value) => "₹" + Number(value).toLocaleString("en-IN", { maximumFractionDigits: 2 });
+    // "₹5,000 + ₹900 GST = ₹5,900": the server's figures; Razorpay is charged the total.
+    payAmount.textContent = quote.has_billing_state
+      ? rupees(quote.amount) + " + " + rupees(quote.gst) + " GST = " + rupees(quote.total)
+      : rupees(quote.amount) + " + GST (choose your billing state above)";
+    getCredits.textContent = quote.credits.toLocaleString("en-IN");
+    bonusLine.textContent = quote.bonus ? " (includes " + quote.bonus.toLocaleString("en-IN") + " bonus)" : "";
+    if (hasPromo) {
+      promoMessage.textContent = quote.message || "";
+      if (quote.discount) promoMessage.textContent += ". You save ₹" + quote.discount.toLocaleString("en-IN") + ".";
+      if (quote.bonus_credits) promoMessage.textContent += " +" + quote.bonus_credits.toLocaleString("en-IN") + " bonus credits.";
     }
   }
 
@@ -59,7 +76,15 @@
     errorBox.textContent = "";
     const button = document.getElementById("pay-button");
     button.disabled = true;
-    const order = await post(form.action, choice());
+    if (!form.dataset.testCheckoutUrl && typeof window.Razorpay !== "function") {
+      // 002's "Payment gateway not loaded", said in the page; the plain form POST leads to
+      // the checkout page, which offers Razorpay's hosted page for the same order.
+      document.getElementById("gateway-error").hidden = false;
+      button.disabled = false;
+      HTMLFormElement.prototype.submit.call(form);
+      return;
+    }
+    const order = await post(form.dataset.orderUrl, choice());
     button.disabled = false;
     if (!order.success) { errorBox.textContent = order.message; return; }
     const result = (url) => url + "?order=" + encodeURIComponent(order.order_id);

@@ -73,6 +73,7 @@ def test_billing_staff_adjust_credits_and_manage_promos_but_decide_no_disputes(c
                 "discount_value": 10,
                 "min_amount_paise": 0,
                 "bonus_credits": 0,
+                "bonus_percent": 0,
             },
         ).status_code
         == 302

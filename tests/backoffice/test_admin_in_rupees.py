@@ -126,6 +126,7 @@ def test_packages_and_promos_take_rupees_and_a_reason(client, boss):
         "discount_type": "fixed",
         "discount_value": "750",
         "bonus_credits": 0,
+        "bonus_percent": 0,
         "min_amount_paise": "1,00,000",
         "is_active": "on",
         "change_reason": "Diwali",

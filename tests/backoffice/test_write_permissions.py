@@ -95,6 +95,7 @@ ADD_PAYLOADS = {
         "discount_value": 10,
         "min_amount_paise": 0,
         "bonus_credits": 0,
+        "bonus_percent": 0,
         "is_active": "on",
     },
 }

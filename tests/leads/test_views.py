@@ -259,7 +259,9 @@ def test_top_up_page_offers_the_packages_and_labels_test_payment_mode(logged_in)
     assert response.status_code == 200
     assert "Test-payment mode" in response.text
     assert "₹50,000 → 62,500 credits" in response.text
-    assert 'action="/create-razorpay-order"' in response.text
+    # The form posts to itself (it works without JavaScript); the script uses the JSON route.
+    assert 'action="/clinic/credits/topup"' in response.text
+    assert 'data-order-url="/create-razorpay-order"' in response.text
     assert "checkout.razorpay.com" not in response.text  # nothing loads from the internet
 
 

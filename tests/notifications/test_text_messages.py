@@ -96,4 +96,6 @@ def test_the_console_backend_is_the_default(settings, django_capture_on_commit_c
     with caplog.at_level("INFO"), django_capture_on_commit_callbacks(execute=True):
         _emit(clinic)
     assert OutboxMessage.objects.get(channel="sms").status == "sent"
-    assert "[sms to +919876543210] New enquiry for Glow (lead #7)" in caplog.text
+    # The log line keeps no contact details (issue 19, item 15): the number is redacted.
+    assert "[sms to [redacted]] New enquiry for Glow (lead #7)" in caplog.text
+    assert "9876543210" not in caplog.text

@@ -20,6 +20,8 @@ class FakeRazorpay:
         self.orders: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.payment_links: dict[str, dict] = {}
+        self.key_secret = ""  # set by a test that plays the hosted page's signed return
         self.requests: list[tuple[str, str]] = []
         self.mode = "ok"
         self.refund_status = "pending"
@@ -115,7 +117,12 @@ class FakeRazorpay:
             ("GET", r"/v1/refunds/(?P<rid>[\w]+)", self.fetch_refund),
             ("GET", r"/v1/payments/(?P<pid>[\w]+)", self.fetch_payment),
         ]
+        routes += self.payment_link_routes()
         path = request.path.split("?")[0]
+        if method == "GET" and path.startswith("/pl/"):
+            return self.hosted_page(request, path.removeprefix("/pl/"))
+        if method == "POST" and path.startswith("/pl/") and path.endswith("/pay"):
+            return self.hosted_page_pay(request, path.removeprefix("/pl/").removesuffix("/pay"))
         for verb, pattern, action in routes:
             match = re.fullmatch(pattern, path)
             if verb == method and match:
@@ -213,3 +220,98 @@ class FakeRazorpay:
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
+
+    # Payment links (Razorpay's hosted payment page) ----------------------------------------
+    # Kept apart from the order endpoints above; a second payment is refunded through the
+    # one refund endpoint above (create_refund), like a staff refund.
+
+    def payment_link_routes(self):
+        return [
+            ("POST", r"/v1/payment_links/?", self.create_payment_link),
+            ("GET", r"/v1/payment_links/(?P<lid>[\w]+)", self.fetch_payment_link),
+        ]
+
+    def create_payment_link(self, body):
+        if not isinstance(body.get("amount"), int) or body["amount"] < 100:
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The amount must be at least INR 1.00")
+        link_id = f"plink_{secrets.token_hex(7)}"
+        link = {
+            "id": link_id,
+            "entity": "payment_link",
+            "amount": body["amount"],
+            "amount_paid": 0,
+            "currency": body.get("currency", "INR"),
+            "reference_id": body.get("reference_id"),
+            "description": body.get("description"),
+            "callback_url": body.get("callback_url"),
+            "notes": body.get("notes", {}),
+            "status": "created",
+            "short_url": f"{self.url}/pl/{link_id}",
+            "payments": [],
+        }
+        self.payment_links[link_id] = link
+        return 200, link
+
+    def fetch_payment_link(self, body, lid):
+        if lid not in self.payment_links:
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The id provided does not exist")
+        return 200, self.payment_links[lid]
+
+    def pay_link(self, link_id: str) -> dict:
+        """A customer pays on the hosted page: a captured payment on the link's own order."""
+        link = self.payment_links[link_id]
+        payment = {
+            "id": f"pay_{secrets.token_hex(7)}",
+            "entity": "payment",
+            "order_id": f"order_{secrets.token_hex(7)}",  # Razorpay's, made for the link
+            "amount": link["amount"],
+            "currency": "INR",
+            "status": "captured",
+        }
+        self.payments[payment["id"]] = payment
+        link["status"], link["amount_paid"] = "paid", link["amount"]
+        link["payments"].append(
+            {"payment_id": payment["id"], "amount": link["amount"], "status": "captured"}
+        )
+        return payment
+
+    def link_return_query(self, link_id: str, payment: dict) -> dict:
+        """What the hosted page appends to the callback URL, signed as Razorpay signs it."""
+        import hashlib
+        import hmac
+
+        link = self.payment_links[link_id]
+        message = f"{link_id}|{link['reference_id']}|paid|{payment['id']}"
+        signature = hmac.new(self.key_secret.encode(), message.encode(), hashlib.sha256)
+        return {
+            "razorpay_payment_id": payment["id"],
+            "razorpay_payment_link_id": link_id,
+            "razorpay_payment_link_reference_id": link["reference_id"],
+            "razorpay_payment_link_status": "paid",
+            "razorpay_signature": signature.hexdigest(),
+        }
+
+    def hosted_page(self, request, link_id):
+        link = self.payment_links.get(link_id)
+        if link is None:
+            return self.answer(request, 404, b"no such link", "text/plain")
+        page = (
+            f"<!doctype html><title>Razorpay payment page</title><h1>Pay INR "
+            f"{link['amount'] / 100:.2f}</h1><form method=post action='/pl/{link_id}/pay'>"
+            f"<button id=pay>Pay</button></form>"
+        )
+        return self.answer(request, 200, page.encode(), "text/html")
+
+    def hosted_page_pay(self, request, link_id):
+        from urllib.parse import urlencode
+
+        payment = self.pay_link(link_id)
+        target = (
+            self.payment_links[link_id]["callback_url"]
+            + "?"
+            + urlencode(self.link_return_query(link_id, payment))
+        )
+        request.send_response(303)
+        request.send_header("Location", target)
+        request.send_header("Content-Length", "0")
+        request.end_headers()

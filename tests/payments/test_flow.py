@@ -176,12 +176,20 @@ def test_an_authorised_payment_is_captured_then_credited(member_client, razorpay
     assert account_balance(clinic=clinic) == 5_500
 
 
-def test_replayed_verify_credits_nothing_more_and_answers_the_same(member_client, razorpay, clinic):
+def test_replayed_verify_credits_nothing_more_and_says_it_was_already_paid(
+    member_client, razorpay, clinic
+):
     order_id = new_order(member_client, razorpay)
     payment = razorpay.pay(order_id)
-    first = verify(member_client, order_id, payment["id"])
-    second = verify(member_client, order_id, payment["id"])
-    assert first.json() == second.json()
+    first = verify(member_client, order_id, payment["id"]).json()
+    second = verify(member_client, order_id, payment["id"]).json()
+    assert (first["message"], first["already_paid"]) == (
+        "Payment received: 5,500 credits added.",
+        False,
+    )
+    assert second["already_paid"] is True
+    assert "already paid" in second["message"] and "not again" in second["message"]
+    assert second["new_balance"] == first["new_balance"] == 5_500
     assert account_balance(clinic=clinic) == 5_500
     assert CreditTransaction.objects.count() == 2
 
@@ -478,13 +486,14 @@ def test_promo_check_answers_discount_bonus_and_totals(member_client):
         "success": True,
         "discount": 500,
         "bonus_credits": 100,
-        "message": "SAVE10 applied.",
+        "message": "10% discount and 100 bonus credits applied",
         "amount": 4_500,
         # The discount comes off the price before tax: 18% of ₹4,500.
         "gst": 810,
         "total": 5_310,
         "has_billing_state": True,
         "credits": 5_600,
+        "bonus": 500,
     }
     refused = member_client.post(
         "/clinic/check-promo-code", {"amount": "1000", "promo_code": "NOPE"}

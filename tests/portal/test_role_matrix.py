@@ -132,6 +132,7 @@ def world():
         "leads:add-note": lead.pk,
         "leads:assign": lead.pk,
         "payments:receipt": order.pk,
+        "payments:pay-link": order.pk,
         "payments:invoice": order.pk,
         "payments:invoice-pdf": order.pk,
     }

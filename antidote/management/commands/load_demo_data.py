@@ -9,7 +9,7 @@ by this rule (``foreign_data``), checked before anything is written:
   README's password (``staff`` a superuser, the others not staff), with no other clinics;
 - clinics: only the demo slugs, each with its ``<slug>@example.com`` address, and members
   only as listed in ``MEMBERS``;
-- promo codes: only ``WELCOME10``;
+- promo codes: only 002's samples ``SAVE20``, ``FLAT500``, ``BONUS100`` and ``WELCOME10``;
 - payments: orders only of demo clinics and only in test mode (``order_test_…`` ids, so a
   top-up tried in the demo is the demo's own), events only of such orders, no webhook events
   (the demo never receives any).
@@ -28,6 +28,7 @@ from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
 
+from antidote.logs import logged_command
 from antidote.management.commands.staff_totp import enrol
 from billing import services as billing
 from billing.models import CreditAccount
@@ -101,7 +102,28 @@ DEMO_STEPS = {
 }
 
 DEMO_SLUGS = {clinic[0] for clinic in CLINICS}
-DEMO_PROMO = "WELCOME10"
+# 002's sample codes with their stated meaning, and the demo's welcome code.
+DEMO_PROMOS = {
+    "SAVE20": {"description": "20% off", "discount_value": 20},
+    "FLAT500": {
+        "description": "₹500 off",
+        "discount_type": "fixed",
+        "discount_value": 500_00,
+        "min_amount_paise": 1_000_00,
+    },
+    "BONUS100": {
+        "description": "10% bonus credits",
+        "discount_value": 0,
+        "bonus_percent": 10,
+    },
+    "WELCOME10": {
+        "description": "10% off up to ₹1,000, plus 100 bonus credits",
+        "discount_value": 10,
+        "max_discount_paise": 1_000_00,
+        "bonus_credits": 100,
+        "max_uses_per_clinic": 1,
+    },
+}
 
 
 def foreign_data() -> list[str]:
@@ -127,7 +149,7 @@ def foreign_data() -> list[str]:
     for username, slug in members:
         if slug not in MEMBERS.get(username, ()):
             found.append(f"user {username!r} as a member of {slug!r}")
-    for code in PromoCode.objects.exclude(code=DEMO_PROMO).values_list("code", flat=True):
+    for code in PromoCode.objects.exclude(code__in=DEMO_PROMOS).values_list("code", flat=True):
         found.append(f"promo code {code!r}")
     live_orders = PaymentOrder.objects.exclude(clinic__slug__in=DEMO_SLUGS) | (
         PaymentOrder.objects.exclude(razorpay_order_id__startswith="order_test_").exclude(
@@ -143,6 +165,7 @@ def foreign_data() -> list[str]:
     return found
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Load demo clinics in several cities, packages in all six price tiers, leads in every "
@@ -218,16 +241,8 @@ class Command(BaseCommand):
                 )
             if not clinic.leads.exists():
                 self._enquiries(clinic, staff)
-        PromoCode.objects.get_or_create(
-            code="WELCOME10",
-            defaults={
-                "description": "10% off up to ₹1,000, plus 100 bonus credits",
-                "discount_value": 10,
-                "max_discount_paise": 1_000_00,
-                "bonus_credits": 100,
-                "max_uses_per_clinic": 1,
-            },
-        )
+        for code, fields in DEMO_PROMOS.items():
+            PromoCode.objects.get_or_create(code=code, defaults=fields)
         for username, slugs in MEMBERS.items():
             user, created = User.objects.get_or_create(
                 username=username, defaults={"email": f"{username}@example.com"}
@@ -297,7 +312,9 @@ class Command(BaseCommand):
             f"app, or run `python manage.py staff_totp {STAFF[0]} --code` (DEBUG only)."
         )
         call_command("staff_totp", STAFF[0], stdout=self.stdout)
-        self.stdout.write("  Top-ups run in test-payment mode; promo code WELCOME10 is active.")
+        self.stdout.write(
+            f"  Top-ups run in test-payment mode; promo codes {', '.join(DEMO_PROMOS)} are active."
+        )
         for username, slugs in MEMBERS.items():
             balances = ", ".join(
                 f"{clinic.name}: {account_balance(clinic=clinic):,} credits"

@@ -5,7 +5,10 @@ from io import StringIO
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from antidote.logs import logged_command
 
+
+@logged_command
 class Command(BaseCommand):
     help = (
         "Run reconcile_ledger and reconcile_payments (passing --dry-run to the latter), print "

@@ -9,6 +9,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from antidote import arguments
+from antidote.logs import logged_command
 
 
 def enrol(user) -> tuple[TOTPDevice, bool]:
@@ -24,6 +25,7 @@ def current_code(device: TOTPDevice) -> str:
     return f"{code:0{device.digits}d}"
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Create a TOTP device for a staff user (if they have none) and print the seed and the "

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from antidote.arguments import clinic_ref, file_path, iso_date
 from antidote.csv import csv_writer
+from antidote.logs import logged_command
 from billing.selectors import ledger_rows
 from leads.models import Clinic
 
@@ -32,6 +33,7 @@ def bad_argument(message: str) -> CommandError:
     return CommandError(message, returncode=2)
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Write ledger entries (oldest first) to a CSV file, streaming in chunks so memory stays "

@@ -3,11 +3,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from antidote.arguments import bounded_int
+from antidote.logs import logged_command
 from billing import services
 from billing.models import CreditAccount, CreditTransaction
 from billing.selectors import lead_problems, ledger_discrepancies
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Verify the credit ledger: for every account, balance == sum of its entries and each "

@@ -5,10 +5,12 @@ re-arm those back above it."""
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from antidote.logs import logged_command
 from billing import services
 from billing.selectors import accounts_to_alert
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "Alert each active clinic whose balance is below its low-balance threshold and that has "

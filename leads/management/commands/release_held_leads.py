@@ -3,10 +3,12 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from antidote.errors import AntidoteError
+from antidote.logs import logged_command
 from leads.models import Clinic, Lead
 from leads.services import release_held_leads
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "For every clinic with held leads, charge and release them oldest first while the "

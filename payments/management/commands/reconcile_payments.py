@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from antidote.arguments import bounded_int
+from antidote.logs import logged_command
 from billing.services import record_reconciliation
 from payments.services import reconcile_payments
 
@@ -10,6 +11,7 @@ from payments.services import reconcile_payments
 MAX_OLDER_THAN_MINUTES = 366 * 24 * 60
 
 
+@logged_command
 class Command(BaseCommand):
     help = (
         "For every uncredited order older than --older-than minutes (and younger than "
