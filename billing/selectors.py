@@ -258,7 +258,11 @@ def pricing_tiers():
 
 def transactions_for(*, clinic, kind=None, date_from=None, date_to=None):
     """A clinic's ledger entries, newest first."""
-    entries = CreditTransaction.objects.filter(account__clinic=clinic).select_related("lead")
+    entries = (
+        CreditTransaction.objects.filter(account__clinic=clinic)
+        .select_related("lead")
+        .prefetch_related("allocations")  # each row says which lots it drew from
+    )
     if kind:
         entries = entries.filter(kind=kind)
     if date_from:

@@ -10,7 +10,7 @@ from antidote.csv import csv_lines  # memos are user text: no cell may start a f
 from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
-from billing.selectors import spend_per_day, transactions_for
+from billing.selectors import credit_lots, lot_split, spend_per_day, transactions_for
 
 CHART_HEIGHT = 120
 
@@ -37,6 +37,8 @@ def billing_dashboard(request):
         "chart_height": CHART_HEIGHT,
         "spent_30_days": sum(credits for _, credits in days),
         "recent": transactions_for(clinic=request.clinic)[:20],
+        "split": lot_split(clinic=request.clinic),
+        "lots": credit_lots(clinic=request.clinic)[:50],
     }
     return render(request, "billing/billing_dashboard.html", context)
 
