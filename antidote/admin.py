@@ -10,8 +10,15 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import MoneyActionConfirmation, MoneyMove, RefusalAsMessageMixin
+from antidote.admin_bases import (
+    MoneyActionConfirmation,
+    MoneyMove,
+    RefusalAsMessageMixin,
+    record_history_baseline,
+)
 from antidote.errors import AntidoteError
+from antidote.money import format_number, format_signed
+from antidote.when import format_ist
 from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, Kind
@@ -23,7 +30,14 @@ from leads.models import Clinic, ClinicMember
 class CreditAccountInline(admin.StackedInline):
     model = CreditAccount
     form = CreditAccountSettingsForm
-    fields = ["balance", "overdraft_limit", "low_balance_threshold", "credit_lots", "recent_ledger"]
+    fields = [
+        "balance",
+        "overdraft_limit",
+        "low_balance_threshold",
+        "change_reason",
+        "credit_lots",
+        "recent_ledger",
+    ]
     readonly_fields = ["balance", "credit_lots", "recent_ledger"]
     can_delete = False
     extra = 0
@@ -73,10 +87,10 @@ class CreditAccountInline(admin.StackedInline):
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    e.created_at.strftime("%d %b %Y %H:%M"),
+                    format_ist(e.created_at),
                     e.get_kind_display(),
-                    f"{e.credits:+,}",
-                    f"{e.balance_after:,}",
+                    f"{format_signed(e.credits)}",
+                    f"{format_number(e.balance_after)}",
                     e.memo,
                 )
                 for e in entries
@@ -197,11 +211,13 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for account_form in formset.initial_forms:
             if account_form.has_changed():
+                record_history_baseline(account_form.instance)
                 billing.update_account_settings(
                     account=account_form.instance,
                     actor=request.user,
                     overdraft_limit=account_form.cleaned_data["overdraft_limit"],
                     low_balance_threshold=account_form.cleaned_data["low_balance_threshold"],
+                    reason=account_form.cleaned_data["change_reason"],
                 )
                 formset.changed_objects.append((account_form.instance, account_form.changed_data))
         return None
@@ -211,15 +227,15 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
 
     @admin.display(description="Balance", ordering="credit_account__balance")
     def balance(self, obj):
-        return f"{obj.credit_account.balance:,}"
+        return f"{format_number(obj.credit_account.balance)}"
 
     @admin.display(description="Overdraft", ordering="credit_account__overdraft_limit")
     def overdraft(self, obj):
-        return f"{obj.credit_account.overdraft_limit:,}"
+        return f"{format_number(obj.credit_account.overdraft_limit)}"
 
     @admin.display(description="Alert below", ordering="credit_account__low_balance_threshold")
     def alert_level(self, obj):
-        return f"{obj.credit_account.low_balance_threshold:,}"
+        return f"{format_number(obj.credit_account.low_balance_threshold)}"
 
     @admin.display(description="Leads", ordering="lead_total")
     def lead_count(self, obj):
@@ -266,7 +282,7 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
                 problem = "" if clinic.is_active else "inactive clinic: will be refused"
                 # Only a debit is refused below the floor; a credit always posts.
                 if not problem and credits < 0 and clinic.credit_account.balance + credits < floor:
-                    problem = f"below its floor of {floor:,}: will be refused"
+                    problem = f"below its floor of {format_number(floor)}: will be refused"
                 moves.append(
                     MoneyMove(clinic=clinic, credits=credits, label=title, problem=problem)
                 )
@@ -324,6 +340,7 @@ class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdm
             else:
                 self.message_user(
                     request,
-                    f"{clinic}: {entry.credits:+,} credits, balance now {entry.balance_after:,}.",
+                    f"{clinic}: {format_signed(entry.credits)} credits, balance now "
+                    f"{format_number(entry.balance_after)}.",
                     messages.SUCCESS,
                 )

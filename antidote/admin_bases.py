@@ -4,6 +4,7 @@ dashboard reads every app: importing it would tie each app to all the others."""
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +13,7 @@ from django.template.response import TemplateResponse
 from simple_history.admin import SimpleHistoryAdmin
 
 from antidote.errors import AntidoteError
+from antidote.fields import RupeesField
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -66,6 +68,75 @@ class HistoryAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None):
         return not self.has_change_permission(request, obj) or super().revert_disabled(request, obj)
+
+
+class ChangeReasonForm(forms.ModelForm):
+    """A settings form that asks why: required for every edit that changes something (a revert
+    too), optional on add. Kept on the history row (simple-history's ``_change_reason``)."""
+
+    REQUIRED = "Say why you are making this change; it goes in the history."
+
+    change_reason = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Reason for this change",
+        help_text="Required for any change: it is kept in the history beside what changed.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        reason = (cleaned.get("change_reason") or "").strip()
+        changed = [name for name in self.changed_data if name != "change_reason"]
+        if not self.instance._state.adding and changed and not reason:
+            self.add_error("change_reason", self.REQUIRED)
+        cleaned["change_reason"] = reason
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        reason = self.cleaned_data.get("change_reason") or ""
+        self.instance._change_reason = reason or ("Created" if self.instance._state.adding else "")
+
+
+def settings_form_in_rupees(model, *, rupees: dict[str, str], help_text: str):
+    """A ``ChangeReasonForm`` for ``model`` whose paise fields (name → label) staff enter and
+    see in rupees (``RupeesField``); they are stored in paise."""
+    return forms.modelform_factory(
+        model,
+        form=ChangeReasonForm,
+        fields="__all__",
+        field_classes=dict.fromkeys(rupees, RupeesField),
+        labels=rupees,
+        help_texts=dict.fromkeys(rupees, help_text),
+    )
+
+
+class ChangeReasonAdmin(HistoryAdmin):
+    """Tiers, packages, promo codes and account settings: every edit says why, and the first
+    recorded edit of a row that predates its history still shows its before and after."""
+
+    form = ChangeReasonForm
+
+    def get_fields(self, request, obj=None):
+        fields = list(super().get_fields(request, obj))
+        return fields if "change_reason" in fields else [*fields, "change_reason"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            record_history_baseline(obj)
+        super().save_model(request, obj, form, change)
+
+
+def record_history_baseline(obj) -> None:
+    """A row created before its history (seeded tiers, say) gets its stored state recorded
+    first, so its first change has a "before" to compare with."""
+    if obj.pk is None or obj.history.exists():
+        return
+    stored = type(obj)._default_manager.filter(pk=obj.pk).first()
+    if stored is not None:
+        obj.history.bulk_history_create(
+            [stored], default_change_reason="State before the first recorded change"
+        )
 
 
 class NoRevertMixin:

@@ -73,6 +73,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # {{ n|num }}, {{ paise|paise }}, {{ n|signed }}: Indian grouping on every page.
+            "builtins": ["antidote.templatetags.money"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

@@ -8,18 +8,24 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin, RefusalAsMessageMixin
+from antidote.admin_bases import (
+    ChangeReasonAdmin,
+    ReadOnlyAdmin,
+    RefusalAsMessageMixin,
+    record_history_baseline,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing import services
 from billing.finance import finance_report, parse_month, report_rows
-from billing.forms import CreditAccountSettingsForm
+from billing.forms import CreditAccountSettingsForm, PricingTierForm
 from billing.models import CreditAccount, CreditLot, CreditTransaction, PricingTier
 from billing.sources import entry_source
 
 
 @admin.register(PricingTier)
-class PricingTierAdmin(HistoryAdmin):
+class PricingTierAdmin(ChangeReasonAdmin):
+    form = PricingTierForm
     list_display = ["min_price_rupees", "credits", "label"]
     ordering = ["min_price_paise"]
 
@@ -29,7 +35,7 @@ class PricingTierAdmin(HistoryAdmin):
 
 
 @admin.register(CreditAccount)
-class CreditAccountAdmin(RefusalAsMessageMixin, HistoryAdmin):
+class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
     """Account settings only. Saves, reverts included, go through
     ``services.update_account_settings``, which locks the row and writes only the settings, so
     a charge posted while the form was open is never overwritten."""
@@ -38,7 +44,14 @@ class CreditAccountAdmin(RefusalAsMessageMixin, HistoryAdmin):
     list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
     search_fields = ["clinic__name", "clinic__slug"]
     readonly_fields = ["clinic", "balance", "updated_at"]
-    fields = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
+    fields = [
+        "clinic",
+        "balance",
+        "overdraft_limit",
+        "low_balance_threshold",
+        "updated_at",
+        "change_reason",
+    ]
 
     def has_add_permission(self, request):
         return False  # accounts are opened with their clinic
@@ -47,7 +60,15 @@ class CreditAccountAdmin(RefusalAsMessageMixin, HistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        services.update_account_settings(account=obj, actor=request.user, **form.cleaned_data)
+        record_history_baseline(obj)
+        data = form.cleaned_data
+        services.update_account_settings(
+            account=obj,
+            actor=request.user,
+            overdraft_limit=data.get("overdraft_limit"),
+            low_balance_threshold=data.get("low_balance_threshold"),
+            reason=data.get("change_reason") or "",
+        )
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         try:

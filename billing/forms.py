@@ -1,6 +1,8 @@
 from django import forms
 
-from billing.models import CreditAccount, Kind
+from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
+from antidote.money import format_number
+from billing.models import CreditAccount, Kind, PricingTier
 
 
 class HistoryFilterForm(forms.Form):
@@ -19,7 +21,14 @@ class HistoryFilterForm(forms.Form):
         return cleaned
 
 
-class CreditAccountSettingsForm(forms.ModelForm):
+PricingTierForm = settings_form_in_rupees(
+    PricingTier,
+    rupees={"min_price_paise": "From package price (₹)"},
+    help_text="In rupees, inclusive: 5000 or 5,000.50.",
+)
+
+
+class CreditAccountSettingsForm(ChangeReasonForm):
     """Staff edit the overdraft limit and alert level; never the balance."""
 
     class Meta:
@@ -32,7 +41,8 @@ class CreditAccountSettingsForm(forms.ModelForm):
         # A clinic in debt is below any floor already; billing accepts any limit for it.
         if balance < -limit and not (self.instance.pk and self.instance.in_debt):
             raise forms.ValidationError(
-                f"The balance is {balance:,} credits; the overdraft limit cannot be below "
-                f"{-balance:,} until the clinic tops up."
+                f"The balance is {format_number(balance)} credits; the overdraft limit cannot be "
+                "below "
+                f"{format_number(-balance)} until the clinic tops up."
             )
         return limit

@@ -11,6 +11,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from antidote.errors import AntidoteError
+from antidote.money import format_number
 
 
 class CreditAccount(models.Model):
@@ -84,7 +85,7 @@ class PricingTier(models.Model):
         ]
 
     def __str__(self):
-        return f"≥ ₹{self.min_price_paise // 100:,} → {self.credits} credits"
+        return f"≥ ₹{format_number(self.min_price_paise // 100)} → {self.credits} credits"
 
 
 class Kind(models.TextChoices):

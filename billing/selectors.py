@@ -10,6 +10,7 @@ from django.db.models import BigIntegerField, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from antidote.money import format_number, format_signed
 from billing.models import (
     CreditAccount,
     CreditLot,
@@ -140,8 +141,8 @@ def ledger_discrepancies(
             problems = [
                 (
                     account_id,
-                    f"balance {balance:,} but entries sum to {total:,} "
-                    f"(difference {balance - total:+,})",
+                    f"balance {format_number(balance)} but entries sum to {format_number(total)} "
+                    f"(difference {format_signed(balance - total)})",
                 )
                 for account_id, _clinic_id, balance, total in cursor.fetchall()
             ]
@@ -149,8 +150,8 @@ def ledger_discrepancies(
             problems += [
                 (
                     account_id,
-                    f"entry #{entry_id} says balance_after {balance_after:,} "
-                    f"but the entries up to it sum to {running:,}",
+                    f"entry #{entry_id} says balance_after {format_number(balance_after)} "
+                    f"but the entries up to it sum to {format_number(running)}",
                 )
                 for account_id, entry_id, balance_after, running in cursor.fetchall()
             ]
@@ -209,7 +210,7 @@ def lead_problems(*, now=None) -> list[LeadProblem]:
             lead.clinic_id,
             lead.clinic.name,
             f"lead #{lead.pk} is flagged as a technical error but still charged "
-            f"{lead.net_charge:,} credits (flag it again in the admin to refund them)",
+            f"{format_number(lead.net_charge)} credits (flag it again in the admin to refund them)",
         )
         for lead in Lead.objects.filter(technical_error=True)
         .annotate(net_charge=lead_net_charge())
@@ -243,9 +244,12 @@ def lead_problems(*, now=None) -> list[LeadProblem]:
                 lead.pk,
                 lead.clinic_id,
                 lead.clinic.name,
-                f"lead #{lead.pk} has been waiting {waited:,} minutes at the head of the queue "
-                f"though the clinic could pay its {lead.price_credits:,} credits (balance "
-                f"{account.balance:,}, overdraft limit {account.overdraft_limit:,}); run "
+                f"lead #{lead.pk} has been waiting {format_number(waited)} minutes at the head "
+                "of the queue "
+                f"though the clinic could pay its {format_number(lead.price_credits)} credits "
+                "(balance "
+                f"{format_number(account.balance)}, overdraft limit "
+                f"{format_number(account.overdraft_limit)}); run "
                 "release_held_leads",
             )
         )

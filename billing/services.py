@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.money import format_number, format_signed
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
@@ -126,7 +127,8 @@ def _check_credits(credits) -> None:
         raise AntidoteError("An entry of zero credits changes nothing; refused.")
     if abs(credits) > MAX_ENTRY_CREDITS:
         raise AntidoteError(
-            f"{credits:,} credits is more than one entry may move ({MAX_ENTRY_CREDITS:,})."
+            f"{format_number(credits)} credits is more than one entry may move "
+            f"({format_number(MAX_ENTRY_CREDITS)})."
         )
 
 
@@ -185,7 +187,7 @@ def post_entry(
         raise AntidoteError("Expiries are posted by expire_credits, from their lot.")
     _check_credits(credits)
     if (kind in CREDIT_KINDS and credits < 0) or (kind in DEBIT_KINDS and credits > 0):
-        raise AntidoteError(f"A {kind.label.lower()} cannot be {credits:+,} credits.")
+        raise AntidoteError(f"A {kind.label.lower()} cannot be {format_signed(credits)} credits.")
     if not idempotency_key or len(idempotency_key) > 120:
         raise AntidoteError("Every entry needs an idempotency key of at most 120 characters.")
     if len(memo) > 255:
@@ -479,7 +481,7 @@ def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
         if not same:
             raise AntidoteError(
                 f"Idempotency key {params['key']!r} was already used for a different entry "
-                f"({existing.kind} {existing.credits:+,} credits); nothing was posted.",
+                f"({existing.kind} {format_signed(existing.credits)} credits); nothing was posted.",
                 code="idempotency_conflict",
             )
         return existing
@@ -499,8 +501,9 @@ def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
         raise AntidoteError(f"Lead #{params['lead_id']} has already been charged.")
     if params["credits"] < 0:
         raise InsufficientCredits(
-            f"{account.clinic} has {account.balance:,} credits; {-params['credits']:,} more would "
-            f"take it below its floor of {account.floor:,}. Top up to continue."
+            f"{account.clinic} has {format_number(account.balance)} credits; "
+            f"{format_number(-params['credits'])} more would "
+            f"take it below its floor of {format_number(account.floor)}. Top up to continue."
         )
     raise AntidoteError("The entry could not be posted.")  # pragma: no cover - constraint drift
 
@@ -656,8 +659,9 @@ def refund_lead_charge(
         amount = refundable if credits is None else credits
         if amount <= 0 or amount > refundable:
             raise AntidoteError(
-                f"Lead #{lead.pk} was charged {-charge.credits:,} credits and {refunded:,} are "
-                f"already refunded; at most {max(refundable, 0):,} can be refunded."
+                f"Lead #{lead.pk} was charged {format_number(-charge.credits)} credits and "
+                f"{format_number(refunded)} are "
+                f"already refunded; at most {format_number(max(refundable, 0))} can be refunded."
             )
         return post_entry(
             clinic_id=lead.clinic_id,
@@ -905,8 +909,11 @@ def update_account_settings(
     actor=None,
     overdraft_limit: int | None = None,
     low_balance_threshold: int | None = None,
+    reason: str = "",
 ) -> CreditAccount:
     """Change an account's overdraft limit and alert level; never its balance.
+
+    ``reason`` is kept on the change's history row (the admin requires one).
 
     The row is locked and only the settings' columns are written, so a charge posted while
     staff had the form open is neither overwritten nor lets the limit pass the balance.
@@ -931,8 +938,9 @@ def update_account_settings(
         # balance, or a charge would have been allowed that the new floor refuses.
         if locked.balance < -limit and not locked.in_debt:
             raise AntidoteError(
-                f"The balance is {locked.balance:,} credits; the overdraft limit cannot be "
-                f"below {-locked.balance:,} until the clinic tops up."
+                f"The balance is {format_number(locked.balance)} credits; the overdraft limit "
+                "cannot be "
+                f"below {format_number(-locked.balance)} until the clinic tops up."
             )
         changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
         if "overdraft_limit" in changed and wanted["overdraft_limit"] > locked.overdraft_limit:
@@ -949,6 +957,7 @@ def update_account_settings(
                 changed.append("in_debt")
             if actor is not None:
                 locked._history_user = actor  # the change history names who did it
+            locked._change_reason = reason[:100]
             locked.save(update_fields=[*changed, "updated_at"])
     for name in ("balance", "in_debt", "overdraft_limit", "low_balance_threshold", "updated_at"):
         setattr(account, name, getattr(locked, name))

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from antidote.csv import csv_lines  # memos are user text: no cell may start a formula
+from antidote.filters import bad_filters_csv
 from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
@@ -70,8 +71,13 @@ def _csv_rows(entries):
 @clinic_member_required
 def _history_page(request):
     form = HistoryFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    valid = not form.is_bound or form.is_valid()
+    if request.GET.get("format") == "csv" and not valid:
+        return bad_filters_csv(form)  # as the JSON answers 400
+    filters = form.cleaned_data if form.is_bound and valid else {}
     entries = transactions_for(clinic=request.clinic, **filters)
+    if not valid:
+        entries = entries.none()
     if request.GET.get("format") == "csv":
         response = StreamingHttpResponse(csv_lines(_csv_rows(entries)), content_type="text/csv")
         stamp = timezone.localdate().isoformat()
@@ -83,4 +89,4 @@ def _history_page(request):
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}
     template = "billing/history.html#history-table" if request.htmx else "billing/history.html"
-    return render(request, template, context)
+    return render(request, template, context, status=200 if valid else 400)

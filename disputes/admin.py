@@ -5,6 +5,8 @@ a confirmation page that shows what each approval refunds, per clinic and in all
 from datetime import timedelta
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import Case, When
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -12,6 +14,8 @@ from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import MoneyActionConfirmation, MoneyMove
 from antidote.errors import AntidoteError
+from antidote.money import format_number
+from antidote.when import format_ist
 from billing.selectors import refundable_credits
 from billing.sources import register_entry_source
 from disputes import services
@@ -66,7 +70,7 @@ class DisputeEventInline(admin.TabularInline):
 class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
     list_display = [
         "id",
-        "created_at",
+        "opened",
         "clinic",
         "lead_link",
         "dispute_type",
@@ -78,7 +82,9 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
     list_filter = ["status", "dispute_type", "clinic", AgeFilter]
     search_fields = ["clinic__name", "lead__phone", "=lead__id", "=id"]
     list_select_related = ["clinic", "lead"]
-    ordering = ["status", "created_at"]
+    # The queue: pending disputes first, oldest first (the longest wait is decided first); then
+    # the decided ones, oldest first too. See get_ordering.
+    ordering = ["created_at"]
     actions = ["approve_full", "approve_partial", "reject"]
     inlines = [DisputeEventInline]
     fields = [
@@ -112,11 +118,35 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
         return request.user.has_perm("disputes.decide_dispute")
 
     def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "package_rates": dispute_rate_by_package()[:10]}
+        extra_context = {
+            **(extra_context or {}),
+            "package_rates": dispute_rate_by_package()[:10],
+            # The queue's nine columns and its filters fill a 1,280 px screen; the site-wide
+            # app list beside them would push the status and quality columns out of view.
+            "is_nav_sidebar_enabled": False,
+        }
         return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("evidence")
+
+    def get_ordering(self, request):
+        pending_first = Case(When(status=Dispute.Status.PENDING, then=0), default=1)
+        return [pending_first.asc(), "created_at", "pk"]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        dispute = self.get_object(request, unquote(object_id))
+        if dispute is not None:
+            title = (
+                f"Dispute #{dispute.pk}: lead #{dispute.lead_id} of {dispute.clinic} · "
+                f"{dispute.get_status_display()}"
+            )
+            extra_context = {**(extra_context or {}), "title": title, "subtitle": None}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="Opened (IST)", ordering="created_at")
+    def opened(self, obj):
+        return f"{timezone.localtime(obj.created_at):%-d %b %Y, %H:%M}"
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
@@ -170,9 +200,9 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
             contact.name,
             contact.phone,
             lead.package or "General enquiry",
-            lead.price_credits,
-            lead.charged_at,
-            lead.created_at,
+            format_number(lead.price_credits),
+            format_ist(lead.charged_at),
+            format_ist(lead.created_at),
         )
 
     def _each(self, request, queryset, decide):
@@ -205,7 +235,7 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
             elif refundable == 0:
                 problem = "nothing left to refund: will be refused"
             elif credits > refundable:
-                problem = f"at most {refundable:,} can be refunded: will be refused"
+                problem = f"at most {format_number(refundable)} can be refunded: will be refused"
             moves.append(
                 MoneyMove(
                     clinic=dispute.clinic,

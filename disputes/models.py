@@ -115,9 +115,11 @@ class Evidence(models.Model):
 
     @property
     def download_name(self) -> str:
-        """The name a download is saved under: ours, with the type we detected."""
+        """``dispute-<id>-<n>.<ext>``: the dispute, this file's place among its files (1, 2, …),
+        and the type we detected; never the uploader's name."""
         extension = EVIDENCE_EXTENSIONS.get(self.content_type, "bin")
-        return f"dispute-{self.dispute_id}-evidence-{self.pk}.{extension}"
+        place = Evidence.objects.filter(dispute_id=self.dispute_id, pk__lte=self.pk).count()
+        return f"dispute-{self.dispute_id}-{place}.{extension}"
 
 
 class DisputeEvent(models.Model):

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q
@@ -22,18 +23,40 @@ def disputes_for(*, clinic, status=None, dispute_type=None):
 
 @dataclass(frozen=True)
 class QualityScore:
+    """Disputes per 10 charged leads, rounded half up to a whole number, then rated.
+
+    0 → Good, 1–2 → Average, 3 or more → Poor (the business plan). Only disputes that stand
+    count: a rejected dispute means the lead was good, a cancelled one was withdrawn. Rounding
+    half up: 1 dispute on 100 leads is 0.1 per 10 → 0 → Good; 1 on 20 is 0.5 → 1 → Average.
+    """
+
     leads: int
     disputes: int
 
+    RULE = "0 per 10 leads is Good, 1–2 Average, 3 or more Poor; the rate is rounded half up"
+
+    @property
+    def per_ten_rounded(self) -> int:
+        # round(disputes * 10 / leads) half up, in integers: floor((20d + l) / 2l)
+        return (self.disputes * 20 + self.leads) // (2 * self.leads) if self.leads else 0
+
+    @property
+    def per_ten(self) -> str:
+        """The exact rate to one decimal, for showing the working (not money: a ratio)."""
+        if not self.leads:
+            return "0"
+        return str(
+            (Decimal(self.disputes * 10) / self.leads).quantize(Decimal("0.1"), ROUND_HALF_UP)
+        )
+
     @property
     def rating(self) -> str:
-        """Disputes per 10 leads: 0 → Good, up to 2 → Average, 3 or more → Poor."""
         if not self.leads:
             return "No leads yet"
-        ten_x = self.disputes * 10  # compare disputes/leads*10 with integers only
-        if ten_x == 0:
+        rounded = self.per_ten_rounded
+        if rounded == 0:
             return "Good"
-        return "Average" if ten_x < 3 * self.leads else "Poor"
+        return "Average" if rounded <= 2 else "Poor"
 
     @property
     def rate_percent(self) -> int:
@@ -46,7 +69,12 @@ def _recent_charged(clinic_ids=None):
     return leads if clinic_ids is None else leads.filter(clinic_id__in=clinic_ids)
 
 
-_DISPUTED = Count("disputes", filter=~Q(disputes__status=Dispute.Status.CANCELLED), distinct=True)
+# Disputes that stand: pending or approved. Rejected ones mean the lead was good.
+_DISPUTED = Count(
+    "disputes",
+    filter=Q(disputes__status__in=[Dispute.Status.PENDING, Dispute.Status.APPROVED]),
+    distinct=True,
+)
 
 
 def quality_score(*, clinic) -> QualityScore:

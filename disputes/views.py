@@ -82,9 +82,12 @@ def cancel_dispute(request, dispute_id):
         error = refusal.message
     if request.htmx:
         context = {"dispute": dispute, "error": error}
-        return render(
+        response = render(
             request, "disputes/list.html#dispute-row", context, status=400 if error else 200
         )
+        if error is None:
+            response["HX-Trigger"] = "disputesChanged"  # the quality card reloads itself
+        return response
     if error:
         messages.error(request, error)
     else:

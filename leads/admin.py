@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from antidote.admin_bases import HistoryAdmin, NoRevertMixin, RefusalAsMessageMixin
 from antidote.errors import AntidoteError
-from antidote.money import format_paise
+from antidote.money import format_number, format_paise
 from billing.selectors import lead_net_charge
 from billing.sources import register_entry_source
 from leads import services
@@ -99,7 +99,7 @@ class LeadAdmin(NoRevertMixin, HistoryAdmin):
                     )
                     continue
                 outcome = (
-                    f"{flag.refunded_credits:,} credits refunded to {lead.clinic}"
+                    f"{format_number(flag.refunded_credits)} credits refunded to {lead.clinic}"
                     if flag.refunded_credits
                     else f"now {flag.lead.get_billing_state_display().lower()}, nothing charged"
                 )
@@ -130,11 +130,12 @@ def _what_flagging_does(lead) -> str:
     if lead.net_charge > 0 and not lead.clinic.is_active:
         return "inactive clinic: will be refused"
     if _refunded_on_flag(lead):
-        return f"refund {lead.net_charge:,} credits to the clinic"
+        return f"refund {format_number(lead.net_charge)} credits to the clinic"
     if lead.technical_error:
         return "already flagged: will be refused"
     if lead.billing_state in Lead.WAITING_STATES:
-        return f"leaves the queue free of charge (would have cost {lead.price_credits:,} credits)"
+        cost = format_number(lead.price_credits)
+        return f"leaves the queue free of charge (would have cost {cost} credits)"
     if lead.billing_state == Lead.Billing.CHARGED:
         return "already refunded in full: nothing to refund"
     return "never charged: nothing to refund"

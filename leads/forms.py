@@ -1,5 +1,7 @@
 """Every value a lead page receives is parsed here, by a form field, and nowhere else."""
 
+import re
+
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
@@ -8,19 +10,31 @@ from django.utils.http import urlencode
 from antidote.errors import AntidoteError
 from leads.models import Clinic, ClinicMember, Lead, LeadNote, Package
 from leads.selectors import clinic_members
-from leads.services import BulkAction, normalise_phone
+from leads.services import BulkAction, normalise_phone, parse_indian_mobile
 
 # Primary keys are bigint-sized at most; anything longer is not one of ours.
 MAX_ID = 2**63 - 1
 _LEAD_NUMBER = forms.IntegerField(min_value=1, max_value=MAX_ID)
 
 
+MESSAGE_MAX = 2000
+
+
 class EnquiryForm(forms.Form):
     name = forms.CharField(max_length=120, label="Your name")
     phone = forms.CharField(max_length=20, label="Mobile number")
     email = forms.EmailField(required=False, label="Email (optional)")
+    # Never cut silently: the box has no maxlength (a browser would drop a pasted tail without
+    # a word); a longer message comes back with the patient's text and how much to shorten.
     message = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=2000, required=False
+        widget=forms.Textarea(attrs={"rows": 3, "data-max-chars": MESSAGE_MAX}),
+        max_length=MESSAGE_MAX,
+        required=False,
+        help_text=f"Up to {MESSAGE_MAX:,} characters.",
+        error_messages={
+            "max_length": "Your message is %(show_value)d characters; the limit is "
+            "%(limit_value)d. Shorten it and send again: nothing was sent."
+        },
     )
     package = forms.ModelChoiceField(
         queryset=Package.objects.select_related("clinic"),
@@ -40,6 +54,10 @@ class EnquiryForm(forms.Form):
     )
     # Honeypot: hidden from people by CSS; bots fill it in.
     website = forms.CharField(required=False, label="Leave this empty")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["message"].widget.attrs.pop("maxlength", None)
 
     def clean_phone(self):
         try:
@@ -106,13 +124,32 @@ class LeadFilterForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            raise ValidationError(
+                f"The start date ({start:%d %b %Y}) is after the end date ({end:%d %b %Y})."
+            )
         # A search may also be a lead number; parsed by a field, so "²" or 5,000 digits are
         # just text that matches no number.
         try:
             cleaned["lead_number"] = _LEAD_NUMBER.clean(cleaned.get("q") or None)
         except ValidationError:
             cleaned["lead_number"] = None
+        cleaned["phone_query"] = _phone_query(cleaned.get("q") or "")
         return cleaned
+
+
+def _phone_query(query: str) -> str:
+    """A search typed as a phone number, in the stored form: "098765 43210" and
+    "+91 98765-43210" both find +919876543210; a part of a number ("98765 4") finds the
+    numbers containing those digits. Anything else is not a phone search ("")."""
+    whole = parse_indian_mobile(query)
+    if whole is not None:
+        return whole
+    if re.fullmatch(r"[\d\s\-()+]+", query):
+        digits = re.sub(r"\D", "", query)
+        return digits if len(digits) >= 4 else ""
+    return ""
 
 
 class LeadStatusForm(forms.Form):

@@ -251,6 +251,16 @@ class Lead(models.Model):
             return self.original_billing_state not in CONTACT_SHOWN_STATES
         return self.duplicate_of.billing_state not in CONTACT_SHOWN_STATES
 
+    @property
+    def live_dispute(self):
+        """The lead's dispute that still stands (pending, approved or rejected), or None.
+
+        A clinic may open a new dispute only after cancelling the last, so at most one stands.
+        Reads ``disputes`` (the disputes app's reverse relation; prefetch it for a list).
+        """
+        standing = [d for d in self.disputes.all() if d.status != "cancelled"]
+        return max(standing, key=lambda d: d.pk, default=None)
+
 
 class LeadNote(models.Model):
     """A clinic member's note on a lead: for the clinic's team only, never for the patient."""

@@ -57,6 +57,7 @@ def leads_for(*, clinic, filters: dict | None = None, user=None):
     leads = (
         Lead.objects.filter(clinic=clinic)
         .select_related("package", "assigned_to__user")
+        .prefetch_related("disputes")  # each row shows its dispute state
         .with_contact_rule()
     )
     archived = filters.get("archived") or ""
@@ -84,6 +85,8 @@ def leads_for(*, clinic, filters: dict | None = None, user=None):
         matches = (visible & (Q(patient_name__icontains=query) | Q(phone__icontains=query))) | Q(
             package__name__icontains=query
         )
+        if filters.get("phone_query"):
+            matches |= visible & Q(phone__contains=filters["phone_query"])
         if filters.get("lead_number"):
             matches |= Q(pk=filters["lead_number"])
         leads = leads.filter(matches)

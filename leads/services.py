@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
+import phonenumbers
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
@@ -28,6 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.money import format_number
 from billing import services as billing
 from billing.selectors import lead_net_charged
 from leads.models import (
@@ -43,23 +45,42 @@ from leads.selectors import duplicate_original
 
 logger = logging.getLogger(__name__)
 
-_MOBILE = re.compile(r"[6-9]\d{9}")
+# What we store: E.164 (+91XXXXXXXXXX), so duplicate detection compares like with like.
+_MOBILE_TYPES = {
+    phonenumbers.PhoneNumberType.MOBILE,
+    phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+}
+
+
+def parse_indian_mobile(raw: str) -> str | None:
+    """``raw`` as +91XXXXXXXXXX if it is an Indian mobile number that can exist, else None.
+
+    ``phonenumbers`` (Google's libphonenumber metadata) knows which Indian ranges are mobile;
+    letters are refused first, because the library would read "98765abcde" as a keypad word.
+    """
+    if not raw or len(raw) > 40 or any(ch.isalpha() for ch in raw):
+        return None
+    try:
+        number = phonenumbers.parse(raw, "IN")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 91 or not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) not in _MOBILE_TYPES:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_phone(raw: str) -> str:
     """An Indian mobile number as +91XXXXXXXXXX, or a clear error."""
-    digits = re.sub(r"[\s\-().]", "", raw or "")
-    if digits.startswith("+"):
-        if not digits.startswith("+91"):
-            raise AntidoteError("Enter an Indian mobile number (+91 followed by 10 digits).")
-        digits = digits[3:]
-    elif len(digits) == 12 and digits.startswith("91"):
-        digits = digits[2:]
-    elif len(digits) == 11 and digits.startswith("0"):
-        digits = digits[1:]
-    if not _MOBILE.fullmatch(digits):
-        raise AntidoteError("Enter a valid 10-digit Indian mobile number, e.g. 98765 43210.")
-    return f"+91{digits}"
+    normalised = parse_indian_mobile(raw)
+    if normalised is not None:
+        return normalised
+    if (raw or "").strip().startswith(("+", "00")) and not re.sub(r"[\s\-()]", "", raw).startswith(
+        ("+91", "0091")
+    ):
+        raise AntidoteError("Enter an Indian mobile number (+91 followed by 10 digits).")
+    raise AntidoteError("Enter a valid 10-digit Indian mobile number, e.g. 98765 43210.")
 
 
 def submit_enquiry(
@@ -261,7 +282,7 @@ def add_lead_note(*, lead: Lead, author, body: str) -> LeadNote:
     if not body:
         raise AntidoteError("Write something in the note.")
     if len(body) > LeadNote.MAX_LENGTH:
-        raise AntidoteError(f"A note is at most {LeadNote.MAX_LENGTH:,} characters.")
+        raise AntidoteError(f"A note is at most {format_number(LeadNote.MAX_LENGTH)} characters.")
     if "\x00" in body:
         raise AntidoteError("A note cannot contain NUL characters.")
     _require_workable(lead)

@@ -33,6 +33,12 @@ def client_ip(request) -> str:
     return accounts.client_ip(request) or "unknown"
 
 
+def _try_again(seconds: int) -> str:
+    """ "try again in 10 minutes": the window's length, the longest the patient may wait."""
+    minutes = max(1, -(-seconds // 60))
+    return f"try again in {minutes} minute{'s' if minutes != 1 else ''}"
+
+
 @dataclass(frozen=True)
 class Refusal:
     message: str
@@ -107,15 +113,14 @@ def admit_enquiry(request, *, phone: str) -> Refusal | None:
     if full is None:
         return None
     if full.key.startswith("enquiry-rate:phone:"):
-        message = (
-            "This mobile number has been sent several enquiries in a short time, so this one "
-            "was not sent. Please try again later."
-        )
+        why = "There were several enquiries for this mobile number in a short time"
     else:
-        message = (
-            "We received several enquiries from your connection in a short time, so this one "
-            "was not sent. Please wait a few minutes and try again."
-        )
+        why = "There were several enquiries from your connection in a short time"
+    # Say only what is true: this one was not sent. Nothing about the earlier ones.
+    message = (
+        f"{why}, so this one was not sent. Your details are still in the form: please "
+        f"{_try_again(full.window)}."
+    )
     return Refusal(message, full.window)
 
 
@@ -132,7 +137,7 @@ def admit_invalid(request) -> Refusal | None:
     if full is None:
         return None
     return Refusal(
-        "Too many attempts from your connection, so this one was not sent. Please wait a few "
-        "minutes and try again.",
+        "Too many attempts from your connection, so this one was not sent. Your details are "
+        f"still in the form: please {_try_again(full.window)}.",
         full.window,
     )

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from antidote.csv import csv_lines
 from antidote.errors import AntidoteError
+from antidote.filters import bad_filters_csv
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
 from leads import services, throttle
@@ -182,8 +183,13 @@ def inbox(request):
         if saved is not None:
             data, using_default = QueryDict(saved.query), True
     form = LeadFilterForm(data or None, clinic=request.clinic)
-    filters = form.cleaned_data if form.is_valid() else {}
+    valid = not form.is_bound or form.is_valid()
+    if request.GET.get("format") == "csv" and not valid:
+        return bad_filters_csv(form)
+    filters = form.cleaned_data if form.is_bound and valid else {}
     leads = leads_for(clinic=request.clinic, filters=filters, user=request.user)
+    if not valid:
+        leads = leads.none()  # never the whole list under filters the clinic did not get
     if request.GET.get("format") == "csv":
         return _leads_csv(request, leads)
     page = Paginator(leads, 20).get_page(request.GET.get("page"))
@@ -203,7 +209,7 @@ def inbox(request):
         "bulk_form": BulkLeadForm(clinic=request.clinic),
     }
     template = "leads/inbox.html#lead-table" if request.htmx else "leads/inbox.html"
-    return render(request, template, context)
+    return render(request, template, context, status=200 if valid else 400)
 
 
 LEADS_CSV_HEADER = [
@@ -380,7 +386,9 @@ def update_status(request):
     if lead_id is None:
         return HttpResponseBadRequest("lead_id must be a lead number.")
     lead = get_object_or_404(
-        Lead.objects.select_related("package").with_contact_rule(),
+        Lead.objects.select_related("package", "assigned_to__user")
+        .prefetch_related("disputes")
+        .with_contact_rule(),
         pk=lead_id,
         clinic=request.clinic,
     )
@@ -395,6 +403,7 @@ def update_status(request):
             "contact": lead_contact(lead),
             "statuses": Lead.Status.choices,
             "error": error,
+            "saved": error is None,
             "dispute_cutoff": _dispute_cutoff(),
         }
         return render(request, "leads/inbox.html#lead-row", context, status=400 if error else 200)

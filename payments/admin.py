@@ -1,10 +1,11 @@
 from django.contrib import admin, messages
 
-from antidote.admin_bases import HistoryAdmin, ReadOnlyAdmin
+from antidote.admin_bases import ChangeReasonAdmin, ReadOnlyAdmin
 from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing.sources import register_entry_source
 from payments import services
+from payments.forms import CreditPackageForm, PromoCodeForm
 from payments.models import (
     CreditPackage,
     PaymentAttempt,
@@ -21,9 +22,10 @@ for prefix in ["purchase:order", "bonus:order", "promo-bonus:order"]:
 
 
 @admin.register(CreditPackage)
-class CreditPackageAdmin(HistoryAdmin):
+class CreditPackageAdmin(ChangeReasonAdmin):
+    # No list_editable: an edit from the list could not say why (every edit needs a reason).
+    form = CreditPackageForm
     list_display = ["name", "price", "credits", "bonus_credits", "is_active", "sort_order"]
-    list_editable = ["is_active", "sort_order"]
 
     @admin.display(description="Price", ordering="price_paise")
     def price(self, obj):
@@ -31,11 +33,11 @@ class CreditPackageAdmin(HistoryAdmin):
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(HistoryAdmin):
+class PromoCodeAdmin(ChangeReasonAdmin):
+    form = PromoCodeForm
     list_display = [
         "code",
-        "discount_type",
-        "discount_value",
+        "discount",
         "bonus_credits",
         "is_active",
         "valid_until",
@@ -43,6 +45,12 @@ class PromoCodeAdmin(HistoryAdmin):
     ]
     list_filter = ["is_active", "discount_type"]
     search_fields = ["code", "description"]
+
+    @admin.display(description="Discount", ordering="discount_value")
+    def discount(self, obj):
+        if obj.discount_type == PromoCode.Discount.FIXED:
+            return format_paise(obj.discount_value)
+        return f"{obj.discount_value}%"
 
     @admin.display(description="Uses (paid / reserved)")
     def uses(self, obj):
@@ -63,14 +71,22 @@ class PaymentEventInline(admin.TabularInline):
 
 class PaymentAttemptInline(PaymentEventInline):
     model = PaymentAttempt
-    fields = ["created_at", "razorpay_payment_id", "status", "amount_paise", "error", "source"]
+    fields = ["created_at", "razorpay_payment_id", "status", "amount", "error", "source"]
     readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_paise(obj.amount_paise)
 
 
 class PaymentRefundInline(PaymentEventInline):
     model = PaymentRefund
-    fields = ["created_at", "kind", "razorpay_id", "amount_paise", "status", "reversal_entry"]
+    fields = ["created_at", "kind", "razorpay_id", "amount", "status", "reversal_entry"]
     readonly_fields = fields
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return format_paise(obj.amount_paise)
 
 
 class OverrunFilter(admin.SimpleListFilter):
@@ -106,6 +122,29 @@ class PaymentOrderAdmin(ReadOnlyAdmin):
     list_select_related = ["clinic"]
     inlines = [PaymentAttemptInline, PaymentRefundInline, PaymentEventInline]
     actions = ["acknowledge_overrun"]
+
+    # The order page shows every amount in rupees, in the field's place: no raw paise.
+    RUPEES = {
+        "base_amount_paise": "price",
+        "discount_paise": "discount",
+        "amount_paise": "amount",
+        "refunded_paise": "refunded",
+        "promo_overrun_paise": "overrun",
+    }
+
+    def get_fields(self, request, obj=None):
+        return [self.RUPEES.get(name, name) for name in super().get_fields(request, obj)]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), *self.RUPEES.values()]
+
+    @admin.display(description="Price", ordering="base_amount_paise")
+    def price(self, obj):
+        return format_paise(obj.base_amount_paise)
+
+    @admin.display(description="Discount", ordering="discount_paise")
+    def discount(self, obj):
+        return format_paise(obj.discount_paise)
 
     @admin.display(description="Amount", ordering="amount_paise")
     def amount(self, obj):

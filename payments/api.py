@@ -5,6 +5,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
 
 from antidote.errors import AntidoteError
+from antidote.money import format_number
 from antidote.portal import IsClinicMember
 from billing.selectors import account_balance
 from payments import services
@@ -193,7 +194,7 @@ def verify_payment(request):
     return Response(
         {
             "success": True,
-            "message": f"Payment received: {order.total_credits:,} credits added.",
+            "message": f"Payment received: {format_number(order.total_credits)} credits added.",
             "new_balance": account_balance(clinic=request.clinic),
         }
     )

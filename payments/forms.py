@@ -2,6 +2,10 @@
 
 from django import forms
 
+from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
+from antidote.fields import RupeesField
+from payments.models import CreditPackage, PromoCode
+
 
 class WebhookHeadersForm(forms.Form):
     """Razorpay's webhook headers: a hex HMAC-SHA256 and a printable event id."""
@@ -29,3 +33,58 @@ class OrderReferenceForm(forms.Form):
     """``?order=`` on the result pages: one of our Razorpay order ids."""
 
     order = forms.RegexField(regex=r"^\w{1,60}$")
+
+
+CreditPackageForm = settings_form_in_rupees(
+    CreditPackage,
+    rupees={"price_paise": "Price (₹)"},
+    help_text="In rupees, excluding GST: 5000 or 5,000.50.",
+)
+
+
+class PromoCodeForm(ChangeReasonForm):
+    """Rupee amounts in rupees; the discount is a percent or, for a fixed discount, rupees."""
+
+    discount_value = forms.CharField(
+        label="Discount",
+        max_length=20,
+        help_text="A percentage (0–100) for a percentage discount; rupees for a fixed amount.",
+    )
+
+    class Meta:
+        model = PromoCode
+        fields = "__all__"
+        field_classes = {"max_discount_paise": RupeesField, "min_amount_paise": RupeesField}
+        labels = {
+            "max_discount_paise": "Maximum discount (₹)",
+            "min_amount_paise": "Minimum amount (₹)",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        promo = self.instance
+        if promo.pk:  # as text, so an unchanged post compares equal (and needs no reason)
+            fixed = promo.discount_type == PromoCode.Discount.FIXED
+            value = promo.discount_value
+            self.initial["discount_value"] = (
+                RupeesField().prepare_value(value) if fixed else str(value)
+            )
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = cleaned.get("discount_value")
+        if raw is None:
+            return cleaned
+        if cleaned.get("discount_type") == PromoCode.Discount.FIXED:
+            try:
+                cleaned["discount_value"] = RupeesField().clean(raw)
+            except forms.ValidationError as error:
+                self.add_error("discount_value", error)
+        else:
+            try:
+                percent = forms.IntegerField(min_value=0, max_value=100).clean(raw)
+            except forms.ValidationError:
+                self.add_error("discount_value", "A percentage is a whole number from 0 to 100.")
+            else:
+                cleaned["discount_value"] = percent
+        return cleaned

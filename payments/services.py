@@ -18,7 +18,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from antidote.errors import AntidoteError
-from antidote.money import format_paise
+from antidote.money import format_number, format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_of
@@ -641,7 +641,8 @@ def record_money_returned(
             _event(
                 locked,
                 "debt",
-                f"{locked.clinic} is {account.debt:,} credits in debt after {razorpay_id}; its "
+                f"{locked.clinic} is {format_number(account.debt)} credits in debt after "
+                f"{razorpay_id}; its "
                 "new leads wait until a top-up pays it off.",
             )
     return row

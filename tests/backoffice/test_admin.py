@@ -127,7 +127,8 @@ def test_read_only_auditors_see_everything_and_change_nothing(client, clinic):
         assert client.get(url).status_code == 200, url
     tier = PricingTier.objects.first()
     response = client.post(
-        f"/admin/billing/pricingtier/{tier.pk}/change/", {"min_price_paise": 0, "credits": 1}
+        f"/admin/billing/pricingtier/{tier.pk}/change/",
+        {"min_price_paise": 0, "credits": 1, "change_reason": "Test change"},
     )
     assert response.status_code == 403
     assert PricingTier.objects.get(pk=tier.pk).credits == tier.credits
@@ -239,7 +240,12 @@ def test_tier_promo_package_and_account_changes_are_kept_in_history(client, boss
     tier = PricingTier.objects.get(min_price_paise=5_000_00)
     response = client.post(
         f"/admin/billing/pricingtier/{tier.pk}/change/",
-        {"min_price_paise": 5_000_00, "credits": 200, "label": "Standard"},
+        {
+            "min_price_paise": "5000",
+            "change_reason": "Test change",
+            "credits": 200,
+            "label": "Standard",
+        },
     )
     assert response.status_code == 302
     history = client.get(f"/admin/billing/pricingtier/{tier.pk}/history/").text
@@ -249,7 +255,7 @@ def test_tier_promo_package_and_account_changes_are_kept_in_history(client, boss
     account = CreditAccount.objects.get(clinic=clinic)
     client.post(
         f"/admin/billing/creditaccount/{account.pk}/change/",
-        {"overdraft_limit": 100, "low_balance_threshold": 300},
+        {"overdraft_limit": 100, "low_balance_threshold": 300, "change_reason": "Test change"},
     )
     assert [h.overdraft_limit for h in account.history.all()] == [100, 0]
     assert client.get("/admin/payments/creditpackage/1/history/").status_code == 200
@@ -264,11 +270,15 @@ def test_an_overdraft_limit_below_the_debt_already_used_is_refused_with_a_messag
     leads.submit_enquiry(clinic=clinic, name="P", phone="9000000001")  # 100 of the 200 used
     if where == "account":
         url = f"/admin/billing/creditaccount/{account.pk}/change/"
-        data = {"overdraft_limit": 50, "low_balance_threshold": 0}
+        data = {"overdraft_limit": 50, "low_balance_threshold": 0, "change_reason": "Test change"}
     else:
         url = f"/admin/leads/clinic/{clinic.pk}/change/"
         page = client.get(url)
-        data = {**page_post_data(page), "credit_account-0-overdraft_limit": 50}
+        data = {
+            **page_post_data(page),
+            "credit_account-0-overdraft_limit": 50,
+            "credit_account-0-change_reason": "Test",
+        }
     response = client.post(url, data, follow=True)
     assert response.status_code == 200
     assert "the overdraft limit cannot be below 100 until the clinic tops up" in response.text
@@ -292,7 +302,14 @@ def test_a_clinic_in_debt_can_still_be_edited_and_a_limit_covering_the_debt_ends
     assert Clinic.objects.get(pk=clinic.pk).name == "Renamed"
 
     covered = client.post(
-        url, {**data, "name": "Renamed", "credit_account-0-overdraft_limit": 400}, follow=True
+        url,
+        {
+            **data,
+            "name": "Renamed",
+            "credit_account-0-overdraft_limit": 400,
+            "credit_account-0-change_reason": "Test",
+        },
+        follow=True,
     )
     assert covered.status_code == 200
     account = CreditAccount.objects.get(clinic=clinic)

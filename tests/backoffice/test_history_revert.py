@@ -30,7 +30,9 @@ def test_a_read_only_auditor_cannot_revert_a_pricing_tier(client):
     staff_in("Read-only auditors", client)
     tier = PricingTier.objects.get(min_price_paise=5_000_00)
     url = revert_url(tier)
-    response = client.post(url, {"min_price_paise": 5_000_00, "credits": 1, "label": "x"})
+    response = client.post(
+        url, {"min_price_paise": "5000", "change_reason": "Test change", "credits": 1, "label": "x"}
+    )
     assert response.status_code == 403
     assert PricingTier.objects.get(pk=tier.pk).credits == tier.credits
     assert client.get(url).status_code == 403
@@ -42,7 +44,8 @@ def test_a_read_only_auditor_cannot_revert_account_settings_or_promo_codes(clien
     account.overdraft_limit = 50
     account.save(update_fields=["overdraft_limit"])  # a second history row to revert to
     response = client.post(
-        revert_url(account), {"overdraft_limit": 100_000, "low_balance_threshold": 0}
+        revert_url(account),
+        {"overdraft_limit": 100_000, "low_balance_threshold": 0, "change_reason": "Test change"},
     )
     assert response.status_code == 403
     account.refresh_from_db()
@@ -67,7 +70,13 @@ def test_billing_staff_may_revert_a_tier_they_may_change(client):
     staff_in("Billing staff", client)
     tier = PricingTier.objects.get(min_price_paise=5_000_00)
     response = client.post(
-        revert_url(tier), {"min_price_paise": 5_000_00, "credits": 150, "label": "Standard"}
+        revert_url(tier),
+        {
+            "min_price_paise": "5000",
+            "change_reason": "Test change",
+            "credits": 150,
+            "label": "Standard",
+        },
     )
     assert response.status_code == 302
     assert PricingTier.objects.get(pk=tier.pk).credits == 150

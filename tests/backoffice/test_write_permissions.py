@@ -46,7 +46,6 @@ MAY_WRITE = {
         "payments.creditpackage:add",
         "payments.creditpackage:change",
         "payments.creditpackage:revert",
-        "payments.creditpackage:list_editable",
         "payments.promocode:add",
         "payments.promocode:change",
         "payments.promocode:revert",
@@ -66,10 +65,16 @@ MAY_WRITE = {
     "Read-only auditors": EVERY_GROUP,
 }
 ADD_PAYLOADS = {
-    "billing.pricingtier": {"min_price_paise": 7_77_700, "credits": 150, "label": "New"},
+    "billing.pricingtier": {
+        "min_price_paise": "7777",
+        "change_reason": "Test change",
+        "credits": 150,
+        "label": "New",
+    },
     "payments.creditpackage": {
         "name": "Test pack",
-        "price_paise": 2_000_00,
+        "price_paise": "2000",
+        "change_reason": "Test change",
         "credits": 2_000,
         "bonus_credits": 0,
         "sort_order": 9,

@@ -73,7 +73,7 @@ def test_overdraft_limit_below_a_negative_balance_is_refused_not_a_500(admin_cli
     account = CreditAccount.objects.get(clinic=clinic)
     response = admin_client.post(
         f"/admin/billing/creditaccount/{account.pk}/change/",
-        {"overdraft_limit": 50, "low_balance_threshold": 500},
+        {"overdraft_limit": 50, "low_balance_threshold": 500, "change_reason": "Test change"},
     )
     assert response.status_code == 200
     assert "cannot be below 100" in response.text
@@ -123,7 +123,9 @@ def test_a_stale_account_form_saved_after_charges_keeps_the_balance(
     data = page_post_data(admin_client.get(url))
     services.charge_lead(lead=LeadFactory(clinic=clinic))  # after the form was read
     charge_while_saving()
-    response = admin_client.post(url, {**data, "overdraft_limit": 200})
+    response = admin_client.post(
+        url, {**data, "overdraft_limit": 200, "change_reason": "Test change"}
+    )
     assert response.status_code == 302
     assert_balance_matches_ledger(clinic, 1_000 - 100 - 100)
     assert CreditAccount.objects.get(clinic=clinic).overdraft_limit == 200
@@ -137,7 +139,14 @@ def test_a_stale_clinic_form_saved_after_charges_keeps_the_balance(
     data = page_post_data(admin_client.get(url))
     services.charge_lead(lead=LeadFactory(clinic=clinic))
     charge_while_saving()
-    response = admin_client.post(url, {**data, "credit_account-0-low_balance_threshold": 50})
+    response = admin_client.post(
+        url,
+        {
+            **data,
+            "credit_account-0-low_balance_threshold": 50,
+            "credit_account-0-change_reason": "Test",
+        },
+    )
     assert response.status_code == 302, response.context and response.context["errors"]
     assert_balance_matches_ledger(clinic, 1_000 - 100 - 100)
     assert CreditAccount.objects.get(clinic=clinic).low_balance_threshold == 50
@@ -149,7 +158,7 @@ def test_reverting_account_settings_restores_settings_but_never_a_balance(
     account = CreditAccount.objects.get(clinic=clinic)
     admin_client.post(
         f"/admin/billing/creditaccount/{account.pk}/change/",
-        {"overdraft_limit": 0, "low_balance_threshold": 400},
+        {"overdraft_limit": 0, "low_balance_threshold": 400, "change_reason": "Test change"},
     )
     first = account.history.order_by("history_id").first()
     fund(clinic, 1_000)
@@ -179,7 +188,7 @@ def test_a_limit_that_a_charge_made_too_low_meanwhile_is_refused_with_a_message(
     try:
         response = admin_client.post(
             f"/admin/billing/creditaccount/{account.pk}/change/",
-            {"overdraft_limit": 20, "low_balance_threshold": 500},
+            {"overdraft_limit": 20, "low_balance_threshold": 500, "change_reason": "Test change"},
             follow=True,
         )
     finally:
@@ -207,10 +216,19 @@ def test_account_settings_service_writes_only_the_settings(clinic, staff):
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        ({"overdraft_limit": -1}, "overdraft limit must be a whole number"),
+        (
+            {"overdraft_limit": -1},
+            "overdraft limit must be a whole number",
+        ),
         ({"low_balance_threshold": "5"}, "low balance threshold must be a whole number"),
-        ({"overdraft_limit": True}, "overdraft limit must be a whole number"),
-        ({"overdraft_limit": 50}, "cannot be below 100 until the clinic tops up"),
+        (
+            {"overdraft_limit": True},
+            "overdraft limit must be a whole number",
+        ),
+        (
+            {"overdraft_limit": 50},
+            "cannot be below 100 until the clinic tops up",
+        ),
     ],
 )
 def test_account_settings_service_refuses_bad_settings(clinic, staff, settings, error):
@@ -279,7 +297,7 @@ def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client,
     try:
         response = client.post(
             f"/admin/billing/creditaccount/{account.pk}/change/",
-            {"overdraft_limit": 100, "low_balance_threshold": 500},
+            {"overdraft_limit": 100, "low_balance_threshold": 500, "change_reason": "Test change"},
         )
     finally:
         pre_save.disconnect(sender=CreditAccount, dispatch_uid="charge_elsewhere")

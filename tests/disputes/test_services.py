@@ -279,19 +279,26 @@ def test_a_duplicate_claim_the_system_cannot_prove_waits_for_review(charged_lead
         (10, 1, "Average"),
         (10, 2, "Average"),
         (10, 3, "Poor"),
-        (30, 8, "Average"),
+        (30, 7, "Average"),  # 2.33 per 10, rounded to 2
+        (30, 8, "Poor"),  # 2.67 per 10, rounded half up to 3
         (30, 9, "Poor"),
         (5, 1, "Average"),
         (5, 2, "Poor"),
+        (100, 1, "Good"),  # 0.1 per 10 rounds to 0 (issue #19: not "Average")
+        (40, 1, "Good"),  # 0.25
+        (20, 1, "Average"),  # exactly 0.5: half rounds up
+        (100, 24, "Average"),  # 2.4
+        (100, 25, "Poor"),  # 2.5 rounds up to 3
     ],
 )
 def test_quality_rating_by_disputes_per_ten_leads(leads_, disputes, rating):
     assert QualityScore(leads=leads_, disputes=disputes).rating == rating
 
 
-def test_quality_score_and_package_rates_count_live_disputes_on_recent_charged_leads(
-    clinic, member
+def test_quality_score_and_package_rates_count_standing_disputes_on_recent_charged_leads(
+    clinic, member, staff
 ):
+    """Cancelled and rejected disputes do not count: a rejected one means the lead was good."""
     fund(clinic, 10_000)
     peel = PackageFactory(clinic=clinic, name="Peel")
     laser = PackageFactory(clinic=clinic, name="Laser")
@@ -305,6 +312,7 @@ def test_quality_score_and_package_rates_count_live_disputes_on_recent_charged_l
     services.cancel_dispute(dispute=open_(made[1], member), user=member)  # cancelled: not counted
     open_(made[6], member)
     open_(made[7], member)
+    services.reject_dispute(dispute=open_(made[8], member), actor=staff, notes="A real lead.")
     other = ClinicFactory()
     assert quality_score(clinic=other).rating == "No leads yet"
     score = quality_score(clinic=clinic)

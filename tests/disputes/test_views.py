@@ -181,7 +181,7 @@ def test_evidence_is_a_sandboxed_attachment_never_a_page_of_our_site(
         login_with_otp(client, user)
         response = client.get(f"/disputes/evidence/{evidence.pk}")
         assert response.status_code == 200
-        name = f"dispute-{dispute.pk}-evidence-{evidence.pk}.{extension}"
+        name = f"dispute-{dispute.pk}-1.{extension}"
         assert response["Content-Disposition"] == f'attachment; filename="{name}"'
         assert response["Content-Type"] == content_type
         assert response["Content-Security-Policy"] == "sandbox"
