@@ -7,7 +7,6 @@ from fractions import Fraction
 
 import pytest
 from django.core import mail
-from django.db.models import F
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
@@ -35,11 +34,6 @@ def bonus(clinic, credits, **terms):
 
 def lot_of(entry) -> CreditLot:
     return CreditLot.objects.get(source_id=entry.pk)
-
-
-def age(lot, *, days):
-    """The clock moves on: the lot's expiry is ``days`` days earlier than it was."""
-    CreditLot.objects.filter(pk=lot.pk).update(expires_at=F("expires_at") - timedelta(days=days))
 
 
 def expire_now(lot):
