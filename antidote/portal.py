@@ -61,6 +61,8 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "leads:team-invite": OWNERS,
     "leads:team-revoke": OWNERS,
     "two-factor": OWNERS,
+    "api-keys": OWNERS,
+    "api-key-revoke": OWNERS,
 }
 
 

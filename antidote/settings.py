@@ -4,6 +4,7 @@ With nothing set the app runs on a SQLite file with DEBUG off; ``DATABASE_URL=po
 switches to PostgreSQL. Production variables are listed in the README.
 """
 
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "simple_history",
@@ -209,6 +212,49 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# The clinic REST API (/api/v1/, antidote.restapi). Requests per key, and per person over all the
+# keys they created, counted in the default cache (CACHE_URL: Redis in production, so every web
+# worker shares the counts). "600/min" style; a 429 carries Retry-After.
+API_THROTTLE_RATES = {
+    "key": env("API_THROTTLE_PER_KEY", default="600/min"),
+    "user": env("API_THROTTLE_PER_USER", default="1200/min"),
+}
+for _scope, _rate in API_THROTTLE_RATES.items():
+    # Checked here, not at the first request: a typo would make every API call a 500.
+    if not re.fullmatch(r"[1-9][0-9]{0,6}/(s|sec|second|m|min|minute|h|hour|d|day)", _rate):
+        raise ImproperlyConfigured(
+            f"API_THROTTLE_PER_{_scope.upper()} must look like 600/min (per s, min, h or d), "
+            f"not {_rate!r}."
+        )
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Antidote clinic API",
+    "DESCRIPTION": (
+        "Read a clinic's leads, balance, ledger, payments and documents; update a lead's "
+        "status; open and cancel disputes. Authenticate with `Authorization: Bearer <key>` "
+        "(keys: /clinic/api-keys, owners only). POST and PATCH accept an `Idempotency-Key` "
+        "header (kept 24 hours). Errors are RFC 9457 problem details."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["antidote.api_schema.only_api_v1"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "antidote.api_schema.problem_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStatusEnum": "leads.models.Lead.Status",
+        "DisputeStatusEnum": "disputes.models.Dispute.Status",
+        "PaymentStatusEnum": "payments.models.PaymentOrder.Status",
+        "DocumentTypeEnum": "payments.api.DOCUMENT_TYPES",
+    },
 }
 
 LOGGING = {

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from antidote import api_key_views
 from antidote.accounts import PasswordResetView
 from antidote.two_factor import PortalLoginView, two_factor
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("accounts/login/", PortalLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("clinic/two-factor", two_factor, name="two-factor"),
+    path("clinic/api-keys", api_key_views.api_keys_page, name="api-keys"),
+    path("clinic/api-keys/<int:key_id>/revoke", api_key_views.revoke, name="api-key-revoke"),
+    path("api/v1/", include("antidote.api_urls")),
     path("", include("leads.urls")),
     path("", include("billing.urls")),
     path("", include("payments.urls")),

@@ -1,15 +1,18 @@
-"""JSON for the portal: balance and transaction history (session-authenticated clinic users)."""
+"""JSON for the portal (balance and transaction history, session-authenticated clinic users),
+and the REST API's balance and ledger entries (API keys)."""
 
 from django.core.paginator import EmptyPage, Paginator
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from antidote.portal import IsClinicMember
+from antidote.restapi import ByIdCursor, ClinicApiView, ClinicApiViewSet, dates_in_order
 from billing.forms import HistoryFilterForm
 from billing.models import CreditTransaction
-from billing.selectors import account_balance, transactions_for
+from billing.selectors import account_balance, account_of, transactions_for
 
 MAX_PAGE_SIZE = 100
 
@@ -72,3 +75,51 @@ def history(request):
             "page": page_number,
         }
     )
+
+
+# The clinic REST API, v1 (API keys; antidote.restapi) -----------------------------------------
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance = serializers.IntegerField(help_text="Credits; below zero within the overdraft.")
+    overdraft_limit = serializers.IntegerField()
+    low_balance_threshold = serializers.IntegerField()
+    in_debt = serializers.BooleanField()
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CreditTransaction
+        fields = ["id", "created_at", "kind", "credits", "balance_after", "lead", "memo"]
+        read_only_fields = fields
+
+
+class LedgerFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CreditTransaction.Kind.choices, required=False)
+    date_from = serializers.DateField(required=False, help_text="Posted on or after.")
+    date_to = serializers.DateField(required=False, help_text="Posted on or before.")
+
+    def validate(self, attrs):
+        return dates_in_order(attrs)
+
+
+class BalanceView(ClinicApiView):
+    serializer_class = BalanceSerializer
+
+    @extend_schema(summary="The clinic's credit balance")
+    def get(self, request):
+        return Response(BalanceSerializer(account_of(clinic=self.clinic)).data)
+
+
+class LedgerEntryViewSet(ClinicApiViewSet):
+    serializer_class = LedgerEntrySerializer
+    pagination_class = ByIdCursor  # ledger ids are in posting order
+    queryset = CreditTransaction.objects.none()  # for the schema
+
+    @extend_schema(parameters=[LedgerFilterSerializer], summary="Ledger entries, newest first")
+    def list(self, request):
+        filters = LedgerFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        entries = transactions_for(clinic=self.clinic, **filters.validated_data)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(LedgerEntrySerializer(page, many=True).data)

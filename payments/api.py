@@ -1,5 +1,8 @@
-"""JSON endpoints of the top-up flow (session-authenticated clinic members, CSRF-protected)."""
+"""JSON endpoints of the top-up flow (session-authenticated clinic members, CSRF-protected),
+and the REST API's payments and documents (API keys)."""
 
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.response import Response
@@ -7,9 +10,12 @@ from rest_framework.response import Response
 from antidote.errors import AntidoteError
 from antidote.money import format_number
 from antidote.portal import IsClinicMember
+from antidote.restapi import ByIdCursor, ClinicApiViewSet
 from billing.selectors import account_balance
 from payments import services
 from payments.gateway import PaymentUnavailable, get_gateway
+from payments.models import PaymentOrder
+from payments.selectors import payment_orders_for, receipts_for
 
 
 def _refusal(error: AntidoteError) -> Response:
@@ -198,3 +204,79 @@ def verify_payment(request):
             "new_balance": account_balance(clinic=request.clinic),
         }
     )
+
+
+# The clinic REST API, v1 (API keys; antidote.restapi) -----------------------------------------
+
+
+class PaymentSerializer(serializers.ModelSerializer):
+    credits = serializers.IntegerField(source="total_credits", help_text="Bonuses included.")
+
+    class Meta:
+        model = PaymentOrder
+        fields = [
+            "id",
+            "created_at",
+            "status",
+            "amount_paise",
+            "discount_paise",
+            "credits",
+            "refunded_paise",
+            "razorpay_order_id",
+            "paid_at",
+        ]
+        read_only_fields = fields
+
+
+DOCUMENT_TYPES = [("receipt", "receipt")]  # GST invoices and credit notes will join it
+
+
+class DocumentSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Stable across document types, e.g. receipt-42.")
+    type = serializers.ChoiceField(choices=DOCUMENT_TYPES)
+    payment = serializers.IntegerField(help_text="The payment (order) it is for.")
+    amount_paise = serializers.IntegerField()
+    issued_at = serializers.DateTimeField()
+    url = serializers.CharField(help_text="The document in the portal (logged-in members).")
+
+    def to_representation(self, order):
+        return super().to_representation(
+            {
+                "id": f"receipt-{order.pk}",
+                "type": "receipt",
+                "payment": order.pk,
+                "amount_paise": order.amount_paise,
+                "issued_at": order.paid_at,
+                "url": reverse("payments:receipt", args=[order.pk]),
+            }
+        )
+
+
+class ClinicListViewSet(ClinicApiViewSet):
+    """A list of the clinic's rows from one selector, newest first, in cursor pages."""
+
+    pagination_class = ByIdCursor
+    queryset = PaymentOrder.objects.none()  # for the schema
+
+    def rows(self):
+        raise NotImplementedError
+
+    def list(self, request):
+        page = self.paginate_queryset(self.rows())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+@extend_schema_view(list=extend_schema(summary="The clinic's payments (top-up orders)"))
+class PaymentViewSet(ClinicListViewSet):
+    serializer_class = PaymentSerializer
+
+    def rows(self):
+        return payment_orders_for(clinic=self.clinic)
+
+
+@extend_schema_view(list=extend_schema(summary="The clinic's documents (receipts for now)"))
+class DocumentViewSet(ClinicListViewSet):
+    serializer_class = DocumentSerializer
+
+    def rows(self):
+        return receipts_for(clinic=self.clinic)

@@ -55,6 +55,13 @@ def pytest_terminal_summary(terminalreporter):
     """
     import sys
 
+    contract = sys.modules.get("tests.api.test_contract")
+    if contract is not None and contract.STATS["cases"]:
+        stats = contract.STATS
+        by_class = ", ".join(f"{stats[c]:,} {c}" for c in ("2xx", "4xx", "5xx") if stats[c])
+        terminalreporter.write_line(
+            f"schemathesis: {stats['cases']:,} cases against the live API schema ({by_class})"
+        )
     fuzz = sys.modules.get("tests.test_fuzz")
     if fuzz is not None and fuzz.STATS["requests"]:
         terminalreporter.write_line(

@@ -109,3 +109,10 @@ def test_live_mode_without_a_webhook_secret_is_reported():
     result = _check_deploy(**{**PRODUCTION, "RAZORPAY_WEBHOOK_SECRET": ""})
     assert result.returncode == 1
     assert "payments.W001" in result.stderr + result.stdout
+
+
+def test_a_malformed_api_throttle_rate_refuses_to_start():
+    result = _check_deploy(**PRODUCTION, API_THROTTLE_PER_KEY="lots")
+    assert result.returncode == 1
+    assert "API_THROTTLE_PER_KEY must look like 600/min" in result.stderr
+    assert _check_deploy(**PRODUCTION, API_THROTTLE_PER_USER="100/hour").returncode == 0
