@@ -37,7 +37,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("antidote", "0003_team_view_permissions"),
+        ("antidote", "0004_api_keys_and_idempotency"),
         ("billing", "0007_charge_function_and_lots_from_balances"),
     ]
 
