@@ -40,3 +40,27 @@ def check_content_security_policy(app_configs, **kwargs):
             id="antidote.E102",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def check_background_jobs(app_configs, **kwargs):
+    """Production sends from workers: eager tasks or loopback webhooks are for tests and demos."""
+    errors = []
+    if settings.CELERY_TASK_ALWAYS_EAGER and not settings.DEBUG:
+        errors.append(
+            Error(
+                "CELERY_TASK_ALWAYS_EAGER is on with DEBUG off: requests would wait on mail "
+                "servers and clinics' webhooks.",
+                hint="Unset it and set CELERY_BROKER_URL; run `celery -A antidote worker`.",
+                id="antidote.E103",
+            )
+        )
+    if settings.WEBHOOK_ALLOW_LOOPBACK and not settings.DEBUG:
+        errors.append(
+            Error(
+                "WEBHOOK_ALLOW_LOOPBACK is on: clinics' webhooks could reach this server.",
+                hint="Unset WEBHOOK_ALLOW_LOOPBACK outside tests.",
+                id="antidote.E104",
+            )
+        )
+    return errors

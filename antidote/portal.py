@@ -63,6 +63,15 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "two-factor": OWNERS,
     "api-keys": OWNERS,
     "api-key-revoke": OWNERS,
+    # Notifications and webhooks: the clinic's owners decide who is told and where data goes.
+    "notifications:preferences": OWNERS,
+    "notifications:webhooks": OWNERS,
+    "notifications:webhook-create": OWNERS,
+    "notifications:webhook": OWNERS,
+    "notifications:webhook-test": OWNERS,
+    "notifications:webhook-toggle": OWNERS,
+    "notifications:webhook-delete": OWNERS,
+    "notifications:webhook-redeliver": OWNERS,
 }
 
 

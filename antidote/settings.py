@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "billing",
     "payments",
     "disputes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -185,8 +186,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
-# Seconds an SMTP connect/read may take; sends run after commit in the request until an outbox
-# exists, so this bounds how long a hanging mail server can hold a patient's enquiry.
+# Seconds an SMTP connect/read may take. Mail leaves from a Celery worker (the outbox), never
+# inside a request, so this only bounds how long a hanging server holds a worker.
 EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 # Absolute links in emails.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -329,3 +330,65 @@ DISPUTE_MIN_DESCRIPTION = env.int("DISPUTE_MIN_DESCRIPTION", default=20)
 DISPUTE_EVIDENCE_MAX_BYTES = env.int("DISPUTE_EVIDENCE_MAX_BYTES", default=5 * 1024 * 1024)
 DISPUTE_EVIDENCE_MAX_FILES = env.int("DISPUTE_EVIDENCE_MAX_FILES", default=5)
 QUALITY_WINDOW_DAYS = env.int("QUALITY_WINDOW_DAYS", default=90)
+
+# Background jobs: Celery on Redis. Tasks run in-process only when CELERY_TASK_ALWAYS_EAGER=true
+# is set explicitly (bin/demo, the SQLite suite); otherwise a broker is required, and a process
+# without one refuses to start, as live payments without keys do. Eager mode with DEBUG off is a
+# deploy error (antidote.E103): every request would wait on mail servers and webhooks again.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")
+if not CELERY_TASK_ALWAYS_EAGER and not CELERY_BROKER_URL and not _schema_only:
+    raise ImproperlyConfigured(
+        "CELERY_BROKER_URL is not set. Point it at Redis (redis://127.0.0.1:6379/0), or set "
+        "CELERY_TASK_ALWAYS_EAGER=true for a demo in which tasks run inside the request."
+    )
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task for another
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queueing a task never holds a request on a dead broker: the outbox row is already committed,
+# and the sweep queues it once the broker is back.
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 60.0},
+    "reconcile-payments": {
+        "task": "antidote.run_command",
+        "schedule": 600.0,
+        "args": ["reconcile_payments", "--older-than", "15"],
+    },
+    "release-held-leads": {
+        "task": "antidote.run_command",
+        "schedule": 900.0,
+        "args": ["release_held_leads"],
+    },
+    # A safety sweep: the debit that crosses the level raises the alert at posting time.
+    "low-balance-alerts": {
+        "task": "antidote.run_command",
+        "schedule": 3600.0,
+        "args": ["send_low_balance_alerts"],
+    },
+    "reconcile": {
+        "task": "antidote.run_command",
+        "schedule": 24 * 3600.0,
+        "args": ["reconcile"],
+    },
+}
+
+# Notifications: text messages and clinics' webhooks.
+SMS_BACKEND = env.str("SMS_BACKEND", default="console")
+if SMS_BACKEND not in {"console", "msg91"}:
+    raise ImproperlyConfigured(f"SMS_BACKEND must be 'console' or 'msg91', not {SMS_BACKEND!r}.")
+MSG91_AUTH_KEY = env("MSG91_AUTH_KEY", default="")
+if SMS_BACKEND == "msg91" and not MSG91_AUTH_KEY:
+    raise ImproperlyConfigured("SMS_BACKEND is 'msg91' but MSG91_AUTH_KEY is not set.")
+MSG91_API_BASE = env("MSG91_API_BASE", default="https://control.msg91.com")
+MSG91_SMS_TEMPLATE_ID = env("MSG91_SMS_TEMPLATE_ID", default="")
+MSG91_WHATSAPP_NUMBER = env("MSG91_WHATSAPP_NUMBER", default="")
+MSG91_WHATSAPP_TEMPLATE = env("MSG91_WHATSAPP_TEMPLATE", default="antidote_alert")
+NOTIFY_TIMEOUT_SECONDS = env.float("NOTIFY_TIMEOUT_SECONDS", default=10)
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=5)
+WEBHOOK_READ_TIMEOUT_SECONDS = env.float("WEBHOOK_READ_TIMEOUT_SECONDS", default=10)
+# Never in production: lets webhooks reach 127.0.0.1 (the tests' local receivers).
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)

@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("leads.urls")),
     path("", include("billing.urls")),
     path("", include("payments.urls")),
+    path("", include("notifications.urls")),
 ]

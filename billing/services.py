@@ -34,6 +34,8 @@ from billing.models import (
     ReconciliationRun,
 )
 from billing.signals import credits_added, overdraft_raised
+from notifications import services as notifications
+from notifications.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ _CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
 
 # Read the account (locked on PostgreSQL) with the balance this entry would leave.
 _ACCOUNT_AFTER = f"""
-    SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit
+    SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit,
+           a.low_balance_threshold, a.low_balance_alerted_at IS NULL AS alert_armed
     FROM {_ACCOUNT} a JOIN {_CLINIC} c ON c.id = a.clinic_id
     WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(real_money)s AS boolean))"""
 _COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
@@ -66,10 +69,13 @@ _SET_BALANCE = (
 # One statement, so in autocommit it is one round trip with no BEGIN/COMMIT. The function
 # (migration 0007) locks the account, refuses what the floor would not allow, inserts the
 # entry (ON CONFLICT DO NOTHING covers the key and one-charge-per-lead), draws from the
-# lots and moves the balance; it returns retry = true, having written nothing, when a lot
-# with credits left is past its expiry, so that ``_post_locked`` posts the expiry first.
+# lots and moves the balance, returning the alert level and whether the low-balance alert is
+# armed (so a crossing is seen without another read); it returns retry = true, having
+# written nothing, when a lot with credits left is past its expiry, so that ``_post_locked``
+# posts the expiry first.
 _CHARGE_POSTGRES = """
-    SELECT entry_id, account_id, balance_after, retry FROM billing_charge(
+    SELECT entry_id, account_id, balance_after, retry, alert_threshold, alert_armed
+    FROM billing_charge(
         %(clinic_id)s::bigint, %(credits)s::bigint, %(lead_id)s::bigint, %(actor_id)s::integer,
         %(memo)s::varchar, %(key)s::varchar, %(now)s::timestamptz)"""
 _INSERT_ENTRY = f"""
@@ -148,6 +154,8 @@ class _Posting:
     account_id: int
     balance_before: int
     balance_after: int
+    alert_threshold: int
+    alert_armed: bool
     allocations: list = field(default_factory=list)  # LotAllocation rows to insert
 
 
@@ -217,11 +225,13 @@ def post_entry(
     }
     # Nothing is raised inside the posting unless the database itself fails, so a caller's
     # own transaction survives a refusal (e.g. leads holds a lead it cannot charge).
-    entry_id = retry = None
+    entry_id = retry = alert_threshold = alert_armed = None
     if db.vendor == "postgresql" and kind == Kind.LEAD_CHARGE:
         with _prepared_cursor(db) as cursor:
             cursor.execute(_CHARGE_POSTGRES, params)
-            entry_id, account_id, balance, retry = cursor.fetchone() or (None, None, None, None)
+            row = cursor.fetchone()
+        if row is not None:
+            entry_id, account_id, balance, retry, alert_threshold, alert_armed = row
     if entry_id is None and (retry or kind != Kind.LEAD_CHARGE or db.vendor != "postgresql"):
         posted = _post_locked(
             params, kind=kind, now=now, lot=lot, draw_first_from_key=draw_first_from_key
@@ -232,6 +242,7 @@ def post_entry(
                 posted.account_id,
                 posted.balance_after,
             )
+            alert_threshold, alert_armed = posted.alert_threshold, posted.alert_armed
 
     if entry_id is None:
         return _replay_or_refuse(params=params, kind=kind)
@@ -250,6 +261,11 @@ def post_entry(
     )
     entry._state.adding = False
     entry._state.db = db.alias
+    # Only a crossing costs a query: the statement returned the level and whether it is armed.
+    if (credits < 0 and alert_armed and balance < alert_threshold) or (
+        credits > 0 and not alert_armed and balance >= alert_threshold
+    ):
+        _low_balance_at_posting(account_id=account_id, debit=credits < 0)
     if credits > 0:
         transaction.on_commit(
             lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
@@ -285,7 +301,7 @@ def _post_locked(
         row = cursor.fetchone()
         if row is None:
             return None
-        account_id, balance, overdraft_limit = row
+        account_id, balance, overdraft_limit, threshold, armed = row
         before = balance - params["credits"]
         credits = params["credits"]
         lots = None
@@ -306,7 +322,7 @@ def _post_locked(
         inserted = cursor.fetchone()
         if inserted is None:
             return None
-        posting = _Posting(inserted[0], account_id, before, balance)
+        posting = _Posting(inserted[0], account_id, before, balance, threshold, bool(armed))
         if credits < 0:
             first = None
             if draw_first_from_key:
@@ -893,6 +909,40 @@ def release_low_balance_alert(*, account: CreditAccount, claimed_at) -> None:
     """
     CreditAccount.objects.filter(pk=account.pk, low_balance_alerted_at=claimed_at).update(
         low_balance_alerted_at=None
+    )
+
+
+def _low_balance_at_posting(*, account_id: int, debit: bool) -> None:
+    """The debit that takes a balance below its alert level raises the alert, once per
+    crossing (the conditional claim, under the account lock the posting holds); a credit that
+    lifts it back to the level re-arms it. The hourly command is only a safety sweep."""
+    with transaction.atomic():
+        if not debit:
+            CreditAccount.objects.filter(
+                pk=account_id,
+                low_balance_alerted_at__isnull=False,
+                balance__gte=F("low_balance_threshold"),
+            ).update(low_balance_alerted_at=None)
+        elif claim_low_balance_alert(account=CreditAccount(pk=account_id)) is not None:
+            emit_low_balance_alert(
+                account=CreditAccount.objects.select_related("clinic").get(pk=account_id)
+            )
+
+
+def emit_low_balance_alert(*, account: CreditAccount) -> None:
+    """The ``balance.low`` event, through the outbox, in the caller's transaction."""
+    clinic = account.clinic
+    notifications.emit(
+        type=EventType.BALANCE_LOW,
+        clinic_id=clinic.pk,
+        data={"balance": account.balance, "threshold": account.low_balance_threshold},
+        subject=f"{clinic.name}: {account.balance:,} credits left",
+        text=(
+            f"Your Antidote balance is {account.balance:,} credits, below your alert level of "
+            f"{account.low_balance_threshold:,}. New leads are held when credits run out.\n\n"
+            f"Top up: {settings.SITE_URL}/clinic/credits/topup"
+        ),
+        contact_email=clinic.contact_email,
     )
 
 

@@ -4,10 +4,8 @@ import logging
 import re
 import unicodedata
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -17,6 +15,8 @@ from billing.selectors import lead_net_charged
 from disputes.models import Dispute, DisputeEvent, Evidence
 from leads.models import Lead
 from leads.selectors import duplicate_original
+from notifications import services as notifications
+from notifications.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +159,14 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
                 size=upload.size,
             )
         _record(dispute, "opened", user, description)
+        notifications.emit(
+            type=EventType.DISPUTE_OPENED,
+            clinic_id=dispute.clinic_id,
+            data=_dispute_data(dispute),
+            subject=f"Dispute #{dispute.pk} opened about lead #{dispute.lead_id}",
+            text=f"A dispute was opened about lead #{dispute.lead_id}: {dispute.description}",
+            contact_email=dispute.clinic.contact_email,
+        )
         reason = _automatic_approval_reason(dispute)
         if reason:
             approve_dispute(dispute=dispute, actor=None, notes=reason, automatic=True)
@@ -213,7 +221,7 @@ def approve_dispute(
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "approved", actor, f"Refunded {entry.credits} credits. {notes}".strip())
-        transaction.on_commit(partial(_notify_quietly, locked), robust=True)
+        _emit_decision(locked)
     return locked
 
 
@@ -229,7 +237,7 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
         locked.decided_at = timezone.now()
         locked.save()
         _record(locked, "rejected", actor, notes)
-        transaction.on_commit(partial(_notify_quietly, locked), robust=True)
+        _emit_decision(locked)
     return locked
 
 
@@ -244,15 +252,22 @@ def cancel_dispute(*, dispute: Dispute, user) -> Dispute:
     return locked
 
 
-def _notify_quietly(dispute: Dispute) -> None:
-    """After commit: a mail server that fails never undoes or fails the decision."""
-    try:
-        _notify(dispute)
-    except Exception:
-        logger.exception("Could not send the decision notification for dispute #%s", dispute.pk)
+def _dispute_data(dispute: Dispute) -> dict:
+    return {
+        "dispute": {
+            "id": dispute.pk,
+            "lead": dispute.lead_id,
+            "type": dispute.dispute_type,
+            "status": dispute.status,
+            "refund_credits": dispute.refund_credits or 0,
+            "admin_notes": dispute.admin_notes,
+        }
+    }
 
 
-def _notify(dispute: Dispute) -> None:
+def _emit_decision(dispute: Dispute) -> None:
+    """Tell the clinic through the outbox, in the decision's transaction: a mail server that
+    fails never undoes, fails or slows the decision."""
     clinic = dispute.clinic
     if dispute.status == Dispute.Status.APPROVED:
         outcome = f"approved: {dispute.refund_credits} credits were refunded to your balance"
@@ -261,9 +276,11 @@ def _notify(dispute: Dispute) -> None:
     body = f"Your dispute #{dispute.pk} about lead #{dispute.lead_id} was {outcome}."
     if dispute.admin_notes:
         body += f"\n\nNotes from Antidote: {dispute.admin_notes}"
-    send_mail(
-        f"Dispute #{dispute.pk} {dispute.get_status_display().split(':')[0].lower()}",
-        body + f"\n\n{settings.SITE_URL}/clinic/disputes",
-        settings.DEFAULT_FROM_EMAIL,
-        [clinic.contact_email],
+    notifications.emit(
+        type=EventType.DISPUTE_DECIDED,
+        clinic_id=clinic.pk,
+        data=_dispute_data(dispute),
+        subject=f"Dispute #{dispute.pk} {dispute.get_status_display().split(':')[0].lower()}",
+        text=body + f"\n\n{settings.SITE_URL}/clinic/disputes",
+        contact_email=clinic.contact_email,
     )

@@ -42,6 +42,8 @@ from leads.models import (
     Package,
 )
 from leads.selectors import duplicate_original
+from notifications import services as notifications
+from notifications.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +130,7 @@ def submit_enquiry(
         )
         if original is None:
             charged = not queue_waiting and _try_charge(lead)
-            _notify_after_commit(lead, "delivered" if charged else "held")
+            _emit_lead_event(lead, "delivered" if charged else "held")
     return lead
 
 
@@ -167,7 +169,7 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
                 break
             released.append(lead)
         for lead in released:
-            _notify_after_commit(lead, "delivered")
+            _emit_lead_event(lead, "released")
     if released:
         logger.info("Released %d held leads of clinic #%d", len(released), clinic_id)
     return released
@@ -227,7 +229,7 @@ def flag_technical_error(*, lead: Lead, actor, reason: str) -> TechnicalErrorFla
         locked._change_reason = reason
         locked.save(update_fields=["technical_error", "billing_state"])
         if was_waiting:
-            _notify_after_commit(locked, "free")
+            _emit_lead_event(locked, "free")
             if clinic.is_active:
                 release_held_leads(clinic_id=clinic.pk)  # the leads behind it move up
     logger.info("Lead #%d flagged as a technical error by %s", locked.pk, actor)
@@ -373,26 +375,14 @@ def save_inbox_default(*, member: ClinicMember, query: str) -> InboxDefault | No
     return saved
 
 
-def _notify_after_commit(lead: Lead, event: str) -> None:
-    """Email the clinic once the lead is committed; a failing send is logged, never raised.
-
-    Until notifications go through an outbox, the send runs in the request after commit, so
-    ``EMAIL_TIMEOUT`` bounds how long a hanging mail server can hold it.
-    """
-    transaction.on_commit(partial(_send_quietly, lead, event), robust=True)
-
-
-def _send_quietly(lead: Lead, event: str) -> None:
-    try:
-        _notify(lead, event)
-    except Exception:
-        logger.exception("Could not send the %s notification for lead #%s", event, lead.pk)
-
-
-def _notify(lead: Lead, event: str) -> None:
+def _emit_lead_event(lead: Lead, event: str) -> None:
+    """Tell the clinic, through the outbox, in this transaction: the email, text and webhook
+    rows commit with the lead and are sent by a worker, so the patient never waits on them."""
     clinic = lead.clinic
     path = settings.SITE_URL + reverse("leads:lead-detail", args=[lead.pk])
+    package = f" about {lead.package.name}" if lead.package else ""
     if event == "held":
+        event_type = EventType.LEAD_HELD
         subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
         body = (
             f"{clinic.name} received an enquiry but has too few credits for it "
@@ -401,18 +391,39 @@ def _notify(lead: Lead, event: str) -> None:
             f"automatically.\n\nOpen it: {path}"
         )
     elif event == "free":
+        event_type = EventType.LEAD_RELEASED
         subject = f"A waiting enquiry is yours free of charge (lead #{lead.pk})"
         body = (
             "A technical error on our side affected this enquiry, so it will never be charged. "
             f"Its contact details are now shown.\n\nOpen it: {path}"
         )
     else:
+        event_type = EventType.LEAD_DELIVERED if event == "delivered" else EventType.LEAD_RELEASED
         subject = f"New enquiry for {clinic.name} (lead #{lead.pk})"
         body = (
-            f"A patient enquired{f' about {lead.package.name}' if lead.package else ''}.\n"
+            f"A patient enquired{package}.\n"
             f"{lead.price_credits} credits were charged.\n\nOpen it: {path}"
         )
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [clinic.contact_email])
+    data = {
+        "lead": {
+            "id": lead.pk,
+            "package": lead.package.name if lead.package else None,
+            "price_credits": lead.price_credits,
+            "billing_state": lead.billing_state,
+            "created": int(lead.created_at.timestamp()),
+            "url": path,
+        }
+    }
+    if event != "held":  # a held lead's contact stays masked until it is paid for
+        data["lead"].update(patient_name=lead.patient_name, phone=lead.phone, email=lead.email)
+    notifications.emit(
+        type=event_type,
+        clinic_id=clinic.pk,
+        data=data,
+        subject=subject,
+        text=body,
+        contact_email=clinic.contact_email,
+    )
 
 
 # The clinic's team ------------------------------------------------------------------------------

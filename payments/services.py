@@ -22,6 +22,8 @@ from antidote.money import format_number, format_paise
 from billing import services as billing
 from billing.models import CreditTransaction, Kind
 from billing.selectors import account_of
+from notifications import services as notifications
+from notifications.models import EventType
 from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
 from payments.models import (
     CreditPackage,
@@ -329,6 +331,23 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
         status=PromoRedemption.Status.CONSUMED
     )
     _event(locked, "paid", f"{payment_id} via {source}")
+    total = sum(entry.credits for entry in entries)
+    notifications.emit(
+        type=EventType.CREDITS_PURCHASED,
+        clinic_id=locked.clinic_id,
+        data={
+            "order": locked.pk,
+            "payment_id": payment_id,
+            "amount_paise": locked.amount_paise,
+            "credits": total,
+        },
+        subject=f"{total:,} credits added to {locked.clinic.name}",
+        text=(
+            f"Payment {payment_id} of {format_paise(locked.amount_paise)} was received and "
+            f"{total:,} credits were added (order #{locked.pk})."
+        ),
+        contact_email=locked.clinic.contact_email,
+    )
 
 
 def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:

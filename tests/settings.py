@@ -10,6 +10,8 @@ import tempfile
 
 # The suite pays in test-payment mode unless a test points the SDK at the fake Razorpay.
 os.environ["PAYMENT_MODE"] = "test"
+# Tasks run in-process; the worker test (tests/notifications/test_worker.py) turns that off.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 from antidote.settings import *  # noqa: F403
 
@@ -28,3 +30,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PRIVATE_MEDIA_ROOT = tempfile.mkdtemp(prefix="antidote-evidence-")
 # pytest-django runs with DEBUG off; the browser tests still use the checkout stand-in.
 PAYMENT_TEST_CHECKOUT_WITHOUT_DEBUG = True
+
+# The tests' webhook receivers listen on 127.0.0.1.
+WEBHOOK_ALLOW_LOOPBACK = True

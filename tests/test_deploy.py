@@ -17,6 +17,7 @@ LIVE_KEYS = {
 PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "billing.antidote.example",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     **LIVE_KEYS,
 }
 
@@ -32,7 +33,7 @@ def _run(args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in unset and not k.startswith(("RAZORPAY_", "PAYMENT_"))
+        if k not in unset and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_"))
     }
     # Explicit, so a demo's .env beside manage.py (bin/demo writes one) cannot fill them in.
     clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", DEBUG="false", PAYMENT_MODE="live")
@@ -116,3 +117,32 @@ def test_a_malformed_api_throttle_rate_refuses_to_start():
     assert result.returncode == 1
     assert "API_THROTTLE_PER_KEY must look like 600/min" in result.stderr
     assert _check_deploy(**PRODUCTION, API_THROTTLE_PER_USER="100/hour").returncode == 0
+
+
+def test_without_a_broker_the_app_refuses_to_start_instead_of_sending_in_requests():
+    without_broker = {k: v for k, v in PRODUCTION.items() if k != "CELERY_BROKER_URL"}
+    result = _check_deploy(**without_broker)
+    assert result.returncode == 1
+    assert "ImproperlyConfigured" in result.stderr
+    assert "CELERY_BROKER_URL is not set" in result.stderr
+    # Building the schema still needs no broker.
+    schema = _run(["manage.py", "makemigrations", "--check", "--dry-run"], **without_broker)
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+
+
+def test_eager_tasks_with_debug_off_are_a_deploy_error():
+    result = _check_deploy(**PRODUCTION, CELERY_TASK_ALWAYS_EAGER="true")
+    assert result.returncode == 1
+    assert "antidote.E103" in result.stderr + result.stdout
+
+
+def test_webhooks_to_loopback_with_debug_off_are_a_deploy_error():
+    result = _check_deploy(**PRODUCTION, WEBHOOK_ALLOW_LOOPBACK="true")
+    assert result.returncode == 1
+    assert "antidote.E104" in result.stderr + result.stdout
+
+
+def test_the_msg91_provider_without_its_key_refuses_to_start():
+    result = _check_deploy(**PRODUCTION, SMS_BACKEND="msg91")
+    assert result.returncode == 1
+    assert "MSG91_AUTH_KEY is not set" in result.stderr

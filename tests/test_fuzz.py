@@ -56,6 +56,7 @@ from rest_framework import fields as drf_fields
 from disputes import services as disputes
 from leads import services as leads
 from leads.models import Clinic, Package
+from notifications import services as notifications
 from payments import gateway as payment_gateway
 from payments import services as payments
 from payments.models import PromoCode, WebhookEvent
@@ -270,6 +271,13 @@ def build_world() -> World:
         clinic=clinic_b, user=member_b, quote=payments.quote_topup(clinic=clinic_b, amount=1_500)
     )
     WebhookEvent.objects.create(event_id="evt_fuzz", event="payment.captured", payload={})
+    endpoint_a = notifications.create_webhook_endpoint(
+        clinic=clinic_a, url="http://127.0.0.1:9/hook", events=["lead.delivered"]
+    )
+    endpoint_b = notifications.create_webhook_endpoint(
+        clinic=clinic_b, url="http://127.0.0.1:9/hook", events=["lead.held"]
+    )
+    deliveries = [notifications.send_test_event(endpoint=e) for e in (endpoint_a, endpoint_b)]
 
     users = {"member of clinic A": member_a, "member of clinic B": member_b}
     for group in ("Billing staff", "Dispute reviewers", "Read-only auditors"):
@@ -309,6 +317,8 @@ def build_world() -> World:
         "content_type_id": [str(clinic_ct.pk)],
         "app_label": ["leads", "billing", "payments", "disputes", "auth"],
         "url": ["leads/", "nonexistent/"],
+        "endpoint_id": [str(endpoint_a.pk), str(endpoint_b.pk)],
+        "message_id": [str(d.pk) for d in deliveries],
     }
     by_route = {
         "packages/": {"pk": _pks(Package)},
@@ -424,11 +434,12 @@ PARAM_NAMES = [
     *("term", "app_label", "model_name", "field_name", "all", "event", "payload"),
     *("body", "lead_ids", "assignee", "assigned", "archived", "clear"),
     *("role", "password1", "password2"),
+    *("events", "lead_delivered__email__on", "lead_delivered__sms__to"),
 ]
 FIELD_NAMES = sorted(
     {
         f.name
-        for label in ("leads", "billing", "payments", "disputes")
+        for label in ("leads", "billing", "payments", "disputes", "notifications")
         for model in apps.get_app_config(label).get_models()
         for f in model._meta.get_fields()
     }

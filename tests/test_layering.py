@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["antidote", "leads", "billing", "payments", "disputes"]
+APPS = ["antidote", "leads", "billing", "payments", "disputes", "notifications"]
 
 
 def test_import_contracts_are_kept():
@@ -41,3 +41,11 @@ def test_every_app_has_its_edge_contract_and_billing_its_core_one():
         contracts["billing-core"]["forbidden_modules"]
     )
     assert set(contracts["payments-disputes"]["modules"]) == {"payments", "disputes"}
+
+
+def test_notifications_imports_no_domain_app():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    contracts = {c["id"]: c for c in config["contracts"]}
+    bottom = contracts["notifications-bottom"]
+    assert bottom["source_modules"] == ["notifications"]
+    assert {"leads", "billing", "payments", "disputes"} <= set(bottom["forbidden_modules"])

@@ -2,9 +2,10 @@
 
 ``billing_charge`` is the hot path of ``billing.services.post_entry`` on PostgreSQL: one call
 (one round trip, prepared once per connection) that locks the account, draws from its lots in
-consumption order and posts. Being a volatile PL/pgSQL function, each statement in it sees
-what committed before it, so the lot scan after the lock reads the lots as the last holder of
-the lock left them.
+consumption order and posts, returning the account's low-balance alert level and whether
+the alert is armed, so the posting sees a crossing without another read. Being a volatile
+PL/pgSQL function, each statement in it sees what committed before it, so the lot scan after
+the lock reads the lots as the last holder of the lock left them.
 
 Existing balances become lots with honest provenance, walking back from each account's most
 recent credit entries until the balance is covered (first in, first out): a purchase becomes
@@ -25,13 +26,18 @@ CHARGE = """
 CREATE OR REPLACE FUNCTION billing_charge(
     p_clinic bigint, p_credits bigint, p_lead bigint, p_actor integer, p_memo varchar,
     p_key varchar, p_now timestamptz
-) RETURNS TABLE (entry_id bigint, account_id bigint, balance_after bigint, retry boolean)
+) RETURNS TABLE (
+    entry_id bigint, account_id bigint, balance_after bigint, retry boolean,
+    alert_threshold bigint, alert_armed boolean
+)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     v_account bigint;
     v_after bigint;
     v_limit bigint;
+    v_threshold bigint;
+    v_armed boolean;
     v_entry bigint;
     v_need bigint := -p_credits;
     v_lot record;
@@ -39,7 +45,9 @@ DECLARE
     v_ids bigint[] := '{}';
     v_takes bigint[] := '{}';
 BEGIN
-    SELECT a.id, a.balance + p_credits, a.overdraft_limit INTO v_account, v_after, v_limit
+    SELECT a.id, a.balance + p_credits, a.overdraft_limit, a.low_balance_threshold,
+           a.low_balance_alerted_at IS NULL
+    INTO v_account, v_after, v_limit, v_threshold, v_armed
     FROM billing_creditaccount a JOIN leads_clinic c ON c.id = a.clinic_id
     WHERE a.clinic_id = p_clinic AND c.is_active
     FOR UPDATE OF a;
@@ -58,7 +66,8 @@ BEGIN
         EXIT WHEN v_need <= 0;
         IF v_lot.expires_at <= p_now THEN
             -- A lot is due: the general path posts its expiry first.
-            RETURN QUERY SELECT NULL::bigint, v_account, NULL::bigint, true;
+            RETURN QUERY SELECT NULL::bigint, v_account, NULL::bigint, true, NULL::bigint,
+                NULL::boolean;
             RETURN;
         END IF;
         v_take := least(v_need, v_lot.remaining);
@@ -83,7 +92,7 @@ BEGIN
     UPDATE billing_creditaccount a
     SET balance = v_after, in_debt = v_after < -a.overdraft_limit, updated_at = p_now
     WHERE a.id = v_account;
-    RETURN QUERY SELECT v_entry, v_account, v_after, false;
+    RETURN QUERY SELECT v_entry, v_account, v_after, false, v_threshold, v_armed;
 END;
 $$;
 """
@@ -97,6 +106,7 @@ CREDIT_KINDS = ["purchase", "bonus", "promo_bonus", "dispute_refund", "admin_adj
 
 def create_function(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP, params=None)  # a changed result type cannot be replaced
         schema_editor.execute(CHARGE, params=None)
 
 

@@ -16,6 +16,7 @@ from billing.models import CreditAccount, CreditLot, CreditTransaction, Reconcil
 from billing.selectors import account_balance
 from leads import services as leads
 from leads.models import Lead
+from notifications.models import OutboxMessage
 from payments.models import PaymentOrder
 from tests.factories import ClinicFactory, fund
 
@@ -154,26 +155,37 @@ def test_release_held_leads_charges_what_is_now_affordable_and_is_safe_twice(cli
     assert Lead.objects.get(pk=held[2].pk).billing_state == "held"
 
 
+def _low_balance_alerts(clinic):
+    return OutboxMessage.objects.filter(event__type="balance.low", event__clinic=clinic).count()
+
+
 def test_low_balance_alerts_go_once_per_crossing(clinic):
     CreditAccount.objects.filter(clinic=clinic).update(low_balance_threshold=500)
     fund(clinic, 1_000)
-    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) sent, 0 re-armed.\n")
-    for i in range(6):  # 1,000 → 400
+    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) queued, 0 re-armed.\n")
+    for i in range(6):  # 1,000 → 400: the charge that crosses the level raises the alert
         leads.submit_enquiry(clinic=clinic, name="P", phone=f"900000000{i}")
-    assert "would alert" in run("send_low_balance_alerts", "--dry-run")[1]
-    assert mail.outbox == []
-    code, output = run("send_low_balance_alerts")
-    assert "alerting" in output
-    assert (code, len(mail.outbox)) == (0, 1)
-    assert "400 credits" in mail.outbox[0].subject
-    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) sent, 0 re-armed.\n")
-    assert len(mail.outbox) == 1  # not every run
-    fund(clinic, 1_000)  # back above: re-armed on the next run
-    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) sent, 1 re-armed.\n")
+    assert _low_balance_alerts(clinic) == 1
+    # The hourly command is a safety sweep: it finds nothing the posting missed.
+    assert "would alert" not in run("send_low_balance_alerts", "--dry-run")[1]
+    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) queued, 0 re-armed.\n")
+    assert _low_balance_alerts(clinic) == 1  # not every run
+    fund(clinic, 1_000)  # back above: re-armed by the credit itself
+    assert CreditAccount.objects.get(clinic=clinic).low_balance_alerted_at is None
     for i in range(10):
         leads.submit_enquiry(clinic=clinic, name="Q", phone=f"910000000{i}")
-    run("send_low_balance_alerts")
-    assert len(mail.outbox) == 2
+    assert _low_balance_alerts(clinic) == 2
+
+
+def test_the_sweep_alerts_a_clinic_whose_level_was_raised_above_its_balance(clinic):
+    fund(clinic, 400)
+    CreditAccount.objects.filter(clinic=clinic).update(low_balance_threshold=500)
+    assert "would alert" in run("send_low_balance_alerts", "--dry-run")[1]
+    assert _low_balance_alerts(clinic) == 0
+    code, output = run("send_low_balance_alerts")
+    assert (code, "alerting" in output) == (0, True)
+    assert _low_balance_alerts(clinic) == 1
+    assert run("send_low_balance_alerts")[1].endswith("0 alert(s) queued, 0 re-armed.\n")
 
 
 def test_export_ledger_writes_filtered_csv(tmp_path):

@@ -15,6 +15,7 @@ from antidote.portal import PORTAL_ACCESS
 from disputes import services as disputes
 from leads import services as leads
 from leads.models import ClinicMember
+from notifications import services as notifications
 from tests.disputes.conftest import DESCRIPTION, PNG
 from tests.factories import ClinicFactory, ClinicMemberFactory, fund, paid_order
 from tests.test_fuzz import ROUTES
@@ -58,8 +59,10 @@ def _is_rest_api(route) -> bool:
 PORTAL_ROUTES = [r for r in ROUTES if r.name in PORTAL_ACCESS]
 MONEY_ROUTES = [r for r in PORTAL_ROUTES if r.name.split(":")[0] in ("billing", "payments")]
 TEAM_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("leads:team")]
+NOTIFICATION_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("notifications:")]
 OWNER_ROUTES = [
     *TEAM_ROUTES,
+    *NOTIFICATION_ROUTES,
     *(r for r in PORTAL_ROUTES if r.name in ("two-factor", "api-keys", "api-key-revoke")),
 ]
 
@@ -84,6 +87,7 @@ def test_money_and_team_pages_are_found():
     """The counts below prove something only if the resolver found the pages."""
     assert len(MONEY_ROUTES) >= 12
     assert len(TEAM_ROUTES) >= 5
+    assert len(NOTIFICATION_ROUTES) >= 8
 
 
 @pytest.fixture
@@ -106,8 +110,14 @@ def world():
     key = api_keys.create_api_key(
         clinic=clinic, name="CRM", scope="read", actor=members["owner"].user
     ).key
+    endpoint = notifications.create_webhook_endpoint(
+        clinic=clinic, url="http://127.0.0.1:9/hook", events=["lead.delivered"]
+    )
+    delivery = notifications.send_test_event(endpoint=endpoint)
     values = {
         "key_id": key.pk,
+        "endpoint_id": endpoint.pk,
+        "message_id": delivery.pk,
         "invitation_id": invitation.pk,
         "lead_id": lead.pk,
         "dispute_id": dispute.pk,

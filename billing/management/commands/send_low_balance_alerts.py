@@ -1,22 +1,20 @@
-"""Email clinics whose balance fell below their alert level since they were last told."""
+"""The safety sweep behind posting-time alerts: alert clinics below their level that were not
+told since they crossed it (a level lowered under the balance, an alert from before), and
+re-arm those back above it."""
 
-import logging
-
-from django.conf import settings
-from django.core.mail import send_mail
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from billing import services
 from billing.selectors import accounts_to_alert
 
-logger = logging.getLogger(__name__)
-
 
 class Command(BaseCommand):
     help = (
-        "Email each active clinic whose balance is below its low-balance threshold and that has "
-        "not been told since it crossed it; a clinic back above its threshold is re-armed. "
-        "Safe to run as often as you like: nobody is emailed twice for one crossing."
+        "Alert each active clinic whose balance is below its low-balance threshold and that has "
+        "not been told since it crossed it (the debit that crosses it normally does this); a "
+        "clinic back above its threshold is re-armed. Safe to run as often as you like: nobody "
+        "is alerted twice for one crossing. The alert goes out through the outbox."
     )
 
     def add_arguments(self, parser):
@@ -24,7 +22,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, dry_run, **options):
         rearmed = 0 if dry_run else services.rearm_low_balance_alerts()
-        sent = failed = 0
+        sent = 0
         for account in accounts_to_alert():
             clinic = account.clinic
             self.stdout.write(
@@ -33,35 +31,12 @@ class Command(BaseCommand):
             )
             if dry_run:
                 continue
-            # Claimed in the database before sending: another run at the same time gets
-            # nothing here and moves on, so one crossing is one email.
-            claimed_at = services.claim_low_balance_alert(account=account)
-            if claimed_at is None:
-                self.stdout.write(f"  {clinic.name}: already alerted by another run")
-                continue
-            try:
-                _send_alert(account)
-            except Exception as error:
-                # One clinic's bad address or a mail-server hiccup must not stop the others;
-                # the claim is given back, so the next run tries it again.
-                services.release_low_balance_alert(account=account, claimed_at=claimed_at)
-                logger.exception("Low-balance alert to clinic #%s failed", clinic.pk)
-                self.stderr.write(self.style.ERROR(f"  could not email {clinic.name}: {error}"))
-                failed += 1
-                continue
+            # The claim and the outbox row commit together: another run at the same time gets
+            # nothing here, and a send that fails is retried by the outbox, not by this command.
+            with transaction.atomic():
+                if services.claim_low_balance_alert(account=account) is None:
+                    self.stdout.write(f"  {clinic.name}: already alerted by another run")
+                    continue
+                services.emit_low_balance_alert(account=account)
             sent += 1
-        self.stdout.write(self.style.SUCCESS(f"{sent} alert(s) sent, {rearmed} re-armed."))
-        if failed:
-            raise CommandError(f"{failed} alert(s) could not be sent; run again to retry them.")
-
-
-def _send_alert(account) -> None:
-    clinic = account.clinic
-    send_mail(
-        f"{clinic.name}: {account.balance:,} credits left",
-        f"Your Antidote balance is {account.balance:,} credits, below your alert level of "
-        f"{account.low_balance_threshold:,}. New leads are held when credits run out.\n\n"
-        f"Top up: {settings.SITE_URL}/clinic/credits/topup",
-        settings.DEFAULT_FROM_EMAIL,
-        [clinic.contact_email],
-    )
+        self.stdout.write(self.style.SUCCESS(f"{sent} alert(s) queued, {rearmed} re-armed."))
