@@ -374,6 +374,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 3600.0,
         "args": ["reconcile"],
     },
+    # Lots: due lots are expired hourly (a charge expires what it meets anyway), and each lot
+    # is warned once, EXPIRY_WARNING_DAYS ahead; a daily run is enough for a date in days.
+    "expire-credits": {
+        "task": "antidote.run_command",
+        "schedule": 3600.0,
+        "args": ["expire_credits"],
+    },
+    "warn-expiring-credits": {
+        "task": "antidote.run_command",
+        "schedule": 24 * 3600.0,
+        "args": ["warn_expiring_credits"],
+    },
 }
 
 # Notifications: text messages and clinics' webhooks.

@@ -873,11 +873,6 @@ def claim_expiry_warning(*, lot_id: int, now=None) -> bool:
     )
 
 
-def release_expiry_warning(*, lot_id: int) -> None:
-    """Give back a warning claim whose message could not be sent, for the next run."""
-    CreditLot.objects.filter(pk=lot_id).update(expiry_warned_at=None)
-
-
 def record_reconciliation(*, name: str, ok: bool, summary: str) -> ReconciliationRun:
     return ReconciliationRun.objects.create(name=name, ok=ok, summary=summary[:255])
 

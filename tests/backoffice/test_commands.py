@@ -16,7 +16,7 @@ from billing.models import CreditAccount, CreditLot, CreditTransaction, Reconcil
 from billing.selectors import account_balance
 from leads import services as leads
 from leads.models import Lead
-from notifications.models import OutboxMessage
+from notifications.models import Event, OutboxMessage
 from payments.models import PaymentOrder
 from tests.factories import ClinicFactory, fund
 
@@ -90,6 +90,7 @@ def _state():
         list(Lead.objects.order_by("id").values_list("billing_state", flat=True)),
         list(PaymentOrder.objects.order_by("id").values_list("status", flat=True)),
         len(mail.outbox),
+        Event.objects.count(),  # messages go through the outbox
     )
 
 

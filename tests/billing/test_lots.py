@@ -6,16 +6,17 @@ from datetime import timedelta
 from fractions import Fraction
 
 import pytest
-from django.core import mail
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services
 from billing.finance import finance_report, identity_problems, report_rows
+from billing.management.commands import warn_expiring_credits
 from billing.models import CreditLot, CreditTransaction, Kind, LotAllocation, LotExpiryChange
 from billing.selectors import account_balance, ledger_discrepancies, lot_split, next_expiry
 from leads import services as leads
 from leads.models import Lead
+from notifications.models import Event, EventType, OutboxMessage
 from tests.commands import run_command
 from tests.factories import ClinicFactory, LeadFactory, StaffFactory, fund
 
@@ -333,12 +334,36 @@ def test_each_expiring_lot_is_warned_once_even_when_the_job_runs_twice(clinic, s
     bonus(clinic, 80, validity_days=6)
     bonus(clinic, 500, validity_days=60)  # not yet
     code, output = run_command("warn_expiring_credits", "--dry-run")
-    assert code == 0 and len(mail.outbox) == 0 and output.count("would warn") == 2
+    assert code == 0 and output.count("would warn") == 2 and not Event.objects.exists()
     assert run_command("warn_expiring_credits")[0] == 0
     assert run_command("warn_expiring_credits")[0] == 0
-    subjects = sorted(message.subject for message in mail.outbox)
+    events = Event.objects.filter(type=EventType.CREDITS_EXPIRING, clinic=clinic)
+    assert sorted(event.data["credits"] for event in events) == [80, 120]
+    subjects = sorted(
+        OutboxMessage.objects.filter(event__in=events, channel="email").values_list(
+            "subject", flat=True
+        )
+    )
     assert len(subjects) == 2
     assert "120 credits expire on" in subjects[0] and "80 credits expire on" in subjects[1]
+
+
+def test_a_warning_that_cannot_be_queued_stays_unclaimed_for_the_next_run(clinic, monkeypatch):
+    lot = lot_of(bonus(clinic, 120, validity_days=3))
+    real_emit = warn_expiring_credits.notifications.emit
+
+    def failing_emit(**kwargs):
+        real_emit(**kwargs)
+        raise RuntimeError("outbox down")
+
+    monkeypatch.setattr(warn_expiring_credits.notifications, "emit", failing_emit)
+    code, output = run_command("warn_expiring_credits")
+    assert code == 1 and "could not be sent" in output
+    lot.refresh_from_db()
+    assert lot.expiry_warned_at is None and not Event.objects.exists()
+    monkeypatch.setattr(warn_expiring_credits.notifications, "emit", real_emit)
+    assert run_command("warn_expiring_credits")[0] == 0
+    assert Event.objects.filter(type=EventType.CREDITS_EXPIRING).count() == 1
 
 
 def test_the_next_expiry_counts_the_credits_due_that_day(clinic):

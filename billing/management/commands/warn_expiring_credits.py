@@ -3,12 +3,14 @@
 import logging
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import timezone
 
 from billing import services
 from billing.selectors import lots_to_warn
+from notifications import services as notifications
+from notifications.models import EventType
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +34,16 @@ class Command(BaseCommand):
                 f"{'would warn' if dry_run else 'warning'} {clinic.name}: {lot.remaining:,} "
                 f"credits of lot #{lot.pk} expire on {day:%d %b %Y}"
             )
-            if dry_run or not services.claim_expiry_warning(lot_id=lot.pk):
+            if dry_run:
                 continue
             try:
-                emit_expiry_warning(lot)
+                # The claim and the event commit together: a failure leaves the lot unclaimed
+                # for the next run, and a second run finds it claimed and emits nothing.
+                with transaction.atomic():
+                    if not services.claim_expiry_warning(lot_id=lot.pk):
+                        continue
+                    emit_expiry_warning(lot)
             except Exception as error:
-                services.release_expiry_warning(lot_id=lot.pk)
                 logger.exception("Expiry warning for lot #%s failed", lot.pk)
                 self.stderr.write(self.style.ERROR(f"  could not warn {clinic.name}: {error}"))
                 failed += 1
@@ -49,17 +55,23 @@ class Command(BaseCommand):
 
 
 def emit_expiry_warning(lot) -> None:
-    """SEAM for the outbox (job-engine issue): replace this body with
-    ``notifications.services.emit(type="credits.expiring", clinic=…, payload=…)`` inside the
-    claim's transaction, keyed ``credits-expiring:lot:<id>``. Until the outbox lands, the
-    warning is a direct email, as the low-balance alert is."""
+    """The ``credits.expiring`` event, through the outbox, in the caller's transaction."""
     clinic = lot.account.clinic
     day = timezone.localtime(lot.expires_at).date()
-    send_mail(
-        f"{clinic.name}: {lot.remaining:,} credits expire on {day:%d %b %Y}",
-        f"{lot.remaining:,} of your Antidote credits expire on {day:%d %b %Y}. Credits are "
-        "used soonest-expiring first, so new leads will draw on them before then.\n\n"
-        f"Your credits: {settings.SITE_URL}/clinic/credits/history",
-        settings.DEFAULT_FROM_EMAIL,
-        [clinic.contact_email],
+    notifications.emit(
+        type=EventType.CREDITS_EXPIRING,
+        clinic_id=clinic.pk,
+        data={
+            "lot": lot.pk,
+            "kind": lot.kind,
+            "credits": lot.remaining,
+            "expires_at": lot.expires_at.isoformat(),
+        },
+        subject=f"{clinic.name}: {lot.remaining:,} credits expire on {day:%d %b %Y}",
+        text=(
+            f"{lot.remaining:,} of your Antidote credits expire on {day:%d %b %Y}. Credits are "
+            "used soonest-expiring first, so new leads will draw on them before then.\n\n"
+            f"Your credits: {settings.SITE_URL}/clinic/credits/history"
+        ),
+        contact_email=clinic.contact_email,
     )
