@@ -15,6 +15,7 @@ from datetime import date
 
 ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+ISO_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 SLUG = re.compile(r"[-a-zA-Z0-9_]{1,200}")
 # The largest id a BigAutoField holds.
 MAX_ID = 2**63 - 1
@@ -61,6 +62,14 @@ def year_month(value: str) -> date:
     if parsed.year < 2000:
         raise argparse.ArgumentTypeError(f"{value} is before the ledger began.")
     return parsed
+
+
+def iso_month(value: str) -> date:
+    """A month written YYYY-MM, as its first day."""
+    match = ISO_MONTH.fullmatch(value)
+    if not match or int(match[1]) < 1:
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} is not a month (YYYY-MM).")
+    return date(int(match[1]), int(match[2]), 1)
 
 
 def clinic_ref(value: str) -> str:

@@ -322,6 +322,48 @@ PAYMENT_ORDER_EXPIRY_MINUTES = env.int("PAYMENT_ORDER_EXPIRY_MINUTES", default=6
 # asks about every uncredited order this young, whatever its status.
 PAYMENT_RECONCILE_LOOKBACK_DAYS = env.int("PAYMENT_RECONCILE_LOOKBACK_DAYS", default=30)
 
+# GST (payments/gst.py, payments/documents.py). Listed prices are taxable values; Razorpay is
+# charged the total with GST. The supplier's details print on every tax invoice, so in live
+# mode they are required and the app refuses to start without them; the test-payment mode
+# uses clearly fake ones (a demo's invoice says TEST on every line that names the supplier).
+GST_TREATMENT = env.str("GST_TREATMENT", default="invoice_at_payment")
+if GST_TREATMENT != "invoice_at_payment":
+    raise ImproperlyConfigured(
+        f"GST_TREATMENT must be 'invoice_at_payment' (the only treatment built), not "
+        f"{GST_TREATMENT!r}."
+    )
+GST_RATE_BASIS_POINTS = env.int("GST_RATE_BASIS_POINTS", default=1800)
+GST_SAC = env.str("GST_SAC", default="998365")
+GST_INVOICE_PREFIX = env.str("GST_INVOICE_PREFIX", default="INV")
+GST_CREDIT_NOTE_PREFIX = env.str("GST_CREDIT_NOTE_PREFIX", default="CN")
+_GST_SUPPLIER = (
+    "GST_SUPPLIER_LEGAL_NAME",
+    "GST_SUPPLIER_GSTIN",
+    "GST_SUPPLIER_STATE_CODE",
+    "GST_SUPPLIER_ADDRESS",
+)
+_GST_TEST_SUPPLIER = {
+    "GST_SUPPLIER_LEGAL_NAME": "TEST SUPPLIER - Antidote demo (not a tax invoice)",
+    "GST_SUPPLIER_GSTIN": "29AAACA1234A1ZG",
+    "GST_SUPPLIER_STATE_CODE": "29",
+    "GST_SUPPLIER_ADDRESS": "TEST ADDRESS, 1 Demo Road, Bengaluru 560001",
+}
+_gst_defaults = _GST_TEST_SUPPLIER if PAYMENT_MODE == "test" else {}
+GST_SUPPLIER_LEGAL_NAME, GST_SUPPLIER_GSTIN, GST_SUPPLIER_STATE_CODE, GST_SUPPLIER_ADDRESS = (
+    env.str(name, default=_gst_defaults.get(name, "")).strip() for name in _GST_SUPPLIER
+)
+_gst_missing = [name for name in _GST_SUPPLIER if not globals()[name]]
+if _gst_missing and not _schema_only:
+    raise ImproperlyConfigured(
+        f"PAYMENT_MODE is 'live' but {', '.join(_gst_missing)} not set: tax invoices cannot "
+        "be issued without the supplier's details. Set them, or PAYMENT_MODE=test for a demo."
+    )
+if not (0 <= GST_RATE_BASIS_POINTS <= 10_000):
+    raise ImproperlyConfigured("GST_RATE_BASIS_POINTS must be between 0 and 10000 (1800 = 18%).")
+if not (1 <= len(GST_INVOICE_PREFIX) <= 3 and 1 <= len(GST_CREDIT_NOTE_PREFIX) <= 3):
+    # A document number is at most 16 characters: PREFIX/26-27/000123.
+    raise ImproperlyConfigured("GST_INVOICE_PREFIX and GST_CREDIT_NOTE_PREFIX: 1 to 3 characters.")
+
 # Disputes
 PRIVATE_MEDIA_ROOT = env("PRIVATE_MEDIA_ROOT", default=str(BASE_DIR / "private-media"))
 DISPUTE_WINDOW_DAYS = env.int("DISPUTE_WINDOW_DAYS", default=7)

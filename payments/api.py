@@ -30,6 +30,13 @@ def _refusal(error: AntidoteError) -> Response:
     return Response({"success": False, "message": error.message}, status=code)
 
 
+def _rupees(paise: int) -> str | int:
+    """Rupees for JSON: an int when whole, else an exact decimal string ("1180.50"), never a
+    float."""
+    rupees, rest = divmod(paise, 100)
+    return rupees if not rest else f"{rupees}.{rest:02d}"
+
+
 WHOLE_RUPEES = "Enter the amount in whole rupees, e.g. 2500."
 NO_CLINIC = "This request does not say which clinic it is for; reload the page and try again."
 
@@ -153,6 +160,9 @@ def check_promo_code(request):
             "bonus_credits": quote.promo_bonus_credits,
             "message": message,
             "amount": quote.amount_paise // 100,
+            "gst": _rupees(quote.gst_paise),
+            "total": _rupees(quote.charged_paise),
+            "has_billing_state": quote.tax is not None,
             "credits": quote.total_credits,
         }
     )
@@ -173,8 +183,10 @@ def create_razorpay_order(request):
             "order_id": order.razorpay_order_id,
             "key": get_gateway().key_id,
             "amount": order.amount_paise // 100,
+            "gst": _rupees(order.gst_paise),
+            "total": _rupees(order.charged_paise),
             "credits": order.total_credits,
-            "razorpay_amount": order.amount_paise,
+            "razorpay_amount": order.charged_paise,
             "currency": "INR",
         }
     )

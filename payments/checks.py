@@ -35,3 +35,25 @@ def check_payment_mode(app_configs=None, **kwargs):
             )
         )
     return problems
+
+
+@register(Tags.compatibility)
+def check_gst_supplier(app_configs=None, **kwargs):
+    """The supplier GSTIN printed on every invoice is a real GSTIN of the supplier's state."""
+    from antidote.errors import AntidoteError
+    from payments.gst import STATES, clean_gstin
+
+    if settings.GST_SUPPLIER_STATE_CODE not in STATES:
+        return [
+            Error(
+                f"GST_SUPPLIER_STATE_CODE {settings.GST_SUPPLIER_STATE_CODE!r} is not a GST "
+                "state code.",
+                hint="Two digits, e.g. 29 for Karnataka.",
+                id="payments.E003",
+            )
+        ]
+    try:
+        clean_gstin(settings.GST_SUPPLIER_GSTIN, state_code=settings.GST_SUPPLIER_STATE_CODE)
+    except AntidoteError as error:
+        return [Error(f"GST_SUPPLIER_GSTIN: {error.message}", id="payments.E004")]
+    return []

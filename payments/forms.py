@@ -3,7 +3,9 @@
 from django import forms
 
 from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
+from antidote.errors import AntidoteError
 from antidote.fields import RupeesField
+from payments.gst import STATE_CHOICES, clean_gstin
 from payments.models import CreditPackage, PromoCode
 
 
@@ -88,3 +90,39 @@ class PromoCodeForm(ChangeReasonForm):
             else:
                 cleaned["discount_value"] = percent
         return cleaned
+
+
+class TaxDetailsForm(forms.Form):
+    """A clinic's tax details; a GSTIN is optional and must belong to the chosen state."""
+
+    legal_name = forms.CharField(max_length=200, required=False, label="Legal name")
+    address = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Billing address",
+    )
+    state_code = forms.ChoiceField(
+        choices=[("", "Choose a state"), *STATE_CHOICES],
+        label="State",
+        error_messages={
+            "required": "Choose your clinic's billing state.",
+            "invalid_choice": "Choose a state from the list.",
+        },
+    )
+    gstin = forms.CharField(max_length=40, required=False, label="GSTIN (optional)")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("gstin", "").strip() and data.get("state_code"):
+            try:
+                data["gstin"] = clean_gstin(data["gstin"], state_code=data["state_code"])
+            except AntidoteError as error:
+                self.add_error("gstin", error.message)
+        return data
+
+
+class BillingStateForm(forms.Form):
+    """The one question the top-up page asks before the first top-up."""
+
+    state_code = TaxDetailsForm.base_fields["state_code"]

@@ -90,6 +90,14 @@ class RazorpayGateway:
             "list payment refunds", self.client.payment.fetch_multiple_refund, payment_id
         ).get("items", [])
 
+    def refund_payment(self, payment_id: str, *, amount_paise: int, notes: dict) -> dict:
+        # A fresh dict each call: the SDK's default argument is a shared one.
+        data = {"amount": amount_paise, "notes": notes}
+        return self._call("refund payment", self.client.payment.refund, payment_id, data)
+
+    def fetch_refund(self, refund_id: str) -> dict:
+        return self._call("fetch refund", self.client.refund.fetch, refund_id)
+
     def verify_payment_signature(self, *, order_id: str, payment_id: str, signature: str) -> None:
         try:
             self.client.utility.verify_payment_signature(
@@ -159,7 +167,7 @@ class TestModeGateway(RazorpayGateway):
         return {
             "id": payment_id,
             "order_id": order_id,
-            "amount": order.amount_paise,
+            "amount": order.charged_paise,
             "currency": "INR",
             "status": "captured",
         }
@@ -171,7 +179,20 @@ class TestModeGateway(RazorpayGateway):
         return []  # test-mode checkout reports through verify-payment only
 
     def payment_refunds(self, payment_id: str) -> list[dict]:
-        return []  # nothing is ever refunded in test mode
+        return []  # no money moves in test mode
+
+    def refund_payment(self, payment_id: str, *, amount_paise: int, notes: dict) -> dict:
+        # No money moved in, none moves out: the demo's refund is processed at once.
+        return {
+            "id": f"rfnd_test_{secrets.token_hex(7)}",
+            "payment_id": payment_id,
+            "amount": amount_paise,
+            "notes": notes,
+            "status": "processed",
+        }
+
+    def fetch_refund(self, refund_id: str) -> dict:
+        raise PaymentUnavailable(f"test mode keeps no refund {refund_id!r}")
 
 
 def test_payment_mode() -> bool:

@@ -8,10 +8,14 @@ one paid order is credited once whatever path reports it.
 import unicodedata
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
+
+from antidote.errors import AntidoteError
+from payments.gst import STATE_CHOICES, amount_in_words, clean_gstin, state_label
 
 
 def normalise_promo_code(text: str) -> str:
@@ -123,7 +127,14 @@ class PaymentOrder(models.Model):
     promo = models.ForeignKey(PromoCode, on_delete=models.PROTECT, null=True, blank=True)
     base_amount_paise = models.PositiveBigIntegerField()
     discount_paise = models.PositiveBigIntegerField(default=0)
-    amount_paise = models.PositiveBigIntegerField(help_text="What the clinic pays.")
+    amount_paise = models.PositiveBigIntegerField(
+        help_text="Taxable value after the discount, excluding GST."
+    )
+    # GST as quoted when the order was made. Orders made before GST have none of it: their
+    # amount is what was charged and they keep their receipts, with no invoice.
+    gst_paise = models.PositiveBigIntegerField(default=0, help_text="GST charged on top.")
+    gst_rate_bp = models.PositiveIntegerField(null=True, blank=True)
+    place_of_supply = models.CharField(max_length=2, blank=True, help_text="GST state code.")
     credits = models.PositiveIntegerField()
     bonus_credits = models.PositiveIntegerField(default=0)
     promo_bonus_credits = models.PositiveIntegerField(default=0)
@@ -174,6 +185,11 @@ class PaymentOrder(models.Model):
     def total_credits(self) -> int:
         return self.credits + self.bonus_credits + self.promo_bonus_credits
 
+    @property
+    def charged_paise(self) -> int:
+        """What Razorpay is asked for: the taxable value plus GST."""
+        return self.amount_paise + self.gst_paise
+
 
 class PaymentAttempt(models.Model):
     """One Razorpay payment on one of our orders. Razorpay lets a customer try again on the
@@ -203,22 +219,31 @@ class PaymentAttempt(models.Model):
 
 class PaymentRefund(models.Model):
     """Money that went back from a paid order: one row per Razorpay refund or chargeback id,
-    and at most one ledger debit per row (its key derives from that id)."""
+    and at most one ledger debit per row (its key derives from that id, or from the row's own
+    id for a refund staff start here, whose Razorpay id is known only after it is asked)."""
 
     class Kind(models.TextChoices):
         REFUND = "refund", "Refund made at Razorpay"
         CHARGEBACK = "chargeback", "Chargeback"
+        STAFF = "staff_refund", "Refund of unused credits, started by staff"
 
     class Status(models.TextChoices):
         OPEN = "open", "Chargeback open"
         REVERSED = "reversed", "Credits taken back"
         WON = "won", "Chargeback won"
         STAFF = "staff", "Started by staff (posted by that flow)"
+        # A refund staff started here: credits reserved, then Razorpay's answer.
+        REQUESTED = "requested", "Credits reserved; Razorpay not asked yet or did not answer"
+        PROCESSING = "processing", "Asked at Razorpay; waiting for the result"
+        PROCESSED = "processed", "Refunded to the payment"
+        FAILED = "failed", "Failed at Razorpay; credits restored"
 
     order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="refunds")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    razorpay_id = models.CharField(max_length=60, unique=True, help_text="rfnd_… or disp_…")
-    amount_paise = models.PositiveBigIntegerField()
+    razorpay_id = models.CharField(
+        max_length=60, unique=True, null=True, blank=True, help_text="rfnd_… or disp_…"
+    )
+    amount_paise = models.PositiveBigIntegerField(help_text="Money back, GST included.")
     status = models.CharField(max_length=10, choices=Status.choices)
     reversal_entry = models.OneToOneField(
         "billing.CreditTransaction",
@@ -229,17 +254,54 @@ class PaymentRefund(models.Model):
     )
     source = models.CharField(max_length=40)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A refund started by staff: the paid credits it takes out, why, who, and its entries.
+    credits = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=255, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    request_token = models.UUIDField(
+        null=True, blank=True, unique=True, help_text="The admin form's token: sent twice, once."
+    )
+    payout_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    restore_entry = models.OneToOneField(
+        "billing.CreditTransaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    last_error = models.CharField(max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        permissions = [
+            ("refund_payments", "Can refund unused paid credits to the original payment")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount_paise__gt=0), name="payment_refund_amount_positive"
-            )
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="staff_refund") | Q(credits__gt=0),
+                name="staff_refund_has_credits",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["refund", "chargeback"]) | Q(razorpay_id__isnull=False),
+                name="gateway_refund_has_razorpay_id",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.razorpay_id} on order #{self.order_id}"
+        name = self.razorpay_id or f"#{self.pk}"
+        return f"{self.get_kind_display()} {name} on order #{self.order_id}"
 
 
 class PromoRedemption(models.Model):
@@ -294,3 +356,161 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.event_id}"
+
+
+class ClinicTaxDetails(models.Model):
+    """Who a clinic's tax invoices are made out to. Documents copy these when issued, so a
+    later edit changes no issued document."""
+
+    clinic = models.OneToOneField(
+        "leads.Clinic", on_delete=models.PROTECT, related_name="tax_details"
+    )
+    legal_name = models.CharField(max_length=200, blank=True)
+    address = models.TextField(max_length=500, blank=True)
+    state_code = models.CharField(max_length=2, choices=STATE_CHOICES, help_text="Billing state.")
+    gstin = models.CharField(max_length=15, blank=True, help_text="Optional; 15 characters.")
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "clinic tax details"
+
+    def __str__(self):
+        return f"Tax details of {self.clinic}"
+
+    def clean(self):
+        if self.gstin:
+            try:
+                self.gstin = clean_gstin(self.gstin, state_code=self.state_code or None)
+            except AntidoteError as error:
+                raise ValidationError({"gstin": error.message}) from error
+
+
+class TaxDocumentCounter(models.Model):
+    """The last number issued in one series and financial year: locked by the transaction
+    that issues the next, so the series has no gap and no duplicate."""
+
+    series = models.CharField(max_length=20)
+    financial_year = models.PositiveSmallIntegerField(help_text="The year it began (April).")
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "financial_year"], name="one_counter_per_fy")
+        ]
+
+    def __str__(self):
+        return f"{self.series} {self.financial_year}: {self.last_number}"
+
+
+class TaxDocument(models.Model):
+    """An issued GST document: a tax invoice for a paid order, or a credit note against one.
+
+    Everything printed is copied here when it is issued (supplier, recipient, amounts, heads),
+    so neither settings nor tax details changed later alter it. A receipt voucher and a refund
+    voucher (the advance reading of prepaid credits) would be two more kinds with their own
+    series, in the same table and counter.
+    """
+
+    class Kind(models.TextChoices):
+        INVOICE = "invoice", "Tax invoice"
+        CREDIT_NOTE = "credit_note", "Credit note"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    series = models.CharField(max_length=20)
+    financial_year = models.PositiveSmallIntegerField()
+    sequence = models.PositiveIntegerField()
+    number = models.CharField(max_length=16)
+    issued_on = models.DateField()
+    issued_at = models.DateTimeField(auto_now_add=True)
+    order = models.ForeignKey(PaymentOrder, on_delete=models.PROTECT, related_name="tax_documents")
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    refund = models.OneToOneField(
+        PaymentRefund, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_note"
+    )
+    supplier_legal_name = models.CharField(max_length=200)
+    supplier_gstin = models.CharField(max_length=15)
+    supplier_state_code = models.CharField(max_length=2)
+    supplier_address = models.TextField()
+    recipient_legal_name = models.CharField(max_length=200)
+    recipient_address = models.TextField(blank=True)
+    recipient_gstin = models.CharField(max_length=15, blank=True)
+    place_of_supply = models.CharField(max_length=2)
+    sac = models.CharField(max_length=8)
+    description = models.CharField(max_length=200)
+    credits = models.PositiveIntegerField()
+    taxable_paise = models.PositiveBigIntegerField()
+    rate_bp = models.PositiveIntegerField()
+    cgst_paise = models.PositiveBigIntegerField(default=0)
+    sgst_paise = models.PositiveBigIntegerField(default=0)
+    igst_paise = models.PositiveBigIntegerField(default=0)
+    total_paise = models.PositiveBigIntegerField()
+    razorpay_payment_id = models.CharField(max_length=60)
+
+    class Meta:
+        ordering = ["-financial_year", "series", "-sequence"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["series", "financial_year", "sequence"], name="tax_document_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(kind="invoice"),
+                name="one_invoice_per_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total_paise=F("taxable_paise")
+                    + F("cgst_paise")
+                    + F("sgst_paise")
+                    + F("igst_paise")
+                ),
+                name="tax_document_heads_add_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(igst_paise=0) | Q(cgst_paise=0, sgst_paise=0),
+                name="tax_document_igst_or_cgst_sgst",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="invoice", original__isnull=True)
+                | Q(kind="credit_note", original__isnull=False),
+                name="credit_note_has_original",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.number}"
+
+    @property
+    def tax_paise(self) -> int:
+        return self.cgst_paise + self.sgst_paise + self.igst_paise
+
+    @property
+    def b2b(self) -> bool:
+        return bool(self.recipient_gstin)
+
+    @property
+    def interstate(self) -> bool:
+        return self.place_of_supply != self.supplier_state_code
+
+    @property
+    def rate_percent(self) -> str:
+        return f"{self.rate_bp / 100:g}%"
+
+    @property
+    def half_rate_percent(self) -> str:
+        return f"{self.rate_bp / 200:g}%"
+
+    @property
+    def total_in_words(self) -> str:
+        return amount_in_words(self.total_paise)
+
+    @property
+    def place_of_supply_label(self) -> str:
+        return state_label(self.place_of_supply)
+
+    @property
+    def supplier_state_label(self) -> str:
+        return state_label(self.supplier_state_code)

@@ -1,6 +1,10 @@
-"""Reads for the top-up and payment history pages."""
+"""Reads for the top-up and payment history pages, and the monthly GST report."""
 
-from payments.models import CreditPackage, PaymentOrder
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from billing.selectors import account_balance
+from payments.models import CreditPackage, PaymentOrder, PaymentRefund, TaxDocument
 
 
 def active_packages():
@@ -15,3 +19,181 @@ def payment_orders_for(*, clinic):
 def receipts_for(*, clinic):
     """The clinic's documents: a receipt for each paid order (GST invoices will join them)."""
     return PaymentOrder.objects.filter(clinic=clinic, status=PaymentOrder.Status.PAID)
+
+
+@dataclass
+class GstReport:
+    """One month of tax documents for the accountant (GSTR-1's shape): B2B invoices one by
+    one, B2C invoices summed by place of supply and rate, credit notes one by one."""
+
+    month: date
+    b2b: list
+    b2c: list
+    credit_notes: list
+    invoice_totals: dict
+    credit_note_totals: dict
+
+
+HEADS = ("taxable_paise", "cgst_paise", "sgst_paise", "igst_paise", "total_paise")
+
+
+def _sum(documents) -> dict:
+    return {head: sum(getattr(d, head) for d in documents) for head in HEADS}
+
+
+def gst_report(*, month: date) -> GstReport:
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    issued = TaxDocument.objects.filter(issued_on__gte=first, issued_on__lt=following).order_by(
+        "financial_year", "sequence"
+    )
+    invoices = [d for d in issued if d.kind == TaxDocument.Kind.INVOICE]
+    notes = [d for d in issued if d.kind == TaxDocument.Kind.CREDIT_NOTE]
+    groups: dict[tuple, list] = {}
+    for document in invoices:
+        if not document.b2b:
+            groups.setdefault((document.place_of_supply, document.rate_bp), []).append(document)
+    b2c = [
+        {"place_of_supply": place, "rate_bp": rate, "count": len(docs), **_sum(docs)}
+        for (place, rate), docs in sorted(groups.items())
+    ]
+    return GstReport(
+        month=first,
+        b2b=[d for d in invoices if d.b2b],
+        b2c=b2c,
+        credit_notes=notes,
+        invoice_totals=_sum(invoices),
+        credit_note_totals=_sum(notes),
+    )
+
+
+def gst_report_rows(report: GstReport):
+    """The report as CSV rows (amounts in paise, integers): one table after another."""
+    money = ["taxable_paise", "cgst_paise", "sgst_paise", "igst_paise", "total_paise"]
+    yield [
+        "section",
+        "number",
+        "date",
+        "recipient",
+        "gstin",
+        "place_of_supply",
+        "rate_bp",
+        "count",
+        *money,
+        "original_invoice",
+    ]
+    for d in report.b2b:
+        yield [
+            "b2b",
+            d.number,
+            d.issued_on.isoformat(),
+            d.recipient_legal_name,
+            d.recipient_gstin,
+            d.place_of_supply,
+            d.rate_bp,
+            1,
+            *(getattr(d, m) for m in money),
+            "",
+        ]
+    for row in report.b2c:
+        yield [
+            "b2c",
+            "",
+            "",
+            "",
+            "",
+            row["place_of_supply"],
+            row["rate_bp"],
+            row["count"],
+            *(row[m] for m in money),
+            "",
+        ]
+    for d in report.credit_notes:
+        yield [
+            "credit_note",
+            d.number,
+            d.issued_on.isoformat(),
+            d.recipient_legal_name,
+            d.recipient_gstin,
+            d.place_of_supply,
+            d.rate_bp,
+            1,
+            *(getattr(d, m) for m in money),
+            d.original.number,
+        ]
+    yield [
+        "total_invoices",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        len(report.b2b) + sum(r["count"] for r in report.b2c),
+        *(report.invoice_totals[m] for m in money),
+        "",
+    ]
+    yield [
+        "total_credit_notes",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        len(report.credit_notes),
+        *(report.credit_note_totals[m] for m in money),
+        "",
+    ]
+    yield [
+        "net",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "",
+        *(report.invoice_totals[m] - report.credit_note_totals[m] for m in money),
+        "",
+    ]
+
+
+@dataclass(frozen=True)
+class Refundable:
+    """What staff may refund of one paid order: its paid credits not yet refunded (bonus
+    credits are never money), capped by the clinic's balance, and what they are worth."""
+
+    order: PaymentOrder
+    credits: int
+    balance: int
+
+    def value_of(self, credits: int) -> tuple[int, int]:
+        """(taxable value, GST) in paise of ``credits`` of this order's paid credits, at the
+        price the clinic paid per credit (after any discount), rounded down to the paisa."""
+        order = self.order
+        taxable = credits * order.amount_paise // order.credits if order.credits else 0
+        if not order.gst_paise:
+            return taxable, 0
+        tax = (2 * taxable * order.gst_paise + order.amount_paise) // (2 * order.amount_paise)
+        return taxable, tax
+
+
+def refundable_credits(*, order: PaymentOrder) -> Refundable:
+    """The one place that decides how many paid credits of an order may go back as money.
+
+    Until credit lots land (#13) this is "credits purchased by the order, less those already
+    refunded or reserved for a refund, less those taken back by refunds made at Razorpay,
+    capped by the clinic's current balance"; with lots it becomes the order's paid lot's
+    remaining credits. Callers lock the order first.
+    """
+    staff = order.refunds.filter(kind=PaymentRefund.Kind.STAFF).exclude(
+        status=PaymentRefund.Status.FAILED
+    )
+    reserved = sum(staff.values_list("credits", flat=True))
+    reversed_credits = -sum(
+        order.refunds.exclude(reversal_entry=None).values_list("reversal_entry__credits", flat=True)
+    )
+    left = max(order.credits - reserved - reversed_credits, 0)
+    balance = account_balance(clinic=order.clinic)
+    return Refundable(order=order, credits=max(min(left, balance), 0), balance=balance)

@@ -24,8 +24,11 @@ from billing.models import CreditTransaction, Kind
 from billing.selectors import account_of
 from notifications import services as notifications
 from notifications.models import EventType
+from payments import documents, gst, refunds
 from payments.gateway import PaymentUnavailable, SignatureMismatch, get_gateway
+from payments.gst import Tax
 from payments.models import (
+    ClinicTaxDetails,
     CreditPackage,
     PaymentAttempt,
     PaymentEvent,
@@ -33,6 +36,7 @@ from payments.models import (
     PaymentRefund,
     PromoCode,
     PromoRedemption,
+    TaxDocument,
     WebhookEvent,
     normalise_promo_code,
 )
@@ -51,14 +55,73 @@ class Quote:
     credits: int
     bonus_credits: int
     promo_bonus_credits: int
+    # None until the clinic has told us its billing state (the place of supply).
+    tax: Tax | None = None
 
     @property
     def amount_paise(self) -> int:
+        """The taxable value: the price less the discount (a discount applies before tax)."""
         return self.base_amount_paise - self.discount_paise
+
+    @property
+    def gst_paise(self) -> int:
+        return self.tax.tax_paise if self.tax else 0
+
+    @property
+    def charged_paise(self) -> int:
+        return self.amount_paise + self.gst_paise
 
     @property
     def total_credits(self) -> int:
         return self.credits + self.bonus_credits + self.promo_bonus_credits
+
+
+def billing_state_of(*, clinic) -> str:
+    """The clinic's billing state (GST place of supply), or "" if it has not said yet."""
+    details = ClinicTaxDetails.objects.filter(clinic=clinic).first()
+    return details.state_code if details else ""
+
+
+def tax_on(*, taxable_paise: int, place_of_supply: str) -> Tax:
+    return gst.compute_tax(
+        taxable_paise=taxable_paise,
+        rate_bp=settings.GST_RATE_BASIS_POINTS,
+        supplier_state=settings.GST_SUPPLIER_STATE_CODE,
+        place_of_supply=place_of_supply,
+    )
+
+
+def save_tax_details(*, clinic, legal_name: str, address: str, state_code: str, gstin: str):
+    """Create or change a clinic's tax details; issued documents keep their own copies."""
+    if state_code not in gst.STATES:
+        raise AntidoteError("Choose the clinic's state from the list.")
+    gstin = gst.clean_gstin(gstin, state_code=state_code) if gstin.strip() else ""
+    details, _ = ClinicTaxDetails.objects.update_or_create(
+        clinic=clinic,
+        defaults={
+            "legal_name": legal_name.strip(),
+            "address": address.strip(),
+            "state_code": state_code,
+            "gstin": gstin,
+        },
+    )
+    return details
+
+
+def save_billing_state(*, clinic, state_code: str):
+    """The top-up page's answer: the billing state alone, keeping any other details."""
+    if state_code not in gst.STATES:
+        raise AntidoteError("Choose the clinic's state from the list.")
+    details = ClinicTaxDetails.objects.filter(clinic=clinic).first()
+    if details is not None and details.gstin and details.gstin[:2] != state_code:
+        raise AntidoteError(
+            f"Your GSTIN {details.gstin} is registered in {gst.state_label(details.gstin[:2])}; "
+            "change it on the tax details page first."
+        )
+    details, _ = ClinicTaxDetails.objects.update_or_create(
+        clinic=clinic, defaults={"state_code": state_code}
+    )
+    return details
 
 
 def _active_uses(promo, clinic=None) -> int:
@@ -135,6 +198,7 @@ def quote_topup(
     promo, discount = None, 0
     if promo_code.strip():
         promo, discount = check_promo(code=promo_code, clinic=clinic, base_amount_paise=base)
+    place = billing_state_of(clinic=clinic)
     return Quote(
         package=package,
         promo=promo,
@@ -143,6 +207,7 @@ def quote_topup(
         credits=credits,
         bonus_credits=bonus,
         promo_bonus_credits=promo.bonus_credits if promo else 0,
+        tax=tax_on(taxable_paise=base - discount, place_of_supply=place) if place else None,
     )
 
 
@@ -160,6 +225,14 @@ def _refuse_inactive(clinic) -> None:
 def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
     """Our order first (reserving the promo use), then Razorpay's, whose receipt is our id."""
     _refuse_inactive(clinic)
+    place = billing_state_of(clinic=clinic)
+    if not place:
+        raise AntidoteError(
+            "Choose your clinic's billing state first: GST on the top-up depends on it."
+        )
+    tax = tax_on(taxable_paise=quote.amount_paise, place_of_supply=place)
+    if quote.tax is None or quote.tax != tax:
+        raise AntidoteError("The GST on this top-up changed; check the new total and try again.")
     with transaction.atomic():
         if quote.promo is not None:
             # Lock the code so concurrent orders cannot together pass its limits.
@@ -177,6 +250,9 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
             base_amount_paise=quote.base_amount_paise,
             discount_paise=quote.discount_paise,
             amount_paise=quote.amount_paise,
+            gst_paise=tax.tax_paise,
+            gst_rate_bp=tax.rate_bp,
+            place_of_supply=place,
             credits=quote.credits,
             bonus_credits=quote.bonus_credits,
             promo_bonus_credits=quote.promo_bonus_credits,
@@ -186,11 +262,12 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
         _event(
             order,
             "created",
-            f"{format_paise(order.amount_paise)} for {order.total_credits} credits",
+            f"{format_paise(order.amount_paise)} + {format_paise(order.gst_paise)} GST for "
+            f"{order.total_credits} credits",
         )
     try:
         answer = get_gateway().create_order(
-            amount_paise=order.amount_paise,
+            amount_paise=order.charged_paise,
             receipt=str(order.pk),
             notes={"clinic_id": str(clinic.pk), "order_id": str(order.pk)},
         )
@@ -280,7 +357,7 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
     if not _take_back_released_promo(locked):
         # The discount is already paid through; what was paid buys 1 credit per rupee.
         locked.promo_overrun_paise = locked.discount_paise
-        locked.credits = locked.amount_paise // 100
+        locked.credits = locked.amount_paise // 100  # the taxable value, never the GST
         locked.bonus_credits = locked.promo_bonus_credits = 0
         fields += ["promo_overrun_paise", "credits", "bonus_credits", "promo_bonus_credits"]
         _event(
@@ -331,6 +408,26 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
         status=PromoRedemption.Status.CONSUMED
     )
     _event(locked, "paid", f"{payment_id} via {source}")
+    if locked.place_of_supply:
+        # In this transaction: the number is taken only if the settlement commits.
+        invoice = documents.issue_invoice(order=locked)
+        _event(locked, "invoice", f"tax invoice {invoice.number}")
+        notifications.emit(
+            type=EventType.INVOICE_ISSUED,
+            clinic_id=locked.clinic_id,
+            data={
+                "order": locked.pk,
+                "invoice": invoice.number,
+                "taxable_paise": invoice.taxable_paise,
+                "total_paise": invoice.total_paise,
+            },
+            subject=f"Tax invoice {invoice.number} for {locked.clinic.name}",
+            text=(
+                f"Tax invoice {invoice.number} for order #{locked.pk}: "
+                f"{format_paise(invoice.total_paise)} incl. GST."
+            ),
+            contact_email=locked.clinic.contact_email,
+        )
     total = sum(entry.credits for entry in entries)
     notifications.emit(
         type=EventType.CREDITS_PURCHASED,
@@ -353,10 +450,10 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
 def _check_payment_matches(order: PaymentOrder, payment: dict) -> None:
     if payment.get("order_id") != order.razorpay_order_id:
         raise AntidoteError("That payment belongs to a different order; nothing was credited.")
-    if payment.get("amount") != order.amount_paise or payment.get("currency", "INR") != "INR":
+    if payment.get("amount") != order.charged_paise or payment.get("currency", "INR") != "INR":
         raise AntidoteError(
             f"The payment amount ({payment.get('amount')} paise) does not match the order "
-            f"({order.amount_paise} paise); nothing was credited."
+            f"({order.charged_paise} paise); nothing was credited."
         )
 
 
@@ -391,7 +488,7 @@ def verify_payment(
         raise
     if payment.get("status") == "authorized":
         record_attempt(order=order, payment=payment, source="verify-payment")
-        payment = gateway.capture_payment(razorpay_payment_id, order.amount_paise)
+        payment = gateway.capture_payment(razorpay_payment_id, order.charged_paise)
     record_attempt(order=order, payment=payment, source="verify-payment")
     if payment.get("status") != "captured":
         _event(order, "not_captured", f"{razorpay_payment_id} is {payment.get('status')!r}")
@@ -508,10 +605,7 @@ def _apply_event(event: str, payload: dict) -> str:
 
 # Money going back ----------------------------------------------------------------------------
 
-REFUND_EVENTS = frozenset({"refund.processed", "payment.refunded"})
-# A refund whose notes carry this key was started by staff from our admin; that flow has
-# already taken the credits, so the webhook posts nothing for it.
-STAFF_REFUND_NOTE = "antidote_refund"
+REFUND_EVENTS = frozenset({"refund.processed", "refund.failed", "payment.refunded"})
 
 
 class _RefundEntity(serializers.Serializer):
@@ -528,11 +622,6 @@ class _DisputeEntity(serializers.Serializer):
     amount = serializers.IntegerField(min_value=1)
 
 
-def _started_by_staff(refund: dict) -> bool:
-    notes = refund.get("notes")
-    return isinstance(notes, dict) and STAFF_REFUND_NOTE in notes
-
-
 def _paid_order_of(payment_id) -> PaymentOrder | None:
     if not isinstance(payment_id, str) or not payment_id:
         return None
@@ -546,10 +635,17 @@ def _apply_refund_event(event: str, entities: dict) -> str:
     if not parsed.is_valid():
         return f"{event} without a readable refund ignored"
     refund = parsed.validated_data
+    if event == "refund.failed":
+        refund["status"] = "failed"
+    ours = refunds.find_staff_refund(notes=refund["notes"], razorpay_id=refund["id"])
+    if ours is not None:
+        # Started by staff here: the credits were reserved then; complete or restore.
+        row = refunds.apply_refund_result(
+            refund=ours, razorpay_id=refund["id"], status=refund["status"], source=event
+        )
+        return f"{event}: refund #{row.pk} ({refund['id']}) {row.status}"
     if refund["status"] != "processed":
         return f"{event}: refund {refund['id']} is {refund['status']}; nothing posted yet"
-    if _started_by_staff(refund):
-        return f"{event}: refund {refund['id']} was started by staff; nothing posted here"
     order = _paid_order_of(refund["payment_id"])
     if order is None:
         return f"{event} for unknown payment {refund['payment_id']!r} ignored"
@@ -636,7 +732,7 @@ def record_money_returned(
         )
         granted = locked.total_credits
         # Ceiling division in integers: a partial refund takes back whole credits, rounded up.
-        due = -(-granted * amount_paise // locked.amount_paise)
+        due = -(-granted * amount_paise // locked.charged_paise)
         credits = min(due, granted - reversed_so_far)
         if credits > 0:
             row.reversal_entry = billing.reverse_credits(
@@ -650,6 +746,7 @@ def record_money_returned(
         row.save(update_fields=["reversal_entry", "status", "amount_paise"])
         locked.refunded_paise += amount_paise
         locked.save(update_fields=["refunded_paise"])
+        _credit_note_for(locked, row, amount_paise=amount_paise, credits=max(credits, 0))
         _event(
             locked,
             kind,
@@ -665,6 +762,23 @@ def record_money_returned(
                 "new leads wait until a top-up pays it off.",
             )
     return row
+
+
+def _credit_note_for(order: PaymentOrder, row: PaymentRefund, *, amount_paise: int, credits: int):
+    """Every rupee that went back after a tax invoice gets a credit note (s.34), up to what
+    the invoice still has uncredited. Orders settled before GST have no invoice and get none."""
+    invoice = TaxDocument.objects.filter(order=order, kind=TaxDocument.Kind.INVOICE).first()
+    if invoice is None or hasattr(row, "credit_note"):
+        return None
+    credited = sum(note.total_paise for note in invoice.credit_notes.all())
+    amount = min(amount_paise, invoice.total_paise - credited)
+    if amount <= 0:
+        return None
+    note = documents.issue_credit_note(
+        invoice=invoice, refund=row, refunded_paise=amount, credits=credits
+    )
+    _event(order, "credit_note", f"credit note {note.number} against {invoice.number}")
+    return note
 
 
 def acknowledge_promo_overrun(*, order: PaymentOrder, actor) -> PaymentOrder:
@@ -716,13 +830,13 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
     paid = PaymentOrder.objects.filter(status=PaymentOrder.Status.PAID, paid_at__gte=since)
     for order in paid.order_by("id"):
         try:
-            refunds = gateway.payment_refunds(order.razorpay_payment_id)
+            made = gateway.payment_refunds(order.razorpay_payment_id)
         except PaymentUnavailable as error:
             report.problems.append(
                 f"order #{order.pk}: could not ask about refunds ({error.detail})"
             )
             continue
-        for item in refunds:
+        for item in made:
             parsed = _RefundEntity(data=item if isinstance(item, dict) else {})
             if not parsed.is_valid():
                 report.problems.append(f"order #{order.pk}: unreadable refund {item!r:.80}")
@@ -731,7 +845,8 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
             if (
                 refund["id"] in recorded
                 or refund["status"] != "processed"
-                or _started_by_staff(refund)
+                # Ours, started by staff: completed by _reconcile_staff_refunds.
+                or refunds.find_staff_refund(notes=refund["notes"], razorpay_id=refund["id"])
             ):
                 continue
             line = (
@@ -748,6 +863,36 @@ def _reconcile_refunds(gateway, report: ReconcileReport, *, since, dry_run: bool
                 )
                 line += "; reversed now"
             report.reversed.append(line)
+
+
+def _reconcile_staff_refunds(gateway, report: ReconcileReport, *, older_than, dry_run: bool):
+    """Refunds staff started that are still open: asked again (a REQUESTED one, which a retry
+    finds at Razorpay if the first call reached it) or looked up (a PROCESSING one). What is
+    still open after that is a problem: credits are reserved and money has not moved."""
+    for row in refunds.stuck_refunds(older_than=older_than):
+        if not dry_run:
+            try:
+                if row.status == PaymentRefund.Status.REQUESTED:
+                    row = refunds.ask_razorpay(refund=row)
+                else:
+                    answer = gateway.fetch_refund(row.razorpay_id)
+                    row = refunds.apply_refund_result(
+                        refund=row,
+                        razorpay_id=str(answer.get("id") or ""),
+                        status=str(answer.get("status") or ""),
+                        source="reconcile",
+                    )
+            except PaymentUnavailable as error:
+                report.problems.append(f"refund #{row.pk}: could not ask Razorpay ({error.detail})")
+                continue
+        if row.status in refunds.IN_FLIGHT:
+            report.problems.append(
+                f"refund #{row.pk} on order #{row.order_id} is stuck "
+                f"({row.get_status_display().lower()}): {row.credits:,} credits reserved, "
+                f"{format_paise(row.amount_paise)} not yet refunded"
+            )
+        else:
+            report.reversed.append(f"refund #{row.pk} on order #{row.order_id}: {row.status}")
 
 
 def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -> ReconcileReport:
@@ -775,7 +920,7 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
             payment = _settleable_payment(gateway, order)
             if payment is not None and not dry_run:
                 if payment["status"] == "authorized":
-                    payment = gateway.capture_payment(payment["id"], order.amount_paise)
+                    payment = gateway.capture_payment(payment["id"], order.charged_paise)
                     _check_payment_matches(order, payment)
                     record_attempt(order=order, payment=payment, source="reconcile")
                 settle_paid_order(order=order, payment_id=payment["id"], source="reconcile")
@@ -794,6 +939,9 @@ def reconcile_payments(*, older_than_minutes: int = 15, dry_run: bool = False) -
                 _close_unpaid(order, PaymentOrder.Status.EXPIRED, "expired unpaid (reconcile)")
             report.expired.append(order)
     _reconcile_refunds(gateway, report, since=now - lookback, dry_run=dry_run)
+    _reconcile_staff_refunds(
+        gateway, report, older_than=now - timedelta(minutes=older_than_minutes), dry_run=dry_run
+    )
     if dry_run:
         # The books are wrong until a real run settles these: a dry run says so.
         report.problems += [

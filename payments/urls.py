@@ -14,6 +14,10 @@ urlpatterns = [
     path("webhooks/razorpay", views.razorpay_webhook, name="webhook"),
     path("clinic/payments", views.payment_history, name="history"),
     path("clinic/payments/<int:pk>/receipt", views.receipt, name="receipt"),
+    path("clinic/payments/<int:pk>/invoice", views.invoice, name="invoice"),
+    path("clinic/payments/<int:pk>/invoice.pdf", views.invoice_pdf, name="invoice-pdf"),
+    path("clinic/billing/tax-details", views.tax_details, name="tax-details"),
+    path("clinic/credits/billing-state", views.billing_state, name="billing-state"),
     path(
         "payments/test-checkout/<str:razorpay_order_id>", views.test_checkout, name="test-checkout"
     ),

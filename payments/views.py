@@ -1,17 +1,24 @@
 """Top-up pages, the test-payment checkout stand-in, results, receipts and the webhook."""
 
 from django.conf import settings
-from django.http import Http404, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
 from payments import services
-from payments.forms import OrderReferenceForm, WebhookHeadersForm
+from payments.forms import (
+    BillingStateForm,
+    OrderReferenceForm,
+    TaxDetailsForm,
+    WebhookHeadersForm,
+)
 from payments.gateway import TestModeGateway, test_checkout_allowed, test_payment_mode
-from payments.models import PaymentOrder
+from payments.models import ClinicTaxDetails, PaymentOrder, TaxDocument
+from payments.pdf import tax_document_pdf
 from payments.selectors import active_packages, payment_orders_for
 
 
@@ -25,8 +32,90 @@ def topup(request):
         "min_rupees": settings.TOPUP_MIN_PAISE // 100,
         "max_rupees": settings.TOPUP_MAX_PAISE // 100,
         "dismissed": "dismissed" in request.GET,
+        "billing_state": services.billing_state_of(clinic=request.clinic),
+        "billing_state_form": BillingStateForm(),
+        "gst_rate_percent": f"{settings.GST_RATE_BASIS_POINTS / 100:g}",
     }
     return render(request, "payments/topup.html", context)
+
+
+@require_POST
+@clinic_member_required
+def billing_state(request):
+    """The top-up page's first question: the clinic's billing state (its place of supply)."""
+    form = BillingStateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.save_billing_state(
+                clinic=request.clinic, state_code=form.cleaned_data["state_code"]
+            )
+        except AntidoteError as error:
+            messages.error(request, error.message)
+    else:
+        messages.error(request, next(iter(form.errors.values()))[0])
+    return redirect("payments:topup")
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required
+def tax_details(request):
+    details = ClinicTaxDetails.objects.filter(clinic=request.clinic).first()
+    initial = (
+        {
+            "legal_name": details.legal_name,
+            "address": details.address,
+            "state_code": details.state_code,
+            "gstin": details.gstin,
+        }
+        if details
+        else {"legal_name": request.clinic.name}
+    )
+    form = TaxDetailsForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.save_tax_details(clinic=request.clinic, **form.cleaned_data)
+        except AntidoteError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Tax details saved. Invoices already issued keep theirs.")
+            return redirect("payments:tax-details")
+    return render(request, "payments/tax_details.html", {"form": form, "details": details})
+
+
+def _own_invoice(request, pk) -> TaxDocument:
+    return get_object_or_404(
+        TaxDocument.objects.select_related("order"),
+        order__pk=pk,
+        order__clinic=request.clinic,
+        kind=TaxDocument.Kind.INVOICE,
+    )
+
+
+def tax_document_html(request, document: TaxDocument, *, pdf_url: str):
+    return render(request, "payments/tax_document.html", {"document": document, "pdf_url": pdf_url})
+
+
+def tax_document_pdf_response(document: TaxDocument) -> HttpResponse:
+    """A file we serve back: an attachment, never sniffed, sandboxed if opened."""
+    response = HttpResponse(tax_document_pdf(document), content_type="application/pdf")
+    name = document.number.replace("/", "-")
+    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+@require_GET
+@clinic_member_required
+def invoice(request, pk):
+    document = _own_invoice(request, pk)
+    return tax_document_html(request, document, pdf_url=f"/clinic/payments/{pk}/invoice.pdf")
+
+
+@require_GET
+@clinic_member_required
+def invoice_pdf(request, pk):
+    return tax_document_pdf_response(_own_invoice(request, pk))
 
 
 def _own_order(request, razorpay_order_id):

@@ -26,11 +26,22 @@ class StaffFactory(UserFactory):
 class ClinicFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Clinic
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Clinic {n}")
     slug = factory.Sequence(lambda n: f"clinic-{n}")
     city = "Mumbai"
     contact_email = factory.Sequence(lambda n: f"clinic{n}@example.com")
+
+    @factory.post_generation
+    def billing_state(obj, create, extracted, **kwargs):
+        """The GST billing state ("27", Maharashtra, unless given); ``billing_state=""``
+        makes a clinic that has not told us yet."""
+        from payments.models import ClinicTaxDetails
+
+        state = "27" if extracted is None else extracted
+        if create and state:
+            ClinicTaxDetails.objects.create(clinic=obj, state_code=state)
 
 
 class ClinicMemberFactory(factory.django.DjangoModelFactory):

@@ -14,11 +14,18 @@ LIVE_KEYS = {
     "RAZORPAY_KEY_SECRET": "a-live-key-secret",
     "RAZORPAY_WEBHOOK_SECRET": "a-webhook-secret",
 }
+GST_SUPPLIER = {
+    "GST_SUPPLIER_LEGAL_NAME": "Antidote Health Private Limited",
+    "GST_SUPPLIER_GSTIN": "27AABCU9603R1ZN",
+    "GST_SUPPLIER_STATE_CODE": "27",
+    "GST_SUPPLIER_ADDRESS": "1 Example Road, Mumbai 400001",
+}
 PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "billing.antidote.example",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     **LIVE_KEYS,
+    **GST_SUPPLIER,
 }
 
 
@@ -33,7 +40,8 @@ def _run(args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in unset and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_"))
+        if k not in unset
+        and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_", "GST_"))
     }
     # Explicit, so a demo's .env beside manage.py (bin/demo writes one) cannot fill them in.
     clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", DEBUG="false", PAYMENT_MODE="live")
@@ -110,6 +118,20 @@ def test_live_mode_without_a_webhook_secret_is_reported():
     result = _check_deploy(**{**PRODUCTION, "RAZORPAY_WEBHOOK_SECRET": ""})
     assert result.returncode == 1
     assert "payments.W001" in result.stderr + result.stdout
+
+
+def test_live_mode_without_the_gst_supplier_refuses_to_start():
+    without = {k: v for k, v in PRODUCTION.items() if k != "GST_SUPPLIER_GSTIN"}
+    result = _check_deploy(**without)
+    assert result.returncode == 1
+    assert "GST_SUPPLIER_GSTIN not set" in result.stderr
+
+
+def test_a_supplier_gstin_of_another_state_is_a_check_error():
+    result = _check_deploy(**{**PRODUCTION, "GST_SUPPLIER_STATE_CODE": "29"})
+    assert result.returncode == 1
+    assert "payments.E004" in result.stderr + result.stdout
+    assert "registered in Maharashtra (27), not in Karnataka (29)" in result.stderr + result.stdout
 
 
 def test_a_malformed_api_throttle_rate_refuses_to_start():

@@ -35,7 +35,11 @@
     promoMessage.textContent = quote.message || "";
     promoMessage.className = quote.success ? "muted" : "errorlist";
     if (quote.success) {
-      document.getElementById("pay-amount").textContent = "₹" + quote.amount.toLocaleString("en-IN");
+      const rupees = (value) => "₹" + Number(value).toLocaleString("en-IN", { maximumFractionDigits: 2 });
+      // "₹5,000 + ₹900 GST = ₹5,900": the server's figures; Razorpay is charged the total.
+      document.getElementById("pay-amount").textContent = quote.has_billing_state
+        ? rupees(quote.amount) + " + " + rupees(quote.gst) + " GST = " + rupees(quote.total)
+        : rupees(quote.amount) + " + GST (choose your billing state above)";
       document.getElementById("get-credits").textContent = quote.credits.toLocaleString("en-IN");
       if (hasPromo && quote.discount) promoMessage.textContent += " You save ₹" + quote.discount.toLocaleString("en-IN") + ".";
       if (hasPromo && quote.bonus_credits) promoMessage.textContent += " +" + quote.bonus_credits + " bonus credits.";

@@ -91,6 +91,17 @@ BAD_ARGUMENTS = {
         (["--month", "2026-04", "--out", "/no/such/folder/f.csv"], "does not exist"),
         (["--month", "2026-04", "--out", "/"], "is a folder"),
     ],
+    "gst_report": [
+        ([], "the following arguments are required: --month, --out"),
+        (["--out", "/tmp/x.csv"], "the following arguments are required: --month"),
+        *[
+            (["--month", bad, "--out", "/tmp/x.csv"], "is not a month (YYYY-MM)")
+            for bad in ["2026-13", "2026-00", "2026-1", "26-01", "٢٠٢٦-٠١", "", "2026-01-01"]
+        ],
+        (["--month", "2026-11", "--out", ""], "cannot be empty"),
+        (["--month", "2026-11", "--out", "/"], "already exists"),
+        (["--month", "2026-11", "--out", "/no/such/folder/gst.csv"], "cannot write"),
+    ],
     "reconcile_payments": [
         *[(["--older-than", n], "is not a whole number") for n in HOSTILE_NUMBERS],
         (["--older-than", "99999999999"], "out of range"),

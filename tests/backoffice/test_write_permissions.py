@@ -28,7 +28,14 @@ from leads import services as leads
 from payments.models import PaymentOrder, PromoCode, WebhookEvent
 from tests.backoffice.admin_forms import form_data, page_post_data
 from tests.disputes.conftest import DESCRIPTION
-from tests.factories import ClinicFactory, ClinicMemberFactory, PackageFactory, StaffFactory, fund
+from tests.factories import (
+    ClinicFactory,
+    ClinicMemberFactory,
+    PackageFactory,
+    StaffFactory,
+    fund,
+    paid_order,
+)
 from tests.otp import login_with_otp
 
 pytestmark = pytest.mark.django_db
@@ -53,6 +60,9 @@ MAY_WRITE = {
         "leads.clinic:action:grant_bonus",
         "payments.paymentorder:action:acknowledge_overrun",
         "billing.creditlot:action:extend_expiry",
+        "payments.paymentorder:action:refund_unused_credits",
+        "payments.clinictaxdetails:change",
+        "payments.clinictaxdetails:revert",
     },
     "Dispute reviewers": EVERY_GROUP
     | {
@@ -120,6 +130,12 @@ def action_payloads(world):
             "expires_at": "2099-01-01 12:00:00",
             "reason": "Test",
         },
+        "payments.paymentorder:action:refund_unused_credits": {
+            "confirm": "yes",
+            "reason": "Test",
+            "token": token,
+            f"credits_{world['payments.paymentorder'].pk}": 10,
+        },
         "leads.clinicmember:action:remove_members": {},
         "leads.invitation:action:revoke_invitations": {},
     }
@@ -172,13 +188,9 @@ def world():
         lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
     )
     PromoCode.objects.create(code="SAVE5", discount_type="percent", discount_value=5)
-    PaymentOrder.objects.create(
-        clinic=clinic,
-        base_amount_paise=1_000_00,
-        amount_paise=1_000_00,
-        credits=1_000,
-        promo_overrun_paise=100_00,  # so acknowledging it writes
-    )
+    # Paid (so it has a tax invoice and refundable credits), with an overrun to acknowledge.
+    order = paid_order(clinic=clinic, user=owner, amount=1_000)
+    PaymentOrder.objects.filter(pk=order.pk).update(promo_overrun_paise=100_00)
     WebhookEvent.objects.create(event_id="evt_1", event="payment.captured", payload={})
     Group.objects.create(name="Spare group")
     boss = StaffFactory(username="boss", is_superuser=True)
@@ -254,9 +266,20 @@ def model_endpoints(world, model, model_admin, boss):
         yield Endpoint(key, changelist, data, is_action=True)
 
 
+# Our models' extra admin views that only show something (GET only).
+READ_ONLY_VIEWS = {
+    "billing_finance_report",
+    "payments_taxdocument_html",
+    "payments_taxdocument_pdf",
+    "payments_taxdocument_report",
+}
+
+
+def label_of(model) -> str:
+    return model._meta.label_lower
+
+
 MODEL_URL = re.compile(r"^(?P<app>\w+?)_(?P<model>\w+)_(?P<view>[a-z_]+)$")
-# Extra admin views of ours that only read (a POST must write nothing, like any other).
-READ_ONLY_VIEWS = {"billing_finance_report"}
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "jsi18n"}
 
 
@@ -308,9 +331,15 @@ def every_endpoint(world):
                 continue
             covered.add(f"admin:{pattern.name}")
             view = pattern.name[len(info) - 5 :]
-            if view not in standard and view != "password_change":
+            if pattern.name in READ_ONLY_VIEWS:
+                # A page or a file to look at: a POST is refused and writes nothing.
+                args = [world[label_of(model)].pk] if pattern.pattern.regex.groups else []
+                endpoints.append(
+                    Endpoint(pattern.name, reverse(f"admin:{pattern.name}", args=args))
+                )
+            elif view not in standard and view != "password_change":
                 label = model._meta.label_lower
-                assert model._meta.app_label not in OUR_APPS or pattern.name in READ_ONLY_VIEWS, (
+                assert model._meta.app_label not in OUR_APPS, (
                     f"new admin view {pattern.name} of {label}: classify it in this test"
                 )
                 # a third-party model's extra view: an empty POST must write nothing

@@ -2,7 +2,9 @@
 
 Stdlib only, 127.0.0.1 on a random port. It keeps orders and payments in memory, answers
 errors in Razorpay's JSON shape, and can be told to misbehave: ``mode`` = "5xx", "400",
-"slow" (longer than the client's timeout) or "html" (a non-JSON answer).
+"slow" (longer than the client's timeout), "slow-then-ok" (the client times out on the next
+POST, which is carried out all the same) or "html" (a non-JSON answer). ``refund_status`` is
+the status a new refund starts in.
 """
 
 import json
@@ -20,6 +22,7 @@ class FakeRazorpay:
         self.refunds: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []
         self.mode = "ok"
+        self.refund_status = "pending"
         self.slow_seconds = 1.0
         fake = self
 
@@ -88,6 +91,11 @@ class FakeRazorpay:
         raw = request.rfile.read(length) if length else b""
         if self.mode == "slow":
             time.sleep(self.slow_seconds)
+        if self.mode == "slow-then-ok" and method == "POST":
+            # The client gives up first, yet the request is carried out: a refund made at
+            # Razorpay whose answer never arrived.
+            time.sleep(self.slow_seconds)
+            self.mode = "ok"
         if self.mode == "html":
             return self.answer(request, 502, b"<html>Bad gateway</html>", "text/html")
         if self.mode == "5xx":
@@ -103,6 +111,8 @@ class FakeRazorpay:
             ("GET", r"/v1/orders/(?P<oid>[\w]+)", self.fetch_order),
             ("POST", r"/v1/payments/(?P<pid>[\w]+)/capture", self.capture),
             ("GET", r"/v1/payments/(?P<pid>[\w]+)/refunds", self.payment_refunds),
+            ("POST", r"/v1/payments/(?P<pid>[\w]+)/refund", self.create_refund),
+            ("GET", r"/v1/refunds/(?P<rid>[\w]+)", self.fetch_refund),
             ("GET", r"/v1/payments/(?P<pid>[\w]+)", self.fetch_payment),
         ]
         path = request.path.split("?")[0]
@@ -147,6 +157,31 @@ class FakeRazorpay:
     def payment_refunds(self, body, pid):
         items = [r for r in self.refunds.values() if r["payment_id"] == pid]
         return 200, {"entity": "collection", "count": len(items), "items": items}
+
+    def create_refund(self, body, pid):
+        """Razorpay's refund of a captured payment: never more than captured less refunded.
+        The refund starts ``refund_status`` ("pending" unless a test says "processed")."""
+        payment = self.payments.get(pid)
+        if payment is None or payment["status"] != "captured":
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The payment has not been captured")
+        refunded = sum(
+            r["amount"]
+            for r in self.refunds.values()
+            if r["payment_id"] == pid and r["status"] != "failed"
+        )
+        amount = body.get("amount")
+        if not isinstance(amount, int) or amount < 100 or refunded + amount > payment["amount"]:
+            return 400, self.error_body(
+                "BAD_REQUEST_ERROR", "The refund amount provided is greater than amount captured"
+            )
+        refund = self.refund(pid, amount, notes=body.get("notes") or [])
+        refund["status"] = self.refund_status
+        return 200, refund
+
+    def fetch_refund(self, body, rid):
+        if rid not in self.refunds:
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The id provided does not exist")
+        return 200, self.refunds[rid]
 
     def capture(self, body, pid):
         payment = self.payments.get(pid)

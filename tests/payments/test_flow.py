@@ -85,12 +85,15 @@ def test_create_order_makes_ours_first_then_razorpays_with_our_id_as_receipt(
         "order_id": order.razorpay_order_id,
         "key": "rzp_test_fake",
         "amount": 5_000,
+        "gst": 900,
+        "total": 5_900,
         "credits": 5_500,
-        "razorpay_amount": 5_000_00,
+        "razorpay_amount": 5_900_00,
         "currency": "INR",
     }
     at_razorpay = razorpay.orders[order.razorpay_order_id]
-    assert (at_razorpay["receipt"], at_razorpay["amount"]) == (str(order.pk), 5_000_00)
+    # Razorpay is charged the price plus 18% GST.
+    assert (at_razorpay["receipt"], at_razorpay["amount"]) == (str(order.pk), 5_900_00)
     assert (order.clinic, order.status) == (clinic, PaymentOrder.Status.PENDING)
 
 
@@ -100,7 +103,7 @@ def test_create_order_accepts_json_and_a_custom_amount(member_client, razorpay):
         {"amount": 2500, "clinic": session_clinic(member_client)},
         content_type="application/json",
     )
-    assert response.json()["razorpay_amount"] == 2_500_00
+    assert response.json()["razorpay_amount"] == 2_950_00  # ₹2,500 + ₹450 GST
 
 
 @pytest.mark.parametrize(
@@ -477,6 +480,10 @@ def test_promo_check_answers_discount_bonus_and_totals(member_client):
         "bonus_credits": 100,
         "message": "SAVE10 applied.",
         "amount": 4_500,
+        # The discount comes off the price before tax: 18% of ₹4,500.
+        "gst": 810,
+        "total": 5_310,
+        "has_billing_state": True,
         "credits": 5_600,
     }
     refused = member_client.post(

@@ -128,6 +128,8 @@ def world():
         "leads:add-note": lead.pk,
         "leads:assign": lead.pk,
         "payments:receipt": order.pk,
+        "payments:invoice": order.pk,
+        "payments:invoice-pdf": order.pk,
     }
     return members, values
 

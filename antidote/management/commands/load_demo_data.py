@@ -34,10 +34,20 @@ from leads import services as leads
 from leads.models import Clinic, ClinicMember, Lead, Package
 from payments import services as payments
 from payments.gateway import TestModeGateway, test_payment_mode
-from payments.models import PaymentEvent, PaymentOrder, PromoCode, WebhookEvent
+from payments.models import (
+    ClinicTaxDetails,
+    PaymentEvent,
+    PaymentOrder,
+    PromoCode,
+    WebhookEvent,
+)
 
 PASSWORD = "demo-pass-2026"
 STAFF = ("staff", "staff-pass-2026")
+
+# GST state codes of the demo cities that have topped up: the place of supply. Lotus Derma
+# (Delhi) has not, so its first top-up page asks for its billing state.
+DEMO_STATES = {"Mumbai": "27", "Pune": "27", "Bengaluru": "29"}
 
 # slug, name, city, credits bought, low-balance threshold, packages (name, price in rupees)
 CLINICS = [
@@ -176,6 +186,15 @@ class Command(BaseCommand):
             for package_name, rupees in packages:
                 Package.objects.get_or_create(
                     clinic=clinic, name=package_name, defaults={"price_paise": rupees * 100}
+                )
+            if city in DEMO_STATES and not ClinicTaxDetails.objects.filter(clinic=clinic).exists():
+                # Glow is GST-registered (a B2B invoice, made-up GSTIN); the others are not.
+                payments.save_tax_details(
+                    clinic=clinic,
+                    legal_name=f"{name} Pvt Ltd" if slug == "glow-skin-mumbai" else "",
+                    address=f"Demo address, {city}",
+                    state_code=DEMO_STATES[city],
+                    gstin="27AAACG1234G1Z2" if slug == "glow-skin-mumbai" else "",
                 )
             if credits >= 1_000 and not clinic.payment_orders.exists():
                 self._paid_top_up(clinic, rupees=credits)
