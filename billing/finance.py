@@ -124,6 +124,7 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
         "created_at",
         "memo",
         "source__kind",
+        "restored_from",
     ):
         figures = report[row["account_id"]]
         new = row["created_at"] >= start
@@ -139,7 +140,7 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
             figures.paise["opening"] += worth
         elif row["memo"].startswith(MIGRATED):
             figures.paise["carried_in"] += worth
-        elif row["source__kind"] == Kind.DISPUTE_REFUND:
+        elif row["source__kind"] == Kind.DISPUTE_REFUND or row["restored_from"] is not None:
             figures.paise["restored"] += worth
         else:
             figures.paise["sold"] += worth

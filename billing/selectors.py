@@ -451,3 +451,13 @@ def lots_to_warn(*, now=None):
         .select_related("account__clinic")
         .order_by("expires_at", "id")
     )
+
+
+def paid_credits_left(*, source_key: str, now=None) -> int:
+    """Unexpired credits left in the paid lot the entry keyed ``source_key`` created (an
+    order's purchase, ``purchase:order:<id>``), and in paid lots restored from it; else 0."""
+    now = now or timezone.now()
+    lots = CreditLot.objects.filter(kind=CreditLot.LotKind.PAID, expires_at__gt=now).filter(
+        Q(source__idempotency_key=source_key) | Q(restored_from__source__idempotency_key=source_key)
+    )
+    return sum(lots.values_list("remaining", flat=True))

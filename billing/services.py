@@ -146,6 +146,7 @@ class LotTerms:
     expires_at: datetime
     value_paise: int = 0
     memo: str = ""
+    restored_from_id: int | None = None  # a paid lot these credits go back to, in effect
 
 
 @dataclass
@@ -411,6 +412,7 @@ def _place_credit(posting: _Posting, *, credits, kind, lot, params, now) -> None
             now=now,
             value=value,
             memo=lot.memo[:255],
+            restored_from_id=lot.restored_from_id,
         )
     surplus = max(posting.balance_before, 0) + credits - unplaced - max(posting.balance_after, 0)
     if surplus > 0:
@@ -699,11 +701,13 @@ def adjust_credits(
     idempotency_key: str | None = None,
     validity_days: int | None = None,
     expires_at=None,
+    draw_first_from_key: str | None = None,
 ) -> CreditTransaction:
     """A staff correction, up or down, with the reason on record.
 
     Up makes a bonus lot (expiring as chosen, else after BONUS_CREDIT_VALIDITY_DAYS); down
-    draws on the lots in the order a charge does.
+    draws on the lots in the order a charge does, first from the lot the entry keyed
+    ``draw_first_from_key`` created if given (a refund payout's own order).
     """
     if actor is None or not getattr(actor, "is_staff", False):
         raise AntidoteError("Only a staff member can adjust credits.")
@@ -725,6 +729,41 @@ def adjust_credits(
         actor_id=actor.pk,
         memo=reason,
         lot=terms,
+        draw_first_from_key=draw_first_from_key,
+    )
+
+
+def restore_paid_credits(
+    *, clinic, credits: int, source_key: str, actor, reason: str, idempotency_key: str
+) -> CreditTransaction:
+    """Give back paid credits a refund payout took, when the refund failed: a paid lot at the
+    value per credit of the lot keyed ``source_key``, restored from it, expiring when it did
+    (at least ``REFUND_GRACE_DAYS`` from now), so they are refundable again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Give a reason for the restore; it is kept on the ledger.")
+    _check_credits(credits)
+    if credits < 0:
+        raise AntidoteError("A restore gives back a positive number of credits.")
+    source = CreditLot.objects.filter(source__idempotency_key=source_key, kind=PAID).first()
+    if source is None:
+        raise AntidoteError(f"No paid lot came from {source_key!r}; nothing to restore to.")
+    grace = timezone.now() + timedelta(days=settings.REFUND_GRACE_DAYS)
+    value = credits * source.value_paise // source.value_credits if source.value_credits else 0
+    return post_entry(
+        clinic_id=clinic.pk,
+        kind=Kind.ADMIN_ADJUSTMENT,
+        credits=credits,
+        idempotency_key=idempotency_key,
+        actor_id=getattr(actor, "pk", None),
+        memo=reason,
+        lot=LotTerms(
+            kind=PAID,
+            expires_at=max(source.expires_at, grace),
+            value_paise=value,
+            memo=reason,
+            restored_from_id=source.pk,
+        ),
     )
 
 

@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from billing.selectors import account_balance
-from payments.models import CreditPackage, PaymentOrder, PaymentRefund, TaxDocument
+from billing.selectors import account_balance, paid_credits_left
+from payments.models import CreditPackage, PaymentOrder, TaxDocument
 
 
 def active_packages():
@@ -180,20 +180,11 @@ class Refundable:
 
 
 def refundable_credits(*, order: PaymentOrder) -> Refundable:
-    """The one place that decides how many paid credits of an order may go back as money.
-
-    Until credit lots land (#13) this is "credits purchased by the order, less those already
-    refunded or reserved for a refund, less those taken back by refunds made at Razorpay,
-    capped by the clinic's current balance"; with lots it becomes the order's paid lot's
-    remaining credits. Callers lock the order first.
+    """The one place that decides how many paid credits of an order may go back as money:
+    what its paid lot has left unexpired (a refund payout or a reversal draws on it first, a
+    failed refund's restore goes back to it), capped by the clinic's balance. Callers lock
+    the order first.
     """
-    staff = order.refunds.filter(kind=PaymentRefund.Kind.STAFF).exclude(
-        status=PaymentRefund.Status.FAILED
-    )
-    reserved = sum(staff.values_list("credits", flat=True))
-    reversed_credits = -sum(
-        order.refunds.exclude(reversal_entry=None).values_list("reversal_entry__credits", flat=True)
-    )
-    left = max(order.credits - reserved - reversed_credits, 0)
+    left = paid_credits_left(source_key=f"purchase:order:{order.pk}")
     balance = account_balance(clinic=order.clinic)
     return Refundable(order=order, credits=max(min(left, balance), 0), balance=balance)
