@@ -3,13 +3,16 @@ Razorpay (a local fake, through the real SDK) refunds the money with GST, its we
 or undo the refund, and reconciliation finds what got stuck."""
 
 import json
+from fractions import Fraction
 
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from antidote.errors import AntidoteError
 from billing import services as billing
+from billing.finance import finance_months, identity_problems
 from billing.models import CreditLot, CreditTransaction, LotAllocation
 from billing.selectors import account_balance
 from payments import refunds
@@ -98,8 +101,17 @@ def test_a_failed_refund_restores_the_credits_and_tells_staff(
     assert len(keys(clinic)) == 4
     assert "FAILED at Razorpay" in PaymentEvent.objects.get(kind="refund_failed").detail
     assert not TaxDocument.objects.filter(kind="credit_note").exists()
-    # The credits are refundable again.
+    # The credits are refundable again: back in a paid lot restored from the order's, which
+    # the finance report counts as restored, keeping its identity.
     assert refunds.refundable_credits(order=paid).credits == 5_000
+    restored = CreditLot.objects.get(source__idempotency_key=f"refund:restore:{row.pk}")
+    assert restored.kind == "paid" and restored.restored_from.source.idempotency_key == (
+        f"purchase:order:{paid.pk}"
+    )
+    assert identity_problems() == []
+    assert finance_months(month=timezone.localdate().replace(day=1))[restored.account_id].paise[
+        "restored"
+    ] == 5_000 * Fraction(restored.value_paise, restored.value_credits)
 
 
 @pytest.mark.parametrize(
