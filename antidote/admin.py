@@ -35,15 +35,47 @@ class CreditAccountInline(admin.StackedInline):
         "overdraft_limit",
         "low_balance_threshold",
         "change_reason",
+        "credit_lots",
         "recent_ledger",
     ]
-    readonly_fields = ["balance", "recent_ledger"]
+    readonly_fields = ["balance", "credit_lots", "recent_ledger"]
     can_delete = False
     extra = 0
     max_num = 1
 
     def has_add_permission(self, request, obj=None):
         return False  # opened with the clinic (billing.receivers)
+
+    @admin.display(description="Credit lots")
+    def credit_lots(self, account):
+        lots = account.lots.filter(remaining__gt=0).order_by("expires_at", "kind", "id")[:20]
+        if not lots:
+            return "No credits left in any lot."
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:billing_creditlot_change", args=[lot.pk]),
+                    lot.pk,
+                    lot.get_kind_display(),
+                    f"{lot.granted:,}",
+                    f"{lot.remaining:,}",
+                    lot.expires_at.strftime("%d %b %Y"),
+                )
+                for lot in lots
+            ),
+        )
+        url = reverse("admin:billing_creditlot_changelist")
+        return format_html(
+            "<table><tr><th>Lot</th><th>Kind</th><th>Granted</th><th>Left</th><th>Expires</th>"
+            '</tr>{}</table><a href="{}?account__clinic__id__exact={}">All lots</a> · '
+            '<a href="{}">Finance report</a>',
+            rows,
+            url,
+            account.clinic_id,
+            reverse("admin:billing_finance_report"),
+        )
 
     @admin.display(description="Recent ledger")
     def recent_ledger(self, account):

@@ -49,6 +49,21 @@ def iso_date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value[:40]!r} is not a date (YYYY-MM-DD).") from None
 
 
+def year_month(value: str) -> date:
+    """A month written YYYY-MM (the first day of it), from 2000 on."""
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}", value):
+            raise ValueError
+        parsed = date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value[:40]!r} is not a month (YYYY-MM, e.g. 2026-04)."
+        ) from None
+    if parsed.year < 2000:
+        raise argparse.ArgumentTypeError(f"{value} is before the ledger began.")
+    return parsed
+
+
 def iso_month(value: str) -> date:
     """A month written YYYY-MM, as its first day."""
     match = ISO_MONTH.fullmatch(value)

@@ -295,6 +295,11 @@ LEAD_DUPLICATE_WINDOW_DAYS = env.int("LEAD_DUPLICATE_WINDOW_DAYS", default=30)
 # reconcile_ledger fails when a clinic's oldest waiting lead is older than this while the
 # clinic could pay for it (the release after a top-up, and the safety net, both missed it).
 HELD_LEAD_ALERT_MINUTES = env.int("HELD_LEAD_ALERT_MINUTES", default=60)
+# Credit lots (billing): how long credits stay spendable, and the expiry warning's lead time.
+PAID_CREDIT_VALIDITY_DAYS = env.int("PAID_CREDIT_VALIDITY_DAYS", default=365)
+BONUS_CREDIT_VALIDITY_DAYS = env.int("BONUS_CREDIT_VALIDITY_DAYS", default=90)
+REFUND_GRACE_DAYS = env.int("REFUND_GRACE_DAYS", default=30)
+EXPIRY_WARNING_DAYS = env.int("EXPIRY_WARNING_DAYS", default=7)
 # Enquiry rate limit (counting rules in leads/throttle.py): valid enquiries per sender address
 # and per patient's number, invalid submissions per sender in their own bucket; never per clinic.
 LEAD_RATE_LIMIT = env.int("LEAD_RATE_LIMIT", default=5)
@@ -435,6 +440,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "antidote.run_command",
         "schedule": 24 * 3600.0,
         "args": ["reconcile"],
+    },
+    # Lots: due lots are expired hourly (a charge expires what it meets anyway), and each lot
+    # is warned once, EXPIRY_WARNING_DAYS ahead; a daily run is enough for a date in days.
+    "expire-credits": {
+        "task": "antidote.run_command",
+        "schedule": 3600.0,
+        "args": ["expire_credits"],
+    },
+    "warn-expiring-credits": {
+        "task": "antidote.run_command",
+        "schedule": 24 * 3600.0,
+        "args": ["warn_expiring_credits"],
     },
 }
 

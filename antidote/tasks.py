@@ -7,7 +7,14 @@ from django.core.management import call_command
 
 # The commands beat may run; a name outside this list is refused, never called.
 PERIODIC_COMMANDS = frozenset(
-    {"reconcile", "reconcile_payments", "release_held_leads", "send_low_balance_alerts"}
+    {
+        "reconcile",
+        "reconcile_payments",
+        "release_held_leads",
+        "send_low_balance_alerts",
+        "expire_credits",
+        "warn_expiring_credits",
+    }
 )
 
 

@@ -96,10 +96,11 @@ class Kind(models.TextChoices):
     DISPUTE_REFUND = "dispute_refund", "Dispute refund"
     ADMIN_ADJUSTMENT = "admin_adjustment", "Admin adjustment"
     REVERSAL = "reversal", "Reversal"
+    EXPIRY = "expiry", "Expiry"
 
 
 CREDIT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS, Kind.DISPUTE_REFUND})
-DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE})
+DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE, Kind.EXPIRY})
 
 
 class LedgerQuerySet(models.QuerySet):
@@ -169,6 +170,128 @@ class CreditTransaction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AntidoteError("Ledger entries are append-only; post a reversing entry instead.")
+
+
+class CreditLot(models.Model):
+    """Credits granted together, with one expiry and (for paid credits) one rupee value.
+
+    Invariant, kept by ``billing.services`` under the account's row lock: Σ ``remaining`` over
+    an account's lots equals its balance when the balance is positive, and is zero otherwise
+    (an overdraft or debt is unallocated; the next credit covers it first). A paid lot is worth
+    ``value_paise / value_credits`` per credit, kept as that exact fraction: reports round once.
+    """
+
+    class LotKind(models.TextChoices):
+        PAID = "paid", "Paid"
+        BONUS = "bonus", "Bonus"
+
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="lots", db_index=False
+    )
+    kind = models.CharField(max_length=5, choices=LotKind.choices)
+    source = models.ForeignKey(
+        CreditTransaction,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="created_lots",
+        help_text="The entry that created the lot (none for untraced migrated credits).",
+    )
+    restored_from = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="restorations",
+        help_text="A refund to an expired lot comes back as a new lot; this is the old.",
+    )
+    granted = models.BigIntegerField()
+    remaining = models.BigIntegerField()
+    expires_at = models.DateTimeField()
+    value_paise = models.BigIntegerField(
+        default=0, help_text="Paid lots: taxable paise paid (after discount, excluding GST)…"
+    )
+    value_credits = models.BigIntegerField(default=0, help_text="…for this many paid credits.")
+    memo = models.CharField(max_length=255, blank=True)
+    expiry_warned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        indexes = [
+            # The charge's lot scan and the expiry job: only lots with credits left.
+            models.Index(
+                fields=["account", "expires_at"],
+                name="lot_spendable",
+                condition=Q(remaining__gt=0),
+            ),
+            models.Index(fields=["expires_at"], name="lot_due", condition=Q(remaining__gt=0)),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(granted__gt=0), name="lot_granted_positive"),
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("granted")),
+                name="lot_remaining_within_granted",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="paid", value_credits__gt=0, value_paise__gte=0)
+                | Q(kind="bonus", value_credits=0, value_paise=0),
+                name="lot_value_matches_kind",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Lot #{self.pk} ({self.kind}, {self.remaining:,}/{self.granted:,})"
+
+    def value_of(self, credits: int) -> tuple[int, int]:
+        """The exact rupee value of ``credits`` of this lot, as a (paise numerator, denominator)."""
+        if self.kind != self.LotKind.PAID:
+            return 0, 1
+        return credits * self.value_paise, self.value_credits
+
+
+class LotAllocation(models.Model):
+    """How one ledger entry touched one lot: ``credits`` > 0 drawn from it, < 0 given back.
+
+    A draw with no lot is the part of a debit that went into overdraft (or, for a reversal,
+    debt). A credit entry that covered an overdraft draws from its own new lot.
+    """
+
+    entry = models.ForeignKey(
+        CreditTransaction, on_delete=models.PROTECT, related_name="allocations"
+    )
+    lot = models.ForeignKey(
+        CreditLot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="allocations",
+    )
+    credits = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=~Q(credits=0), name="allocation_nonzero")]
+
+    def __str__(self):
+        return f"{self.entry_id} → lot {self.lot_id or '(overdraft)'}: {self.credits:+,}"
+
+
+class LotExpiryChange(models.Model):
+    """Audit row for staff moving a lot's expiry (through ``services.extend_lot_expiry``)."""
+
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="expiry_changes")
+    old_expires_at = models.DateTimeField()
+    new_expires_at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"Lot #{self.lot_id}: expiry moved to {self.new_expires_at:%Y-%m-%d}"
 
 
 class ReconciliationRun(models.Model):

@@ -12,7 +12,14 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from antidote.money import format_number, format_signed
-from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
+from billing.models import (
+    CreditAccount,
+    CreditLot,
+    CreditTransaction,
+    Kind,
+    LotAllocation,
+    PricingTier,
+)
 from leads.models import Lead
 
 
@@ -84,6 +91,34 @@ _CHAIN_BREAKS = f"""
     WHERE balance_after <> running
     ORDER BY account_id, id"""
 
+_LOT = CreditLot._meta.db_table
+_ALLOCATION = LotAllocation._meta.db_table
+# Lots hold max(balance, 0): what is below zero (overdraft or debt) is unallocated.
+_LOTS_MISMATCH = f"""
+    SELECT a.id, a.balance, COALESCE(SUM(l.remaining), 0) AS held
+    FROM {CreditAccount._meta.db_table} a
+    LEFT JOIN {_LOT} l ON l.account_id = a.id
+    WHERE a.id BETWEEN %s AND %s
+    GROUP BY a.id, a.balance
+    HAVING COALESCE(SUM(l.remaining), 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END"""
+# Every debit since lots exist is allocated in full (lots drawn + overdraft); older ones have
+# no allocations, and none are invented.
+_UNALLOCATED = f"""
+    SELECT t.account_id, t.id, t.credits, COALESCE(SUM(al.credits), 0) AS allocated
+    FROM {CreditTransaction._meta.db_table} t
+    LEFT JOIN {_ALLOCATION} al ON al.entry_id = t.id
+    WHERE t.account_id BETWEEN %s AND %s AND t.credits < 0
+      AND t.created_at >= (SELECT MIN(created_at) FROM {_LOT})
+    GROUP BY t.account_id, t.id, t.credits
+    HAVING COALESCE(SUM(al.credits), 0) <> -t.credits"""
+_AFTER_EXPIRY = f"""
+    SELECT t.account_id, t.id, l.id
+    FROM {_ALLOCATION} al
+    JOIN {CreditTransaction._meta.db_table} t ON t.id = al.entry_id
+    JOIN {_LOT} l ON l.id = al.lot_id
+    WHERE t.account_id BETWEEN %s AND %s AND t.kind <> 'expiry'
+      AND t.created_at >= l.expires_at"""
+
 
 def ledger_discrepancies(
     *, batch_size: int = 500, progress: Callable[[int, int], None] | None = None
@@ -120,6 +155,29 @@ def ledger_discrepancies(
                     f"but the entries up to it sum to {format_number(running)}",
                 )
                 for account_id, entry_id, balance_after, running in cursor.fetchall()
+            ]
+            cursor.execute(_LOTS_MISMATCH, [low, high])
+            problems += [
+                (
+                    account_id,
+                    f"lots hold {held:,} credits but the balance is {balance:,} "
+                    f"(lots must hold {max(balance, 0):,}; below zero is unallocated)",
+                )
+                for account_id, balance, held in cursor.fetchall()
+            ]
+            cursor.execute(_UNALLOCATED, [low, high])
+            problems += [
+                (
+                    account_id,
+                    f"entry #{entry_id} takes {-credits:,} credits but its lot allocations "
+                    f"add up to {allocated:,}",
+                )
+                for account_id, entry_id, credits, allocated in cursor.fetchall()
+            ]
+            cursor.execute(_AFTER_EXPIRY, [low, high])
+            problems += [
+                (account_id, f"entry #{entry_id} touched lot #{lot_id} after it expired")
+                for account_id, entry_id, lot_id in cursor.fetchall()
             ]
         for account_id, problem in problems:
             yield Discrepancy(account_id, *clinics[account_id], problem)
@@ -205,7 +263,11 @@ def pricing_tiers():
 
 def transactions_for(*, clinic, kind=None, date_from=None, date_to=None):
     """A clinic's ledger entries, newest first."""
-    entries = CreditTransaction.objects.filter(account__clinic=clinic).select_related("lead")
+    entries = (
+        CreditTransaction.objects.filter(account__clinic=clinic)
+        .select_related("lead")
+        .prefetch_related("allocations")  # each row says which lots it drew from
+    )
     if kind:
         entries = entries.filter(kind=kind)
     if date_from:
@@ -385,3 +447,96 @@ def low_balance_clinic_ids() -> set[int]:
             "clinic_id", flat=True
         )
     )
+
+
+# Credit lots ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LotSplit:
+    paid: int
+    bonus: int
+
+
+def lot_split(*, clinic) -> LotSplit:
+    """Credits left in paid and in bonus lots (expired ones not yet posted included)."""
+    totals = dict(
+        CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0)
+        .values_list("kind")
+        .annotate(total=Sum("remaining"))
+    )
+    return LotSplit(
+        paid=totals.get(CreditLot.LotKind.PAID, 0), bonus=totals.get(CreditLot.LotKind.BONUS, 0)
+    )
+
+
+def credit_lots(*, clinic):
+    """A clinic's lots, soonest expiry first, with their source entry."""
+    return (
+        CreditLot.objects.filter(account__clinic=clinic)
+        .select_related("source")
+        .order_by("expires_at", "kind", "id")
+    )
+
+
+@dataclass(frozen=True)
+class NextExpiry:
+    credits: int
+    expires_at: object  # datetime
+
+
+def next_expiry(*, clinic, now=None) -> NextExpiry | None:
+    """The soonest expiry of a live lot with credits left, and how many credits expire then
+    (every lot due on that same local day)."""
+    now = now or timezone.now()
+    live = CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0, expires_at__gt=now)
+    first = live.order_by("expires_at").values_list("expires_at", flat=True).first()
+    if first is None:
+        return None
+    day = timezone.localtime(first).date()
+    credits = sum(
+        remaining
+        for remaining, expires_at in live.values_list("remaining", "expires_at")
+        if timezone.localtime(expires_at).date() == day
+    )
+    return NextExpiry(credits=credits, expires_at=first)
+
+
+def allocations_by_entry(*, entry_ids) -> dict[int, list[LotAllocation]]:
+    """Each entry's lot allocations, for the ledger's "drawn from" column."""
+    rows: dict[int, list[LotAllocation]] = {}
+    for allocation in LotAllocation.objects.filter(entry_id__in=list(entry_ids)).select_related(
+        "lot"
+    ):
+        rows.setdefault(allocation.entry_id, []).append(allocation)
+    return rows
+
+
+def lot_consumption(*, lot):
+    """What touched a lot, oldest first: draws (> 0) and refunds given back (< 0)."""
+    return lot.allocations.select_related("entry", "entry__lead").order_by("id")
+
+
+def lots_to_warn(*, now=None):
+    """Live lots with credits left expiring within EXPIRY_WARNING_DAYS, not yet warned."""
+    now = now or timezone.now()
+    return (
+        CreditLot.objects.filter(
+            remaining__gt=0,
+            expires_at__gt=now,
+            expires_at__lte=now + timedelta(days=settings.EXPIRY_WARNING_DAYS),
+            expiry_warned_at__isnull=True,
+        )
+        .select_related("account__clinic")
+        .order_by("expires_at", "id")
+    )
+
+
+def paid_credits_left(*, source_key: str, now=None) -> int:
+    """Unexpired credits left in the paid lot the entry keyed ``source_key`` created (an
+    order's purchase, ``purchase:order:<id>``), and in paid lots restored from it; else 0."""
+    now = now or timezone.now()
+    lots = CreditLot.objects.filter(kind=CreditLot.LotKind.PAID, expires_at__gt=now).filter(
+        Q(source__idempotency_key=source_key) | Q(restored_from__source__idempotency_key=source_key)
+    )
+    return sum(lots.values_list("remaining", flat=True))

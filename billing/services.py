@@ -9,7 +9,9 @@ replays are worked out afterwards, on the cold path.
 
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import psycopg
 from django.conf import settings
@@ -24,8 +26,11 @@ from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
     CreditAccount,
+    CreditLot,
     CreditTransaction,
     Kind,
+    LotAllocation,
+    LotExpiryChange,
     PricingTier,
     ReconciliationRun,
 )
@@ -38,6 +43,9 @@ logger = logging.getLogger(__name__)
 # No single entry moves more than this; anything larger is a typo or an attack.
 MAX_ENTRY_CREDITS = 10_000_000
 GRANT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS})
+# Consumption order of a debit: soonest expiry; at equal expiry "bonus" < "paid"; the oldest.
+LOT_ORDER = ("expires_at", "kind", "id")
+PAID, BONUS = CreditLot.LotKind.PAID, CreditLot.LotKind.BONUS
 _KINDS = {kind.value: kind for kind in Kind}
 
 _ACCOUNT = CreditAccount._meta.db_table
@@ -59,33 +67,23 @@ _SET_BALANCE = (
     "UPDATE {account} SET balance = {after}, in_debt = {after} < -overdraft_limit, "
     "updated_at = %(now)s"
 )
-# One statement, so in autocommit it is one round trip with no BEGIN/COMMIT: lock the row,
-# insert the entry if affordable (ON CONFLICT without a target covers both the idempotency
-# key and one-charge-per-lead), and move the balance only if the entry went in.
-_POST_POSTGRES = f"""
-    WITH acc AS ({_ACCOUNT_AFTER} FOR UPDATE OF a),
-    ins AS (
-        INSERT INTO {_LEDGER} ({_COLUMNS}, created_at)
-        SELECT acc.id, %(kind)s::varchar, %(credits)s::bigint, acc.balance_after,
-               %(lead_id)s::bigint, %(actor_id)s::integer, %(memo)s::varchar, %(key)s::varchar,
-               %(now)s::timestamptz
-        FROM acc
-        WHERE %(credits)s > 0 OR CAST(%(may_pass_floor)s AS boolean)
-            OR acc.balance_after >= -acc.overdraft_limit
-        ON CONFLICT DO NOTHING RETURNING id, account_id, balance_after
-    ),
-    upd AS (
-        {_SET_BALANCE.format(account=f"{_ACCOUNT} a", after="ins.balance_after")}
-        FROM ins WHERE a.id = ins.account_id RETURNING a.id
-    )
-    SELECT ins.id, ins.account_id, ins.balance_after, acc.low_balance_threshold, acc.alert_armed
-    FROM ins JOIN upd ON upd.id = ins.account_id JOIN acc ON acc.id = ins.account_id"""
-# SQLite has no row locks (it serialises writers) and no data-modifying CTEs: three steps.
-_INSERT_SQLITE = f"""
+# One statement, so in autocommit it is one round trip with no BEGIN/COMMIT. The function
+# (migration 0007) locks the account, refuses what the floor would not allow, inserts the
+# entry (ON CONFLICT DO NOTHING covers the key and one-charge-per-lead), draws from the
+# lots and moves the balance, returning the alert level and whether the low-balance alert is
+# armed (so a crossing is seen without another read); it returns retry = true, having
+# written nothing, when a lot with credits left is past its expiry, so that ``_post_locked``
+# posts the expiry first.
+_CHARGE_POSTGRES = """
+    SELECT entry_id, account_id, balance_after, retry, alert_threshold, alert_armed
+    FROM billing_charge(
+        %(clinic_id)s::bigint, %(credits)s::bigint, %(lead_id)s::bigint, %(actor_id)s::integer,
+        %(memo)s::varchar, %(key)s::varchar, %(now)s::timestamptz)"""
+_INSERT_ENTRY = f"""
     INSERT INTO {_LEDGER} ({_COLUMNS}, created_at)
     VALUES (%(account_id)s, {_VALUES})
     ON CONFLICT DO NOTHING RETURNING id"""
-_SET_BALANCE_SQLITE = (
+_SET_BALANCE_ONE = (
     _SET_BALANCE.format(account=_ACCOUNT, after="%(balance_after)s") + " WHERE id = %(account_id)s"
 )
 
@@ -141,6 +139,28 @@ def _check_credits(credits) -> None:
         )
 
 
+@dataclass(frozen=True)
+class LotTerms:
+    """What a credit entry's new lot is: its kind, expiry and (paid) value."""
+
+    kind: str
+    expires_at: datetime
+    value_paise: int = 0
+    memo: str = ""
+    restored_from_id: int | None = None  # a paid lot these credits go back to, in effect
+
+
+@dataclass
+class _Posting:
+    entry_id: int
+    account_id: int
+    balance_before: int
+    balance_after: int
+    alert_threshold: int
+    alert_armed: bool
+    allocations: list = field(default_factory=list)  # LotAllocation rows to insert
+
+
 def post_entry(
     *,
     clinic_id: int,
@@ -151,6 +171,8 @@ def post_entry(
     actor_id: int | None = None,
     memo: str = "",
     real_money: bool = False,
+    lot: LotTerms | None = None,
+    draw_first_from_key: str | None = None,
 ) -> CreditTransaction:
     """Post one ledger entry exactly once per ``idempotency_key``.
 
@@ -159,13 +181,20 @@ def post_entry(
     recorded. A ``reversal`` is the one kind that may take the balance below the floor: the
     part below is debt, and the account is flagged ``in_debt`` until it is paid off.
 
+    A credit creates the lot ``lot`` describes (a refund instead restores the lots its charge
+    drew from); a debit draws from the lots, first from the lot created by the entry keyed
+    ``draw_first_from_key`` if given (a reversal's own order).
+
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
-    ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing.
+    ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing (but lots found
+    expired meanwhile are expired, which stands).
     """
     if kind not in _KINDS:
         raise AntidoteError(f"Unknown ledger entry kind {kind!r}.")
     kind = _KINDS[kind]
+    if kind == Kind.EXPIRY:
+        raise AntidoteError("Expiries are posted by expire_credits, from their lot.")
     _check_credits(credits)
     if (kind in CREDIT_KINDS and credits < 0) or (kind in DEBIT_KINDS and credits > 0):
         raise AntidoteError(f"A {kind.label.lower()} cannot be {format_signed(credits)} credits.")
@@ -173,6 +202,14 @@ def post_entry(
         raise AntidoteError("Every entry needs an idempotency key of at most 120 characters.")
     if len(memo) > 255:
         raise AntidoteError("A memo is at most 255 characters.")
+    if credits > 0 and kind != Kind.DISPUTE_REFUND and lot is None:
+        lot_kind = PAID if kind == Kind.PURCHASE else BONUS
+        lot = LotTerms(
+            kind=lot_kind,
+            expires_at=lot_expiry(kind=lot_kind),
+            value_paise=credits * 100 if lot_kind == PAID else 0,
+            memo=memo,
+        )
 
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: the proxy costs per attribute
     now = timezone.now()
@@ -190,13 +227,24 @@ def post_entry(
     }
     # Nothing is raised inside the posting unless the database itself fails, so a caller's
     # own transaction survives a refusal (e.g. leads holds a lead it cannot charge).
-    if db.vendor == "postgresql":
+    entry_id = retry = alert_threshold = alert_armed = None
+    if db.vendor == "postgresql" and kind == Kind.LEAD_CHARGE:
         with _prepared_cursor(db) as cursor:
-            cursor.execute(_POST_POSTGRES, params)
-            row = cursor.fetchone() or (None, None, None, None, None)
-    else:
-        row = _post_sqlite(params)
-    entry_id, account_id, balance, alert_threshold, alert_armed = row
+            cursor.execute(_CHARGE_POSTGRES, params)
+            row = cursor.fetchone()
+        if row is not None:
+            entry_id, account_id, balance, retry, alert_threshold, alert_armed = row
+    if entry_id is None and (retry or kind != Kind.LEAD_CHARGE or db.vendor != "postgresql"):
+        posted = _post_locked(
+            params, kind=kind, now=now, lot=lot, draw_first_from_key=draw_first_from_key
+        )
+        if posted is not None:
+            entry_id, account_id, balance = (
+                posted.entry_id,
+                posted.account_id,
+                posted.balance_after,
+            )
+            alert_threshold, alert_armed = posted.alert_threshold, posted.alert_armed
 
     if entry_id is None:
         return _replay_or_refuse(params=params, kind=kind)
@@ -256,25 +304,194 @@ def _prepared_cursor(db):
     )
 
 
-def _post_sqlite(params: dict) -> tuple:
+def _post_locked(
+    params: dict, *, kind: Kind, now, lot: LotTerms | None, draw_first_from_key: str | None
+) -> _Posting | None:
+    """The general posting, step by step under the account's row lock; None if refused."""
+    pg = connection.vendor == "postgresql"
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        cursor.execute(_ACCOUNT_AFTER, params)
+        cursor.execute(_ACCOUNT_AFTER + (" FOR UPDATE OF a" if pg else ""), params)
         row = cursor.fetchone()
         if row is None:
-            return None, None, None, None, None
+            return None
         account_id, balance, overdraft_limit, threshold, armed = row
-        if params["credits"] < 0 and balance < -overdraft_limit and not params["may_pass_floor"]:
-            return None, None, None, None, None
-        cursor.execute(
-            _INSERT_SQLITE, {**params, "account_id": account_id, "balance_after": balance}
-        )
+        before = balance - params["credits"]
+        credits = params["credits"]
+        lots = None
+        if credits < 0:
+            # Expiry is enforced at spend time: due lots are expired before anything is drawn.
+            lots = _lots_with_credits(account_id=account_id)
+            due = [(pk, account_id, left) for pk, left, expires_at in lots if expires_at <= now]
+            if due:
+                balances = {account_id: before}
+                _expiry_entries(due, balances=balances, now=now)
+                before = balances[account_id]
+                lots = [lot for lot in lots if lot[2] > now]
+            balance = before + credits
+            if balance < -overdraft_limit and not params["may_pass_floor"]:
+                return None
+        at = {**params, "account_id": account_id, "balance_after": balance}
+        cursor.execute(_INSERT_ENTRY, at)
         inserted = cursor.fetchone()
         if inserted is None:
-            return None, None, None, None, None
-        cursor.execute(
-            _SET_BALANCE_SQLITE, {**params, "account_id": account_id, "balance_after": balance}
+            return None
+        posting = _Posting(inserted[0], account_id, before, balance, threshold, bool(armed))
+        if credits < 0:
+            first = None
+            if draw_first_from_key:
+                first = (
+                    CreditLot.objects.filter(
+                        account_id=account_id, source__idempotency_key=draw_first_from_key
+                    )
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+            need = min(-credits, max(before, 0))
+            drawn = _draw(posting, need=need, now=now, first=first, lots=lots)
+            if drawn < -credits:  # the rest is overdraft (or, for a reversal, debt)
+                posting.allocations.append(
+                    LotAllocation(entry_id=posting.entry_id, lot=None, credits=-credits - drawn)
+                )
+        else:
+            _place_credit(posting, credits=credits, kind=kind, lot=lot, params=params, now=now)
+        LotAllocation.objects.bulk_create(posting.allocations)
+        cursor.execute(_SET_BALANCE_ONE, at)
+        return posting
+
+
+def _lots_with_credits(*, account_id: int) -> list[tuple]:
+    """(id, remaining, expires_at) of the account's lots with credits left, in draw order."""
+    return list(
+        CreditLot.objects.filter(account_id=account_id, remaining__gt=0)
+        .order_by(*LOT_ORDER)
+        .values_list("pk", "remaining", "expires_at")
+    )
+
+
+def _draw(posting: _Posting, *, need: int, now, first: int | None = None, lots=None) -> int:
+    """Draw up to ``need`` credits from the account's live lots in consumption order."""
+    if need <= 0:
+        return 0
+    if lots is None:
+        lots = _lots_with_credits(account_id=posting.account_id)
+    lots = [lot for lot in lots if lot[2] > now]
+    if first is not None:
+        lots.sort(key=lambda lot: lot[0] != first)  # stable: the rest keep their order
+    drawn = 0
+    for lot_id, remaining, _expires_at in lots:
+        take = min(remaining, need - drawn)
+        CreditLot.objects.filter(pk=lot_id).update(remaining=F("remaining") - take)
+        posting.allocations.append(
+            LotAllocation(entry_id=posting.entry_id, lot_id=lot_id, credits=take)
         )
-        return inserted[0], account_id, balance, threshold, armed
+        drawn += take
+        if drawn == need:
+            break
+    return drawn
+
+
+def _new_lot(posting: _Posting, *, kind, granted, expires_at, now, value=(0, 0), **extra):
+    return CreditLot.objects.create(
+        account_id=posting.account_id,
+        kind=kind,
+        source_id=posting.entry_id,
+        granted=granted,
+        remaining=granted,
+        expires_at=expires_at,
+        value_paise=value[0],
+        value_credits=value[1],
+        created_at=now,
+        **extra,
+    )
+
+
+def _place_credit(posting: _Posting, *, credits, kind, lot, params, now) -> None:
+    """Put a credit into lots, then let it cover any overdraft first.
+
+    Lots hold max(balance, 0) in all, so whatever part of the credit the balance below zero
+    swallows is drawn back at once, in consumption order, as this entry's own allocation.
+    """
+    unplaced = 0
+    if kind == Kind.DISPUTE_REFUND:
+        unplaced = _restore_to_lots(posting, credits=credits, lead_id=params["lead_id"], now=now)
+    else:
+        value = (lot.value_paise, credits) if lot.kind == PAID else (0, 0)
+        _new_lot(
+            posting,
+            kind=lot.kind,
+            granted=credits,
+            expires_at=lot.expires_at,
+            now=now,
+            value=value,
+            memo=lot.memo[:255],
+            restored_from_id=lot.restored_from_id,
+        )
+    surplus = max(posting.balance_before, 0) + credits - unplaced - max(posting.balance_after, 0)
+    if surplus > 0:
+        _draw(posting, need=surplus, now=now)
+    elif surplus < 0:
+        _new_lot(
+            posting,
+            kind=BONUS,
+            granted=-surplus,
+            expires_at=now + timedelta(days=settings.REFUND_GRACE_DAYS),
+            now=now,
+            memo="Refund of credits the charge took from overdraft (no lot to return them to)",
+        )
+
+
+def _restore_to_lots(posting: _Posting, *, credits: int, lead_id: int, now) -> int:
+    """Return a refund to the lots its charge drew from, most recently drawn first.
+
+    Earlier refunds of the lead took the same order, so they used up its first part. A lot
+    that has expired meanwhile gets a new lot of its kind and value, expiring
+    ``REFUND_GRACE_DAYS`` from now. Returns what had no lot (the charge's overdraft part).
+    """
+    charge = CreditTransaction.objects.filter(lead_id=lead_id, kind=Kind.LEAD_CHARGE).first()
+    earlier = sum(
+        CreditTransaction.objects.filter(lead_id=lead_id, kind=Kind.DISPUTE_REFUND)
+        .exclude(pk=posting.entry_id)
+        .values_list("credits", flat=True)
+    )
+    rows = (
+        list(
+            LotAllocation.objects.filter(entry=charge, credits__gt=0)
+            .select_related("lot")
+            .order_by("-id")
+        )
+        if charge
+        else []
+    )
+    left, unplaced = credits, 0
+    for row in rows:
+        skip = min(row.credits, earlier)
+        earlier -= skip
+        amount = min(row.credits - skip, left)
+        if amount <= 0:
+            continue
+        left -= amount
+        lot = row.lot
+        if lot is None:
+            unplaced += amount
+        elif lot.expires_at > now:
+            CreditLot.objects.filter(pk=lot.pk).update(remaining=F("remaining") + amount)
+            posting.allocations.append(
+                LotAllocation(entry_id=posting.entry_id, lot_id=lot.pk, credits=-amount)
+            )
+        else:
+            _new_lot(
+                posting,
+                kind=lot.kind,
+                granted=amount,
+                expires_at=now + timedelta(days=settings.REFUND_GRACE_DAYS),
+                now=now,
+                value=(lot.value_paise, lot.value_credits),
+                restored_from=lot,
+                memo=f"Refund to lot #{lot.pk}, which had expired",
+            )
+        if left == 0:
+            break
+    return unplaced + left  # a charge from before lots has no allocations: all unplaced
 
 
 def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
@@ -342,6 +559,26 @@ def charge_lead(*, lead, actor=None) -> CreditTransaction:
     )
 
 
+def lot_expiry(*, kind: str, validity_days: int | None = None, expires_at=None, now=None):
+    """When a new lot expires: an explicit time, else ``validity_days``, else the setting."""
+    now = now or timezone.now()
+    if expires_at is not None:
+        if expires_at <= now:
+            raise AntidoteError("Credits must expire in the future; pick a later expiry.")
+        return expires_at
+    if validity_days is None:
+        validity_days = (
+            settings.PAID_CREDIT_VALIDITY_DAYS
+            if kind == PAID
+            else settings.BONUS_CREDIT_VALIDITY_DAYS
+        )
+    if isinstance(validity_days, bool) or not isinstance(validity_days, int) or validity_days <= 0:
+        raise AntidoteError(
+            f"Credits must stay valid for at least one day; got {validity_days!r} days."
+        )
+    return now + timedelta(days=validity_days)
+
+
 def grant_credits(
     *,
     clinic,
@@ -351,17 +588,36 @@ def grant_credits(
     actor=None,
     memo="",
     paid: bool = False,
+    paid_paise: int | None = None,
+    validity_days: int | None = None,
+    expires_at=None,
 ) -> CreditTransaction:
     """Add purchased or bonus credits; the caller derives the key (``purchase:order:42``).
 
     ``paid`` says the credits settle money Razorpay already captured: they are posted even to
     a clinic deactivated since it started paying (staff grants to it are still refused).
+
+    A purchase makes a paid lot worth ``paid_paise`` (taxable, after discount, excluding GST)
+    for its credits; without it, ₹1 a credit (the custom top-up rate). Bonus kinds make a
+    bonus lot. Expiry: ``expires_at``, else ``validity_days``, else the settings.
     """
     if kind not in GRANT_KINDS:
         raise AntidoteError(f"{kind!r} is not a kind of grant.")
     _check_credits(credits)
     if credits < 0:
         raise AntidoteError("A grant adds credits; use an adjustment to remove them.")
+    lot_kind = PAID if kind == Kind.PURCHASE else BONUS
+    value = 0
+    if lot_kind == PAID:
+        value = credits * 100 if paid_paise is None else paid_paise
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise AntidoteError(f"Paid paise must be a whole number ≥ 0, got {value!r}.")
+    terms = LotTerms(
+        kind=lot_kind,
+        expires_at=lot_expiry(kind=lot_kind, validity_days=validity_days, expires_at=expires_at),
+        value_paise=value,
+        memo=memo,
+    )
     return post_entry(
         clinic_id=clinic.pk,
         kind=kind,
@@ -370,17 +626,24 @@ def grant_credits(
         actor_id=getattr(actor, "pk", None),
         memo=memo,
         real_money=paid,
+        lot=terms,
     )
 
 
 def reverse_credits(
-    *, clinic, credits: int, idempotency_key: str, memo: str = ""
+    *,
+    clinic,
+    credits: int,
+    idempotency_key: str,
+    memo: str = "",
+    source_key: str | None = None,
 ) -> CreditTransaction:
     """Take back credits for money that left: a refund or chargeback made at Razorpay.
 
     Never refused for the floor or the clinic's state, because money that really left is
     always recorded; what the clinic had already spent becomes debt (see ``post_entry``).
-    The caller derives the key from Razorpay's refund or dispute id.
+    The caller derives the key from Razorpay's refund or dispute id. ``source_key`` is the
+    reversed order's purchase entry key: its lot is drawn first.
     """
     _check_credits(credits)
     if credits <= 0:
@@ -392,6 +655,7 @@ def reverse_credits(
         idempotency_key=idempotency_key,
         memo=memo,
         real_money=True,
+        draw_first_from_key=source_key,
     )
 
 
@@ -400,7 +664,8 @@ def refund_lead_charge(
 ) -> CreditTransaction:
     """Give back all or part of what a lead was charged; never more than was charged in all.
 
-    The caller derives the key from its reason (``refund:dispute:7``).
+    The credits return to the lots the charge drew from (see ``_restore_to_lots``). The
+    caller derives the key from its reason (``refund:dispute:7``).
     """
     if credits is not None:
         _check_credits(credits)
@@ -440,14 +705,34 @@ def refund_lead_charge(
 
 
 def adjust_credits(
-    *, clinic, credits: int, actor, reason: str, idempotency_key: str | None = None
+    *,
+    clinic,
+    credits: int,
+    actor,
+    reason: str,
+    idempotency_key: str | None = None,
+    validity_days: int | None = None,
+    expires_at=None,
+    draw_first_from_key: str | None = None,
 ) -> CreditTransaction:
-    """A staff correction, up or down, with the reason on record."""
+    """A staff correction, up or down, with the reason on record.
+
+    Up makes a bonus lot (expiring as chosen, else after BONUS_CREDIT_VALIDITY_DAYS); down
+    draws on the lots in the order a charge does, first from the lot the entry keyed
+    ``draw_first_from_key`` created if given (a refund payout's own order).
+    """
     if actor is None or not getattr(actor, "is_staff", False):
         raise AntidoteError("Only a staff member can adjust credits.")
     reason = (reason or "").strip()
     if not reason:
         raise AntidoteError("Give a reason for the adjustment; it is kept on the ledger.")
+    terms = None
+    if isinstance(credits, int) and credits > 0:
+        terms = LotTerms(
+            kind=BONUS,
+            expires_at=lot_expiry(kind=BONUS, validity_days=validity_days, expires_at=expires_at),
+            memo=reason,
+        )
     return post_entry(
         clinic_id=clinic.pk,
         kind=Kind.ADMIN_ADJUSTMENT,
@@ -455,6 +740,187 @@ def adjust_credits(
         idempotency_key=idempotency_key or f"adjust:{uuid.uuid4()}",
         actor_id=actor.pk,
         memo=reason,
+        lot=terms,
+        draw_first_from_key=draw_first_from_key,
+    )
+
+
+def restore_paid_credits(
+    *, clinic, credits: int, source_key: str, actor, reason: str, idempotency_key: str
+) -> CreditTransaction:
+    """Give back paid credits a refund payout took, when the refund failed: a paid lot at the
+    value per credit of the lot keyed ``source_key``, restored from it, expiring when it did
+    (at least ``REFUND_GRACE_DAYS`` from now), so they are refundable again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Give a reason for the restore; it is kept on the ledger.")
+    _check_credits(credits)
+    if credits < 0:
+        raise AntidoteError("A restore gives back a positive number of credits.")
+    source = CreditLot.objects.filter(source__idempotency_key=source_key, kind=PAID).first()
+    if source is None:
+        raise AntidoteError(f"No paid lot came from {source_key!r}; nothing to restore to.")
+    grace = timezone.now() + timedelta(days=settings.REFUND_GRACE_DAYS)
+    value = credits * source.value_paise // source.value_credits if source.value_credits else 0
+    return post_entry(
+        clinic_id=clinic.pk,
+        kind=Kind.ADMIN_ADJUSTMENT,
+        credits=credits,
+        idempotency_key=idempotency_key,
+        actor_id=getattr(actor, "pk", None),
+        memo=reason,
+        lot=LotTerms(
+            kind=PAID,
+            expires_at=max(source.expires_at, grace),
+            value_paise=value,
+            memo=reason,
+            restored_from_id=source.pk,
+        ),
+    )
+
+
+# Expiry -------------------------------------------------------------------------------------
+
+
+def _expiry_entries(lots, *, balances: dict[int, int], now) -> int:
+    """Post one expiry entry per lot (``expiry:lot:<id>``), in bulk; the accounts are locked.
+
+    ``lots`` are (lot id, account id, remaining) rows read after the lock, in account then
+    expiry order; ``balances`` the accounts' balances, updated here. The idempotency key's
+    unique constraint keeps each expiry to one entry even if the lock discipline failed.
+    """
+    if not lots:
+        return 0
+    entries = []
+    for lot_id, account_id, remaining in lots:
+        balances[account_id] -= remaining
+        entries.append(
+            CreditTransaction(
+                account_id=account_id,
+                kind=Kind.EXPIRY,
+                credits=-remaining,
+                balance_after=balances[account_id],
+                memo=f"Lot #{lot_id} expired with {remaining:,} credits left",
+                idempotency_key=f"expiry:lot:{lot_id}",
+                created_at=now,
+            )
+        )
+    CreditTransaction.objects.bulk_create(entries)
+    LotAllocation.objects.bulk_create(
+        LotAllocation(entry_id=entry.pk, lot_id=lot_id, credits=remaining)
+        for entry, (lot_id, _, remaining) in zip(entries, lots, strict=True)
+    )
+    CreditLot.objects.filter(pk__in=[lot_id for lot_id, _, _ in lots]).update(remaining=0)
+    touched = {account_id for _, account_id, _ in lots}
+    CreditAccount.objects.bulk_update(
+        [CreditAccount(pk=pk, balance=balances[pk], updated_at=now) for pk in touched],
+        ["balance", "updated_at"],
+    )
+    return len(lots)
+
+
+def _due_lots(*, account_ids, now):
+    return list(
+        CreditLot.objects.filter(account_id__in=account_ids, remaining__gt=0, expires_at__lte=now)
+        .order_by("account_id", *LOT_ORDER)
+        .values_list("pk", "account_id", "remaining")
+    )
+
+
+@dataclass(frozen=True)
+class ExpiryRun:
+    lots: int
+    credits: int
+    accounts: int
+
+
+def expire_credits(
+    *,
+    now=None,
+    dry_run: bool = False,
+    batch_size: int = 2_000,
+    progress: Callable[[int], None] | None = None,
+) -> ExpiryRun:
+    """Post an expiry for every lot past its expiry with credits left; safe to run twice.
+
+    Works in batches of due lots: lock their accounts in id order, re-read what is due
+    (another run or a charge may have expired it meanwhile) and post in bulk.
+    """
+    now = now or timezone.now()
+    due = CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+    if dry_run:
+        lots = list(due.values_list("account_id", "remaining"))
+        return ExpiryRun(len(lots), sum(r for _, r in lots), len({a for a, _ in lots}))
+    done = credits = 0
+    accounts = set()
+    after_id = 0
+    while True:
+        batch = list(
+            due.filter(pk__gt=after_id).order_by("pk").values_list("pk", "account_id")[:batch_size]
+        )
+        if not batch:
+            break
+        after_id = batch[-1][0]
+        account_ids = sorted({account_id for _, account_id in batch})
+        with transaction.atomic():
+            balances = dict(
+                CreditAccount.objects.select_for_update()
+                .filter(pk__in=account_ids)
+                .order_by("pk")
+                .values_list("pk", "balance")
+            )
+            lots = _due_lots(account_ids=account_ids, now=now)
+            done += _expiry_entries(lots, balances=balances, now=now)
+            credits += sum(remaining for _, _, remaining in lots)
+            accounts.update(account_id for _, account_id, _ in lots)
+        if progress:
+            progress(done)
+    return ExpiryRun(done, credits, len(accounts))
+
+
+def extend_lot_expiry(*, lot: CreditLot, expires_at, actor, reason: str) -> CreditLot:
+    """Move a live lot's expiry later, audited with who and why."""
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise AntidoteError("Only a staff member can extend a lot's expiry.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AntidoteError("Give a reason for extending the expiry; it is kept on record.")
+    now = timezone.now()
+    with transaction.atomic():
+        CreditAccount.objects.select_for_update().filter(pk=lot.account_id).first()
+        locked = CreditLot.objects.get(pk=lot.pk)
+        if locked.expires_at <= now or locked.remaining == 0:
+            raise AntidoteError(
+                f"Lot #{locked.pk} has expired or is used up; its credits cannot be revived. "
+                "Grant new credits instead."
+            )
+        if expires_at <= locked.expires_at:
+            raise AntidoteError(
+                f"Lot #{locked.pk} already expires on {locked.expires_at:%Y-%m-%d}; "
+                "an extension must be later."
+            )
+        LotExpiryChange.objects.create(
+            lot=locked,
+            old_expires_at=locked.expires_at,
+            new_expires_at=expires_at,
+            actor=actor,
+            reason=reason[:255],
+        )
+        CreditLot.objects.filter(pk=locked.pk).update(expires_at=expires_at, expiry_warned_at=None)
+    lot.refresh_from_db()
+    return lot
+
+
+def claim_expiry_warning(*, lot_id: int, now=None) -> bool:
+    """Claim one lot's "credits about to expire" warning before sending it; True if ours.
+
+    One conditional UPDATE: of two runs at once exactly one sets ``expiry_warned_at``, so a
+    lot is warned once (an extension re-arms it).
+    """
+    return bool(
+        CreditLot.objects.filter(pk=lot_id, expiry_warned_at__isnull=True).update(
+            expiry_warned_at=now or timezone.now()
+        )
     )
 
 

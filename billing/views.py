@@ -12,7 +12,9 @@ from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
 from billing.selectors import (
+    credit_lots,
     leads_by_tier,
+    lot_split,
     month_start,
     month_summary,
     spend_per_day,
@@ -80,6 +82,8 @@ def billing_dashboard(request):
         "tiers": leads_by_tier(clinic=clinic),
         "open_disputes": open_disputes,
         "recent": transactions_for(clinic=clinic)[:20],
+        "split": lot_split(clinic=clinic),
+        "lots": credit_lots(clinic=clinic)[:50],
     }
     return render(request, "billing/billing_dashboard.html", context)
 

@@ -87,6 +87,7 @@ def start_refund(*, order: PaymentOrder, credits: int, reason: str, actor, token
             actor=actor,
             reason=f"Refund #{row.pk} to payment {locked.razorpay_payment_id}: {reason}"[:255],
             idempotency_key=f"refund:payout:{row.pk}",
+            draw_first_from_key=f"purchase:order:{locked.pk}",  # this order's paid credits
         )
         row.save(update_fields=["payout_entry"])
         _event(
@@ -162,9 +163,10 @@ def apply_refund_result(*, refund: PaymentRefund, razorpay_id: str, status: str,
             _event(order, "refund_processed", f"refund #{row.pk} ({row.razorpay_id}) via {source}")
         elif status == "failed":
             row.status = PaymentRefund.Status.FAILED
-            row.restore_entry = billing.adjust_credits(
+            row.restore_entry = billing.restore_paid_credits(
                 clinic=order.clinic,
                 credits=row.credits,
+                source_key=f"purchase:order:{order.pk}",
                 actor=row.requested_by,
                 reason=f"Refund #{row.pk} failed at Razorpay; credits restored"[:255],
                 idempotency_key=f"refund:restore:{row.pk}",

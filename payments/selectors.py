@@ -7,9 +7,9 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from billing.selectors import account_balance, account_of
+from billing.selectors import account_balance, account_of, paid_credits_left
 from leads.models import Lead
-from payments.models import CreditPackage, PaymentAttempt, PaymentOrder, PaymentRefund, TaxDocument
+from payments.models import CreditPackage, PaymentAttempt, PaymentOrder, TaxDocument
 
 
 def active_packages():
@@ -264,20 +264,11 @@ class Refundable:
 
 
 def refundable_credits(*, order: PaymentOrder) -> Refundable:
-    """The one place that decides how many paid credits of an order may go back as money.
-
-    Until credit lots land (#13) this is "credits purchased by the order, less those already
-    refunded or reserved for a refund, less those taken back by refunds made at Razorpay,
-    capped by the clinic's current balance"; with lots it becomes the order's paid lot's
-    remaining credits. Callers lock the order first.
+    """The one place that decides how many paid credits of an order may go back as money:
+    what its paid lot has left unexpired (a refund payout or a reversal draws on it first, a
+    failed refund's restore goes back to it), capped by the clinic's balance. Callers lock
+    the order first.
     """
-    staff = order.refunds.filter(kind=PaymentRefund.Kind.STAFF).exclude(
-        status=PaymentRefund.Status.FAILED
-    )
-    reserved = sum(staff.values_list("credits", flat=True))
-    reversed_credits = -sum(
-        order.refunds.exclude(reversal_entry=None).values_list("reversal_entry__credits", flat=True)
-    )
-    left = max(order.credits - reserved - reversed_credits, 0)
+    left = paid_credits_left(source_key=f"purchase:order:{order.pk}")
     balance = account_balance(clinic=order.clinic)
     return Refundable(order=order, credits=max(min(left, balance), 0), balance=balance)

@@ -655,6 +655,8 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
             idempotency_key=f"{prefix}:order:{locked.pk}",
             memo=memo,
             paid=True,
+            # The paid lot's value: what was paid (after discount) for the purchased credits.
+            paid_paise=locked.amount_paise if kind == Kind.PURCHASE else None,
         )
         for kind, credits, prefix, memo in grants
         if credits
@@ -1046,6 +1048,7 @@ def record_money_returned(
                 credits=credits,
                 idempotency_key=f"reversal:{kind}:{razorpay_id}",
                 memo=f"{row.get_kind_display()} {razorpay_id}, order #{locked.pk}"[:255],
+                source_key=f"purchase:order:{locked.pk}",  # drawn first from its own lot
             )
         row.status, row.amount_paise = PaymentRefund.Status.REVERSED, amount_paise
         row.save(update_fields=["reversal_entry", "status", "amount_paise"])

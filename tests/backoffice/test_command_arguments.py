@@ -73,6 +73,24 @@ BAD_ARGUMENTS = {
         (["--out", "-", "--to", "99999-01-01"], "is not a date"),
         (["--out", "-", "--from", "2026-02-01", "--to", "2026-01-01"], "--from is after --to"),
     ],
+    "expire_credits": [
+        (["--dry-run=1"], NOT_A_FLAG_VALUE),
+        *[(["--batch-size", n], "is not a whole number") for n in HOSTILE_NUMBERS],
+        (["--batch-size", "0"], "out of range"),
+        (["--batch-size", "50001"], "out of range"),
+    ],
+    "warn_expiring_credits": [(["--dry-run=no"], NOT_A_FLAG_VALUE), (["--bogus"], UNKNOWN)],
+    "finance_report": [
+        ([], "the following arguments are required: --month"),
+        *[
+            (["--month", bad], "is not a month (YYYY-MM")
+            for bad in ["2026-13", "2026-00", "2026-4", "202604", "April", "", "٢٠٢٦-٠٤", "²"]
+        ],
+        (["--month", "1999-12"], "before the ledger began"),
+        (["--month", "2026-04", "--out", ""], "cannot be empty"),
+        (["--month", "2026-04", "--out", "/no/such/folder/f.csv"], "does not exist"),
+        (["--month", "2026-04", "--out", "/"], "is a folder"),
+    ],
     "gst_report": [
         ([], "the following arguments are required: --month, --out"),
         (["--out", "/tmp/x.csv"], "the following arguments are required: --month"),

@@ -2,18 +2,21 @@
 
 import csv
 import tracemalloc
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
-from billing.models import CreditAccount, CreditTransaction, ReconciliationRun
+from billing import services as billing
+from billing.models import CreditAccount, CreditLot, CreditTransaction, ReconciliationRun
 from billing.selectors import account_balance
 from leads import services as leads
 from leads.models import Lead
-from notifications.models import OutboxMessage
+from notifications.models import Event, OutboxMessage
 from payments.models import PaymentOrder
 from tests.factories import ClinicFactory, fund
 
@@ -51,6 +54,8 @@ DRY_RUN_COMMANDS = {
     "reconcile_payments": False,  # no orders
     "release_held_leads": True,
     "send_low_balance_alerts": True,
+    "expire_credits": True,
+    "warn_expiring_credits": True,
 }
 
 
@@ -64,6 +69,18 @@ def _world_with_work_to_do():
     for i in range(2):  # no credits: held
         leads.submit_enquiry(clinic=waiting, name="Q", phone=f"910000000{i}")
     CreditAccount.objects.filter(clinic=waiting).update(overdraft_limit=200)  # now affordable
+    expiring = ClinicFactory(name="Expiring")
+    for days in (3, 30):  # one lot to warn about, one that has expired unposted
+        billing.grant_credits(
+            clinic=expiring,
+            credits=100,
+            kind="bonus",
+            idempotency_key=f"exp:{days}",
+            validity_days=days,
+        )
+    CreditLot.objects.filter(
+        account__clinic=expiring, expires_at__gt=timezone.now() + timedelta(days=10)
+    ).update(expires_at=timezone.now())
 
 
 def _state():
@@ -73,6 +90,7 @@ def _state():
         list(Lead.objects.order_by("id").values_list("billing_state", flat=True)),
         list(PaymentOrder.objects.order_by("id").values_list("status", flat=True)),
         len(mail.outbox),
+        Event.objects.count(),  # messages go through the outbox
     )
 
 

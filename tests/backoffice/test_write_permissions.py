@@ -59,6 +59,7 @@ MAY_WRITE = {
         "leads.clinic:action:adjust_credits",
         "leads.clinic:action:grant_bonus",
         "payments.paymentorder:action:acknowledge_overrun",
+        "billing.creditlot:action:extend_expiry",
         "payments.paymentorder:action:refund_unused_credits",
         "payments.clinictaxdetails:change",
         "payments.clinictaxdetails:revert",
@@ -125,6 +126,11 @@ def action_payloads(world):
         },
         "disputes.dispute:action:reject": {"apply": "1", "notes": "No evidence of a problem."},
         "payments.paymentorder:action:acknowledge_overrun": {},
+        "billing.creditlot:action:extend_expiry": {
+            "stage": "apply",
+            "expires_at": "2099-01-01 12:00:00",
+            "reason": "Test",
+        },
         "payments.paymentorder:action:refund_unused_credits": {
             "confirm": "yes",
             "reason": "Test",
@@ -263,6 +269,7 @@ def model_endpoints(world, model, model_admin, boss):
 
 # Our models' extra admin views that only show something (GET only).
 READ_ONLY_VIEWS = {
+    "billing_finance_report",
     "payments_taxdocument_html",
     "payments_taxdocument_pdf",
     "payments_taxdocument_report",

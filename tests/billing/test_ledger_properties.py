@@ -6,16 +6,25 @@ whether the service must post or refuse, and why. A posting the model says must 
 entry, anything on an inactive clinic) fails the test if it goes through, and the database is
 checked against the model after every step: balance, the balance_after chain, one charge per
 lead, and refunded <= charged for every lead.
+
+Credit lots ride along: grants of both kinds get random expiries, the clock jumps forward,
+the expiry job runs at random, and after every step lots hold exactly max(balance, 0), no
+allocation touched a lot after its expiry, every debit is fully allocated, and each charge
+drew its lots in consumption order (soonest expiry, bonus before paid, oldest first).
 """
 
+from datetime import timedelta
+
 import pytest
+from django.db.models import Sum
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services
-from billing.models import CreditAccount, CreditTransaction, Kind
+from billing.models import CreditAccount, CreditLot, CreditTransaction, Kind, LotAllocation
 from billing.selectors import ledger_discrepancies
 from leads.models import Clinic, Lead
 from tests.factories import ClinicFactory, LeadFactory, StaffFactory
@@ -24,6 +33,7 @@ amounts = st.integers(min_value=1, max_value=5_000)
 GRANTS = [Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS]
 INACTIVE = "inactive; no credits can be posted"
 KEY_CONFLICT = "already used for a different entry"
+CLOCK = {"offset": timedelta(0)}  # the test moves timezone.now() forward by this much
 OVER_CAP = "can be refunded"
 
 
@@ -42,6 +52,47 @@ class LedgerMachine(RuleBasedStateMachine):
         self.refunded = {}  # lead pk -> credits refunded
         self.grants = []  # (key, kind, credits) of every grant that posted
         self.keys = 0
+        self.expired = 0  # credits the model has seen expire
+        CLOCK["offset"] = timedelta(0)
+
+    def due(self) -> int:
+        """Credits in lots already past their expiry (posted or not: the spendable balance
+        excludes them either way)."""
+        return (
+            CreditLot.objects.filter(
+                account__clinic=self.clinic, remaining__gt=0, expires_at__lte=timezone.now()
+            ).aggregate(total=Sum("remaining"))["total"]
+            or 0
+        )
+
+    def sync_expiries(self):
+        """Expiries a charge, an adjustment or the job posted: the model follows them."""
+        total = -(
+            CreditTransaction.objects.filter(
+                account__clinic=self.clinic, kind=Kind.EXPIRY
+            ).aggregate(total=Sum("credits"))["total"]
+            or 0
+        )
+        self.expected -= total - self.expired
+        self.expired = total
+
+    def check_consumption_order(self, entry):
+        """The charge drew lots in order, and every lot before the last one it drew is empty."""
+        drawn = list(
+            LotAllocation.objects.filter(entry_id=entry.pk, lot__isnull=False)
+            .order_by("id")
+            .values_list("lot__expires_at", "lot__kind", "lot_id")
+        )
+        assert drawn == sorted(drawn)
+        if drawn:
+            earlier_with_credits = [
+                key
+                for key in CreditLot.objects.filter(
+                    account__clinic=self.clinic, remaining__gt=0, expires_at__gt=timezone.now()
+                ).values_list("expires_at", "kind", "id")
+                if key < drawn[-1]
+            ]
+            assert earlier_with_credits == []
 
     def key(self):
         self.keys += 1
@@ -53,8 +104,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # Postings -----------------------------------------------------------------------------
 
-    @rule(credits=amounts, kind=st.sampled_from(GRANTS))
-    def grant(self, credits, kind):
+    @rule(credits=amounts, kind=st.sampled_from(GRANTS), days=st.integers(1, 8))
+    def grant(self, credits, kind, days):
         key = self.key()
         if not self.active:
             with pytest.raises(AntidoteError, match=INACTIVE):
@@ -62,7 +113,15 @@ class LedgerMachine(RuleBasedStateMachine):
                     clinic=self.clinic, credits=credits, kind=kind, idempotency_key=key
                 )
             return
-        services.grant_credits(clinic=self.clinic, credits=credits, kind=kind, idempotency_key=key)
+        # Expiries on a day grid, so lots often share one and the tie-breaks are exercised.
+        midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        services.grant_credits(
+            clinic=self.clinic,
+            credits=credits,
+            kind=kind,
+            idempotency_key=key,
+            expires_at=midnight + timedelta(days=days),
+        )
         self.expected += credits
         self.grants.append((key, kind, credits))
 
@@ -90,12 +149,15 @@ class LedgerMachine(RuleBasedStateMachine):
             with pytest.raises(AntidoteError, match=INACTIVE):
                 services.charge_lead(lead=lead)
             return
-        if self.expected - lead.price_credits < -self.overdraft:
+        if self.expected - self.due() - lead.price_credits < -self.overdraft:
             with pytest.raises(InsufficientCredits):
                 services.charge_lead(lead=lead)
+            self.sync_expiries()
             return
         entry = services.charge_lead(lead=lead)
+        self.sync_expiries()
         assert (entry.credits, entry.lead_id) == (-lead.price_credits, lead.pk)
+        self.check_consumption_order(entry)
         self.expected -= lead.price_credits
         self.charged[lead.pk] = lead.price_credits
 
@@ -105,6 +167,7 @@ class LedgerMachine(RuleBasedStateMachine):
         lead = self.lead(pick)
         entry = services.charge_lead(lead=lead)  # a replay: the original, nothing new
         assert entry.credits == -self.charged[lead.pk]
+        self.sync_expiries()  # (except that lots found due on the way are expired)
 
     @precondition(lambda self: self.charged)
     @rule(
@@ -155,12 +218,24 @@ class LedgerMachine(RuleBasedStateMachine):
             with pytest.raises(AntidoteError, match=INACTIVE):
                 post()
             return
-        if credits < 0 and self.expected + credits < -self.overdraft:
+        if credits < 0 and self.expected - self.due() + credits < -self.overdraft:
             with pytest.raises(InsufficientCredits):
                 post()
+            self.sync_expiries()
             return
         post()
+        self.sync_expiries()
         self.expected += credits
+
+    @rule(days=st.integers(min_value=1, max_value=40))
+    def clock_jumps(self, days):
+        CLOCK["offset"] += timedelta(days=days)
+
+    @rule()
+    def expiry_job_runs(self):
+        services.expire_credits()
+        self.sync_expiries()
+        assert self.due() == 0
 
     @rule(
         credits=st.sampled_from(
@@ -225,13 +300,30 @@ class LedgerMachine(RuleBasedStateMachine):
             assert credits <= charged.get(lead_id, 0), f"lead #{lead_id} refunded over its charge"
         assert refunded == {pk: credits for pk, credits in self.refunded.items() if credits}
 
+    @invariant()
+    def lots_hold_the_positive_balance_and_nothing_is_off(self):
+        balance = CreditAccount.objects.get(clinic=self.clinic).balance
+        held = (
+            CreditLot.objects.filter(account__clinic=self.clinic).aggregate(total=Sum("remaining"))[
+                "total"
+            ]
+            or 0
+        )
+        assert held - max(0, -balance) == balance  # below zero is unallocated
+        # No allocation after its lot's expiry; every debit fully allocated; chains intact.
+        assert list(ledger_discrepancies()) == []
+
     def teardown(self):
         assert list(ledger_discrepancies()) == []
+        CLOCK["offset"] = timedelta(0)
 
 
 @pytest.mark.django_db
-def test_random_sequences_of_postings_keep_the_ledger_consistent():
+def test_random_sequences_of_postings_keep_the_ledger_consistent(monkeypatch):
     from hypothesis.stateful import run_state_machine_as_test
+
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + CLOCK["offset"])
 
     run_state_machine_as_test(
         LedgerMachine,

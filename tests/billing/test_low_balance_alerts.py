@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing import services
-from billing.models import CreditAccount
+from billing.models import CreditAccount, CreditLot, CreditTransaction, Kind
 from notifications.models import OutboxMessage
 from notifications.services import sweep_outbox
 from tests.commands import run_command
@@ -121,3 +121,32 @@ def test_the_dry_run_claims_nothing_and_sends_nothing():
     assert "would alert Clinic 0" in output
     assert mail.outbox == []
     assert CreditAccount.objects.get(clinic=clinic).low_balance_alerted_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_charge_that_first_expires_a_lot_alerts_once_at_the_crossing(seeded_tiers):
+    # On PostgreSQL billing_charge finds the due lot and hands over to the general path
+    # (_post_locked), which must still see the crossing and the armed flag.
+    clinic = ClinicFactory()
+    CreditAccount.objects.filter(clinic=clinic).update(low_balance_threshold=500)
+    fund(clinic, 300)
+    fund(clinic, 700)
+    CreditLot.objects.filter(granted=300).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    def alerts():
+        return [m for m in mail.outbox if "credits left" in m.subject]
+
+    services.charge_lead(lead=LeadFactory(clinic=clinic, price_credits=300))  # 700 -> 400
+    assert CreditTransaction.objects.filter(kind=Kind.EXPIRY).count() == 1
+    (alert,) = alerts()
+    assert "400 credits left" in alert.subject
+    services.post_entry(  # the general path on both databases: 300, no news
+        clinic_id=clinic.pk, kind=Kind.ADMIN_ADJUSTMENT, credits=-100, idempotency_key="adj-1"
+    )
+    assert len(alerts()) == 1
+    services.post_entry(  # 800: back above, re-armed by the credit
+        clinic_id=clinic.pk, kind=Kind.ADMIN_ADJUSTMENT, credits=500, idempotency_key="adj-2"
+    )
+    assert CreditAccount.objects.get(clinic=clinic).low_balance_alerted_at is None
+    services.charge_lead(lead=LeadFactory(clinic=clinic, price_credits=400))  # 400 again
+    assert len(alerts()) == 2

@@ -5,7 +5,7 @@ from django.db import IntegrityError, connection, transaction
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services
-from billing.models import CreditAccount, CreditTransaction, Kind, PricingTier
+from billing.models import CreditAccount, CreditTransaction, Kind, LotAllocation, PricingTier
 from billing.selectors import account_balance, ledger_discrepancies
 from tests.factories import ClinicFactory, LeadFactory, PackageFactory, UserFactory, fund
 
@@ -313,16 +313,31 @@ def test_credits_added_fires_after_commit_only(clinic, django_capture_on_commit_
         credits_added.disconnect(listener)
 
 
-def test_a_charge_is_one_statement_on_postgresql_and_three_on_sqlite(
+def test_a_charge_from_one_lot_is_one_statement_on_postgresql_and_six_on_sqlite(
     clinic, django_assert_num_queries
 ):
     fund(clinic, 1_000)
     lead = LeadFactory(clinic=clinic)
-    # PostgreSQL: lock, insert and update in one statement. SQLite: select, insert, update.
-    # Never a SUM or any other read.
-    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
+    # PostgreSQL: one call of billing_charge (lock, lot scan, insert, draw, allocation and
+    # balance inside it), as before lots: the gate is today's round trips + 1. SQLite: select
+    # the account, read the lots, insert, draw, record the allocation, update. Never a SUM.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 6):
         services.charge_lead(lead=lead)
     assert account_balance(clinic=clinic) == 900
+    assert list(LotAllocation.objects.values_list("credits", flat=True)) == [100]
+
+
+def test_a_charge_over_two_lots_is_still_one_statement_on_postgresql(
+    clinic, django_assert_num_queries
+):
+    fund(clinic, 60)
+    fund(clinic, 560)
+    # 620 -> 520 stays above the low-balance level (500), so no alert query is counted here.
+    lead = LeadFactory(clinic=clinic)
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 7):
+        services.charge_lead(lead=lead)
+    assert account_balance(clinic=clinic) == 520
+    assert sorted(LotAllocation.objects.values_list("credits", flat=True)) == [40, 60]
 
 
 def test_ledger_model_refuses_update_and_delete(clinic):

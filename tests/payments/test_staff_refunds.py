@@ -3,13 +3,17 @@ Razorpay (a local fake, through the real SDK) refunds the money with GST, its we
 or undo the refund, and reconciliation finds what got stuck."""
 
 import json
+from fractions import Fraction
 
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from antidote.errors import AntidoteError
-from billing.models import CreditTransaction
+from billing import services as billing
+from billing.finance import finance_months, identity_problems
+from billing.models import CreditLot, CreditTransaction, LotAllocation
 from billing.selectors import account_balance
 from payments import refunds
 from payments.models import PaymentEvent, PaymentOrder, PaymentRefund, TaxDocument
@@ -97,8 +101,17 @@ def test_a_failed_refund_restores_the_credits_and_tells_staff(
     assert len(keys(clinic)) == 4
     assert "FAILED at Razorpay" in PaymentEvent.objects.get(kind="refund_failed").detail
     assert not TaxDocument.objects.filter(kind="credit_note").exists()
-    # The credits are refundable again.
+    # The credits are refundable again: back in a paid lot restored from the order's, which
+    # the finance report counts as restored, keeping its identity.
     assert refunds.refundable_credits(order=paid).credits == 5_000
+    restored = CreditLot.objects.get(source__idempotency_key=f"refund:restore:{row.pk}")
+    assert restored.kind == "paid" and restored.restored_from.source.idempotency_key == (
+        f"purchase:order:{paid.pk}"
+    )
+    assert identity_problems() == []
+    assert finance_months(month=timezone.localdate().replace(day=1))[restored.account_id].paise[
+        "restored"
+    ] == 5_000 * Fraction(restored.value_paise, restored.value_credits)
 
 
 @pytest.mark.parametrize(
@@ -198,3 +211,32 @@ def test_staff_without_the_right_are_not_offered_the_action(paid, otp_login):
     otp_login(admin, user)
     page = admin.get("/admin/payments/paymentorder/").content.decode()
     assert "refund_unused_credits" not in page
+
+
+def test_refundable_is_what_the_orders_paid_lot_has_left_and_the_payout_draws_it_first(
+    razorpay, clinic, paid, billing_staff
+):
+    order_lot = CreditLot.objects.get(source__idempotency_key=f"purchase:order:{paid.pk}")
+    billing.grant_credits(
+        clinic=clinic, credits=2_000, kind="bonus", idempotency_key="late", validity_days=3_650
+    )
+    # 7,500 held; 1,000 spent: the order's 500 bonus credits, then 500 of its paid lot (the
+    # late bonus lot outlives it). The balance would still cover 5,000; the paid lot does not.
+    billing.adjust_credits(clinic=clinic, credits=-1_000, actor=billing_staff, reason="spent")
+    order_lot.refresh_from_db()
+    assert order_lot.remaining == 4_500
+    assert refunds.refundable_credits(order=paid).credits == 4_500
+    with pytest.raises(AntidoteError, match="has 4,500 refundable paid credits"):
+        refunds.start_refund(order=paid, credits=4_501, reason="x", actor=billing_staff)
+
+    # A bonus lot expiring tomorrow would come first for a charge; the payout takes the
+    # order's own paid credits.
+    soon = billing.grant_credits(
+        clinic=clinic, credits=100, kind="bonus", idempotency_key="soon", validity_days=1
+    )
+    row = refunds.start_refund(order=paid, credits=1_000, reason="part", actor=billing_staff)
+    assert list(
+        LotAllocation.objects.filter(entry=row.payout_entry).values_list("lot_id", "credits")
+    ) == [(order_lot.pk, 1_000)]
+    assert CreditLot.objects.get(source=soon).remaining == 100
+    assert refunds.refundable_credits(order=paid).credits == 3_500

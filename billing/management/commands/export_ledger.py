@@ -66,7 +66,13 @@ class Command(BaseCommand):
         if out == "-":
             self._write(rows, self.stdout, verbosity)
             return
-        target = Path(out)
+        self._check_target(out, force)
+        written = self._write_then_rename(rows, self._target, force=force, verbosity=verbosity)
+        self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
+
+    def _check_target(self, out: str, force: bool) -> None:
+        """Refuse a target that is a folder, missing its folder, taken, or not a plain file."""
+        target = self._target = Path(out)
         try:
             if target.is_dir():
                 raise bad_argument(f"{out} is a folder; give a file name.")
@@ -79,8 +85,6 @@ class Command(BaseCommand):
                 raise bad_argument(f"{out} is not a regular file; it is never replaced.")
         except OSError as error:
             raise bad_argument(f"cannot write {out}: {error.strerror}.") from None
-        written = self._write_then_rename(rows, target, force=force, verbosity=verbosity)
-        self.stdout.write(self.style.SUCCESS(f"Wrote {written:,} ledger entries to {out}."))
 
     def _write_then_rename(self, rows, target: Path, *, force: bool, verbosity: int) -> int:
         """Write a temporary file beside ``target``, then give it the final name in one step:
