@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import TO_FIELD_VAR
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseNotAllowed
+from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.admin import OTPAdminAuthenticationForm
 
@@ -65,10 +66,44 @@ class BackOfficeSite(admin.AdminSite):
     def has_permission(self, request):
         return super().has_permission(request) and request.user.is_verified()
 
+    def get_urls(self):
+        from django.urls import path
+
+        report = path(
+            "marketplace-report/",
+            self.admin_view(self.marketplace_report),
+            name="marketplace-report",
+        )
+        return [report, *super().get_urls()]
+
+    def marketplace_report(self, request):
+        """Staff's monthly marketplace report (issue 17), from the clinics' own aggregate."""
+        from django.core.exceptions import PermissionDenied
+        from django.template.response import TemplateResponse
+
+        from leads import analytics
+
+        if request.method != "GET":  # a report: it reads (and brings the aggregate up to date)
+            return HttpResponseNotAllowed(["GET"])
+        if not request.user.has_perm("leads.view_clinic"):
+            raise PermissionDenied
+        form = ReportMonthForm(request.GET)
+        context = {**self.each_context(request), "title": "Marketplace report", "form": form}
+        if not form.is_valid():
+            return TemplateResponse(request, "admin/marketplace_report.html", context, status=400)
+        month = form.cleaned_data["month"] or timezone.localdate()
+        context["report"] = analytics.marketplace_report(month=month.replace(day=1))
+        context["columns"] = analytics.COLUMNS
+        return TemplateResponse(request, "admin/marketplace_report.html", context)
+
     def index(self, request, extra_context=None):
         from antidote.dashboard import dashboard_figures
 
         return super().index(request, {**(extra_context or {}), "figures": dashboard_figures()})
+
+
+class ReportMonthForm(forms.Form):
+    month = forms.DateField(input_formats=["%Y-%m"], required=False, label="Month (YYYY-MM)")
 
 
 _ROW_ID = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -44,6 +44,7 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "disputes:cancel": FRONT_DESK_WORK,
     "disputes:evidence": FRONT_DESK_WORK,
     "billing:dashboard": MONEY,
+    "leads:analytics": MONEY,  # spend and return on it: money figures
     "billing:history": MONEY,
     "billing:balance": MONEY,
     "payments:topup": MONEY,

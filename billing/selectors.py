@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
@@ -224,11 +225,11 @@ class MonthSummary:
 def month_summary(*, clinic) -> MonthSummary:
     """Credits spent on leads, bought (incl. bonuses) and refunded this month."""
     start = timezone.localtime().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    totals = dict(
-        CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=start)
-        .values_list("kind")
-        .annotate(total=Sum("credits"))
-    )
+    return _summary(CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=start))
+
+
+def _summary(entries) -> MonthSummary:
+    totals = dict(entries.order_by().values_list("kind").annotate(total=Sum("credits")))
     return MonthSummary(
         spent=-totals.get(Kind.LEAD_CHARGE, 0),
         purchased=sum(totals.get(k, 0) for k in (Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS)),
@@ -306,3 +307,51 @@ def refundable_credits(*, lead_ids) -> dict[int, int]:
     )
     left = {row["lead_id"]: max(0, -row["charged"] - row["refunded"]) for row in rows}
     return {lead_id: left.get(lead_id, 0) for lead_id in lead_ids}
+
+
+# Outcomes and return on spend (leads.analytics reads these; billing stays the money's source).
+
+# The rupees a credit spent on a lead is worth, until credit lots record what each credit was
+# paid: the top-up price of 1 credit = ₹1 (100 paise). Every page that shows it says
+# "estimate". The one place to change when lots land.
+SPEND_IS_ESTIMATE = True
+ESTIMATED_PAISE_PER_CREDIT = 100
+
+
+def spent_value_paise(*, credits: int) -> Fraction:
+    """The rupee value (in paise, exact) of ``credits`` spent on leads: see above."""
+    return Fraction(credits * ESTIMATED_PAISE_PER_CREDIT)
+
+
+def lead_credit_totals(*, lead_filter: Q, group: dict) -> list[dict]:
+    """Credits charged and refunded for leads, grouped by expressions over the lead.
+
+    ``lead_filter`` and ``group`` name the lead's fields through ``lead__``; each row has the
+    group's keys plus ``charged`` and ``refunded`` (both positive).
+    """
+    return list(
+        CreditTransaction.objects.filter(
+            lead_filter, kind__in=[Kind.LEAD_CHARGE, Kind.DISPUTE_REFUND]
+        )
+        .order_by()
+        .values(**group)
+        .annotate(
+            charged=Sum("credits", filter=Q(kind=Kind.LEAD_CHARGE), default=0) * -1,
+            refunded=Sum("credits", filter=Q(kind=Kind.DISPUTE_REFUND), default=0),
+        )
+    )
+
+
+def credits_sold_and_spent(*, start, end) -> MonthSummary:
+    """The marketplace's credits between ``start`` and ``end``: bought (bonuses included),
+    spent on leads and refunded."""
+    return _summary(CreditTransaction.objects.filter(created_at__gte=start, created_at__lt=end))
+
+
+def low_balance_clinic_ids() -> set[int]:
+    """Clinics whose balance is below their alert level."""
+    return set(
+        CreditAccount.objects.filter(balance__lt=F("low_balance_threshold")).values_list(
+            "clinic_id", flat=True
+        )
+    )

@@ -30,6 +30,11 @@ class LeadPackageSerializer(serializers.Serializer):
 
 class LeadSerializer(serializers.ModelSerializer):
     contact = serializers.SerializerMethodField()
+    lost_reason = serializers.CharField(
+        read_only=True,
+        help_text="Why the lead was lost (" + ", ".join(Lead.LostReason.values) + "); empty "
+        "unless lost.",
+    )
     package = LeadPackageSerializer(allow_null=True, read_only=True)
 
     class Meta:
@@ -42,6 +47,10 @@ class LeadSerializer(serializers.ModelSerializer):
             "price_credits",
             "charged_at",
             "archived",
+            "booked_for",
+            "revenue_paise",
+            "lost_reason",
+            "first_contacted_at",
             "package",
             "contact",
         ]
@@ -71,7 +80,23 @@ class LeadFilterSerializer(serializers.Serializer):
 
 
 class LeadStatusSerializer(serializers.Serializer):
+    """An outcome step: the details each status needs (the service refuses a step without
+    them, with the reason)."""
+
     status = serializers.ChoiceField(choices=Lead.Status.choices)
+    booked_for = serializers.DateField(
+        required=False, allow_null=True, help_text="The appointment date; needed for booked."
+    )
+    revenue_paise = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=services.MAX_REVENUE_PAISE,
+        help_text="Revenue from a treated patient, in paise (optional; treated only).",
+    )
+    lost_reason = serializers.ChoiceField(
+        choices=Lead.LostReason.choices, required=False, help_text="Needed for lost."
+    )
 
 
 class LeadViewSet(ClinicApiViewSet):
@@ -97,14 +122,23 @@ class LeadViewSet(ClinicApiViewSet):
 
     @extend_schema(
         request=LeadStatusSerializer,
-        summary="Set a lead's status (a held lead is refused until it is released)",
+        summary="Record a lead's outcome (a held lead is refused until it is released)",
     )
     @idempotent
     def partial_update(self, request, pk):
         lead = self.get_object()
         form = LeadStatusSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        services.update_lead_status(lead=lead, status=form.validated_data["status"])
+        data = form.validated_data
+        services.update_lead_status(
+            lead=lead,
+            status=data["status"],
+            actor=request.user,
+            via="api",
+            booked_for=data.get("booked_for"),
+            revenue_paise=data.get("revenue_paise"),
+            lost_reason=data.get("lost_reason", ""),
+        )
         return self.response(self.get_object())
 
     def response(self, lead):

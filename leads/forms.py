@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.http import urlencode
 
 from antidote.errors import AntidoteError
+from antidote.fields import RupeesField
 from leads.models import Clinic, ClinicMember, Lead, LeadNote, Package
 from leads.selectors import clinic_members
 from leads.services import BulkAction, normalise_phone, parse_indian_mobile
@@ -157,6 +158,10 @@ class LeadStatusForm(forms.Form):
     # Checked by the service, which says which statuses exist.
     status = forms.CharField(max_length=20, required=False)
     next = forms.CharField(max_length=2000, required=False)
+    # The outcome's details; the service says which status needs which.
+    booked_for = forms.DateField(required=False, label="Appointment date")
+    revenue = RupeesField(required=False, label="Revenue (₹, optional)")
+    lost_reason = forms.CharField(max_length=20, required=False, label="Reason")
 
 
 class _MemberChoiceField(forms.ModelChoiceField):
@@ -266,3 +271,12 @@ class InvitedAccountForm(UserCreationForm):
     def __init__(self, *args, email: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.instance.email = email
+
+
+class AnalyticsForm(forms.Form):
+    """The analytics page's address: how many months back, and the CSV."""
+
+    months = forms.IntegerField(min_value=1, max_value=36, required=False, label="Months")
+    format = forms.ChoiceField(
+        choices=[("", "page"), ("csv", "CSV")], required=False, label="Format"
+    )

@@ -155,9 +155,19 @@ class Lead(models.Model):
     class Status(models.TextChoices):
         NEW = "new", "New"
         CONTACTED = "contacted", "Contacted"
-        BOOKED = "booked", "Booked"
-        CONVERTED = "converted", "Converted"
+        BOOKED = "booked", "Appointment booked"
+        TREATED = "treated", "Treated"
         LOST = "lost", "Lost"
+
+    class LostReason(models.TextChoices):
+        UNREACHABLE = "unreachable", "Unreachable"
+        PRICE = "price", "Price"
+        OTHER_CLINIC = "other_clinic", "Chose another clinic"
+        NOT_SUITABLE = "not_suitable", "Not suitable"
+        OTHER = "other", "Other"
+
+    # The statuses that mean the clinic reached the patient (speed to lead starts at the first).
+    REACHED = (Status.CONTACTED, Status.BOOKED, Status.TREATED)
 
     class Billing(models.TextChoices):
         CHARGED = "charged", "Charged"
@@ -201,6 +211,14 @@ class Lead(models.Model):
         related_name="assigned_leads",
     )
     archived = models.BooleanField(default=False, db_index=True)
+    # The outcome (``leads.services.record_outcome`` is the only writer; each step is a
+    # LeadEvent). The details of a step stay with the step: a lead moved back from "treated"
+    # keeps no revenue.
+    booked_for = models.DateField(null=True, blank=True)
+    revenue_paise = models.PositiveBigIntegerField(null=True, blank=True)
+    lost_reason = models.CharField(max_length=20, choices=LostReason.choices, blank=True)
+    # Speed to lead: the first time the clinic reached the patient, kept when moved back.
+    first_contacted_at = models.DateTimeField(null=True, blank=True)
 
     objects = LeadQuerySet.as_manager()
     # Who changed a lead's state and why (a flag's reason). The patient's details stay out of
@@ -216,7 +234,10 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["clinic", "phone", "created_at"])]
+        indexes = [
+            models.Index(fields=["clinic", "phone", "created_at"]),
+            models.Index(fields=["clinic", "first_contacted_at"], name="lead_clinic_contacted"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(price_credits__gt=0), name="lead_price_positive"),
             models.CheckConstraint(
@@ -231,6 +252,20 @@ class Lead(models.Model):
             models.CheckConstraint(
                 condition=Q(technical_error=True) | ~Q(billing_state="free_tech_error"),
                 name="only_flagged_leads_go_free",
+            ),
+            models.CheckConstraint(
+                condition=Q(booked_for__isnull=True) | Q(status="booked"),
+                name="lead_booking_date_only_when_booked",
+                # Not "booked needs a date": leads booked or lost before outcomes had details
+                # keep their status; the service asks every new step for its details.
+            ),
+            models.CheckConstraint(
+                condition=Q(revenue_paise__isnull=True) | Q(status="treated"),
+                name="lead_revenue_only_when_treated",
+            ),
+            models.CheckConstraint(
+                condition=Q(lost_reason="") | Q(status="lost"),
+                name="lead_lost_reason_only_when_lost",
             ),
         ]
         permissions = [
@@ -302,3 +337,93 @@ class InboxDefault(models.Model):
 
     def __str__(self):
         return f"Inbox default of {self.member}: {self.query}"
+
+
+class LeadEvent(models.Model):
+    """One step of a lead's outcome: who moved it to which status, when, with what details.
+
+    Written only by ``leads.services.record_outcome``, never changed: a step back is a new
+    event. The timeline on the lead page lists them.
+    """
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12, choices=Lead.Status.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=Lead.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    via = models.CharField(max_length=10, default="portal")  # portal, bulk, api, migration
+    booked_for = models.DateField(null=True, blank=True)
+    revenue_paise = models.PositiveBigIntegerField(null=True, blank=True)
+    lost_reason = models.CharField(max_length=20, choices=Lead.LostReason.choices, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["lead", "at"], name="lead_event_lead_at")]
+
+    def __str__(self):
+        return f"Lead #{self.lead_id}: {self.from_status or '—'} → {self.to_status}"
+
+
+class OutcomeMonth(models.Model):
+    """Pre-aggregated outcomes per clinic, month (IST, by the lead's arrival), package and
+    price tier: what the analytics page and the staff report read instead of every lead.
+
+    Derived data, never edited by hand: ``leads.analytics.refresh_outcome_months`` rebuilds
+    the buckets that an ``OutcomeDirty`` row names, from the leads, their disputes and the
+    ledger, before anything reads them. A test compares it with the direct computation after
+    random operations.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # the first day of the month
+    package = models.ForeignKey(
+        Package, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    package_key = models.PositiveBigIntegerField(default=0)  # the package's id, 0 for none
+    package_name = models.CharField(max_length=200, blank=True)
+    tier_min_price_paise = models.PositiveBigIntegerField()
+    leads = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    held = models.PositiveIntegerField(default=0)
+    charged = models.PositiveIntegerField(default=0)
+    contacted = models.PositiveIntegerField(default=0)
+    booked = models.PositiveIntegerField(default=0)
+    treated = models.PositiveIntegerField(default=0)
+    lost = models.PositiveIntegerField(default=0)
+    revenue_paise = models.PositiveBigIntegerField(default=0)
+    credits_charged = models.PositiveBigIntegerField(default=0)
+    credits_refunded = models.PositiveBigIntegerField(default=0)
+    disputes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["clinic", "month", "tier_min_price_paise", "package_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "month", "package_key", "tier_min_price_paise"],
+                name="one_outcome_row_per_bucket",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.clinic_id} {self.month:%Y-%m} {self.package_name or '—'}"
+
+
+class OutcomeDirty(models.Model):
+    """A (clinic, month) whose ``OutcomeMonth`` rows must be rebuilt before they are read.
+
+    Inserted, in the writer's own transaction, whenever a lead or its dispute is saved (a
+    charge, a release, an outcome, a refund): cheap for the writer, and exact for the reader,
+    who rebuilds from committed data and deletes only the markers it saw.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()
+
+    class Meta:
+        indexes = [models.Index(fields=["clinic", "month"], name="outcome_dirty_clinic")]
+
+    def __str__(self):
+        return f"{self.clinic_id} {self.month:%Y-%m} to rebuild"

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from billing.selectors import lead_net_charge
 from leads.models import (
@@ -14,6 +15,7 @@ from leads.models import (
     InboxDefault,
     Invitation,
     Lead,
+    LeadEvent,
     LeadNote,
 )
 
@@ -121,6 +123,21 @@ class LeadContact:
     message: str
     masked: bool
 
+    @property
+    def tel(self) -> str:
+        """A ``tel:`` link for the quick call button ("" while masked)."""
+        return "" if self.masked or not self.phone else f"tel:{self.phone}"
+
+    def whatsapp(self, clinic_name: str) -> str:
+        """A ``wa.me`` link with a greeting ready to send ("" while masked)."""
+        if self.masked or not self.phone:
+            return ""
+        greeting = (
+            f"Hello {self.name or 'there'}, this is {clinic_name}. Thank you for your enquiry; "
+            "when would be a good time to talk?"
+        )
+        return f"https://wa.me/{self.phone.lstrip('+')}?" + urlencode({"text": greeting})
+
 
 def lead_contact(lead: Lead) -> LeadContact:
     """What the clinic may see of the patient: nothing identifying until it is paid for."""
@@ -134,6 +151,11 @@ def lead_contact(lead: Lead) -> LeadContact:
         message="Hidden until this lead is released. Top up to see it.",
         masked=True,
     )
+
+
+def lead_events(*, lead: Lead):
+    """The lead's timeline: each outcome step with who made it and when, newest first."""
+    return LeadEvent.objects.filter(lead=lead).order_by("-at", "-id")
 
 
 def team_members(*, clinic):

@@ -16,7 +16,7 @@ waiting for the account.
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 
 import phonenumbers
@@ -29,7 +29,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from antidote.errors import AntidoteError, InsufficientCredits
-from antidote.money import format_number
+from antidote.money import format_number, format_paise
 from billing import services as billing
 from billing.selectors import lead_net_charged
 from leads.models import (
@@ -38,6 +38,7 @@ from leads.models import (
     InboxDefault,
     Invitation,
     Lead,
+    LeadEvent,
     LeadNote,
     Package,
 )
@@ -249,13 +250,82 @@ def _require_workable(lead: Lead) -> None:
         raise AntidoteError("Top up to release this lead before working it.")
 
 
-def update_lead_status(*, lead: Lead, status: str) -> Lead:
+def update_lead_status(
+    *,
+    lead: Lead,
+    status: str,
+    actor=None,
+    via: str = "portal",
+    booked_for: date | None = None,
+    revenue_paise: int | None = None,
+    lost_reason: str = "",
+) -> Lead:
+    """Move a lead to an outcome, and record the step (who, when, details) as a LeadEvent.
+
+    new → contacted → booked (a date) → treated (revenue in paise, optional) or lost (a
+    reason). Any step may go back; it is recorded like the others. The first step that
+    reached the patient (contacted, booked or treated) sets ``first_contacted_at``, the start
+    of speed to lead, which a later step back keeps. Saving what the lead already says
+    records nothing.
+    """
     if status not in Lead.Status.values:
         raise AntidoteError(f"{status!r} is not a lead status.")
+    if status == Lead.Status.BOOKED and booked_for is None:
+        raise AntidoteError("Give the appointment date to mark a lead as booked.")
+    if status == Lead.Status.LOST and lost_reason not in Lead.LostReason.values:
+        raise AntidoteError(
+            "Choose why the lead was lost: "
+            + ", ".join(label.lower() for label in Lead.LostReason.labels)
+            + "."
+        )
+    if revenue_paise is not None and status != Lead.Status.TREATED:
+        raise AntidoteError("Revenue is recorded only for a treated patient.")
+    if revenue_paise is not None and not 0 <= revenue_paise <= MAX_REVENUE_PAISE:
+        raise AntidoteError(f"Revenue is between ₹0 and {format_paise(MAX_REVENUE_PAISE)}.")
+    if status != Lead.Status.BOOKED:
+        booked_for = None
+    if status != Lead.Status.LOST:
+        lost_reason = ""
     _require_workable(lead)
-    lead.status = status
-    lead.save(update_fields=["status"])
-    return lead
+    with transaction.atomic():
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
+        details = (locked.status, locked.booked_for, locked.revenue_paise, locked.lost_reason)
+        if details == (status, booked_for, revenue_paise, lost_reason):
+            return _copy_outcome(locked, lead)
+        now = timezone.now()
+        LeadEvent.objects.create(
+            lead=locked,
+            from_status=locked.status,
+            to_status=status,
+            actor=actor,
+            actor_name=(actor.get_full_name() or actor.get_username()) if actor else "system",
+            via=via,
+            booked_for=booked_for,
+            revenue_paise=revenue_paise,
+            lost_reason=lost_reason,
+            at=now,
+        )
+        locked.status = status
+        locked.booked_for = booked_for
+        locked.revenue_paise = revenue_paise
+        locked.lost_reason = lost_reason
+        fields = ["status", "booked_for", "revenue_paise", "lost_reason"]
+        if status in Lead.REACHED and locked.first_contacted_at is None:
+            locked.first_contacted_at = now
+            fields.append("first_contacted_at")
+        locked.save(update_fields=fields)
+    return _copy_outcome(locked, lead)
+
+
+# ₹10 crore: above any treatment; a typo of extra zeros is refused rather than reported as ROI.
+MAX_REVENUE_PAISE = 10_000_000_000
+
+
+def _copy_outcome(source: Lead, target: Lead) -> Lead:
+    """The caller's lead object shows the outcome just saved (views render it)."""
+    for field in ("status", "booked_for", "revenue_paise", "lost_reason", "first_contacted_at"):
+        setattr(target, field, getattr(source, field))
+    return target
 
 
 def assign_lead(*, lead: Lead, member: ClinicMember | None) -> Lead:
@@ -325,6 +395,7 @@ def bulk_update_leads(
     action: str,
     status: str = "",
     member: ClinicMember | None = None,
+    actor=None,
 ) -> list[BulkResult]:
     """Apply one action to many leads, each decided on its own; one result per lead id.
 
@@ -342,7 +413,9 @@ def bulk_update_leads(
     ids = list(dict.fromkeys(lead_ids))  # once each, in the order given
     leads = Lead.objects.filter(clinic=clinic, pk__in=ids).with_contact_rule().in_bulk()
     apply = {
-        BulkAction.STATUS: lambda lead: update_lead_status(lead=lead, status=status),
+        BulkAction.STATUS: lambda lead: update_lead_status(
+            lead=lead, status=status, actor=actor, via="bulk"
+        ),
         BulkAction.ASSIGN: lambda lead: assign_lead(lead=lead, member=member),
         BulkAction.UNASSIGN: lambda lead: assign_lead(lead=lead, member=None),
         BulkAction.ARCHIVE: lambda lead: set_lead_archived(lead=lead, archived=True),

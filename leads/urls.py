@@ -13,6 +13,7 @@ urlpatterns = [
     path("enquiry-sent", views.enquiry_sent, name="enquiry-sent"),
     path("clinic/dashboard", views.dashboard, name="dashboard"),
     path("clinic/leads", views.inbox, name="inbox"),
+    path("clinic/analytics", views.analytics, name="analytics"),
     path("clinic/leads/<int:pk>", views.lead_detail, name="lead-detail"),
     path("clinic/leads/update-status", views.update_status, name="update-status"),
     path("clinic/leads/<int:pk>/notes", views.add_note, name="add-note"),

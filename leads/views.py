@@ -24,8 +24,10 @@ from antidote.errors import AntidoteError
 from antidote.filters import bad_filters_csv
 from antidote.portal import SESSION_KEY, clinic_member_required
 from billing import selectors as billing
+from leads import analytics as outcomes
 from leads import services, throttle
 from leads.forms import (
+    AnalyticsForm,
     BulkLeadForm,
     EnquiryForm,
     InvitedAccountForm,
@@ -41,6 +43,7 @@ from leads.models import Clinic, ClinicMember, Lead, Package
 from leads.selectors import (
     inbox_default,
     lead_contact,
+    lead_events,
     leads_for,
     leads_this_month,
     notes_for,
@@ -160,6 +163,34 @@ def dashboard(request):
     return render(request, "leads/dashboard.html", context)
 
 
+@require_GET
+@clinic_member_required
+def analytics(request):
+    """What each rupee of credits brought the clinic, per month, package and price tier; the
+    same lines as a CSV with ``?format=csv``."""
+    form = AnalyticsForm(request.GET)
+    if not form.is_valid():
+        if request.GET.get("format") == "csv":
+            return bad_filters_csv(form)
+        return render(request, "leads/analytics.html", {"form": form}, status=400)
+    report = outcomes.clinic_report(clinic=request.clinic, months=form.cleaned_data["months"] or 12)
+    if form.cleaned_data["format"] == "csv":
+        response = StreamingHttpResponse(
+            csv_lines(outcomes.report_rows(report)), content_type="text/csv; charset=utf-8"
+        )
+        name = f"analytics-{request.clinic.slug}-{timezone.localdate():%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    context = {
+        "form": form,
+        "report": report,
+        "columns": outcomes.COLUMNS,
+        "peer_minimum": outcomes.PEER_COHORT_MINIMUM,
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "leads/analytics.html", context)
+
+
 def _dispute_cutoff():
     """Leads charged after this may still be disputed (the dispute page has the full rules)."""
     return timezone.now() - timedelta(days=settings.DISPUTE_WINDOW_DAYS)
@@ -205,6 +236,7 @@ def inbox(request):
         "filter_values": [(name, form.data.get(name, "")) for name in form.fields],
         "using_default": using_default,
         "statuses": Lead.Status.choices,
+        "lost_reasons": Lead.LostReason.choices,
         "dispute_cutoff": _dispute_cutoff(),
         "bulk_form": BulkLeadForm(clinic=request.clinic),
     }
@@ -272,7 +304,9 @@ def _lead_page(request, lead, *, status=200, note_form=None, assign_form=None, n
         "lead": lead,
         "contact": lead_contact(lead),
         "statuses": Lead.Status.choices,
+        "lost_reasons": Lead.LostReason.choices,
         "notes": notes_for(lead=lead),
+        "events": lead_events(lead=lead),
         "note_form": note_form or LeadNoteForm(),
         "assign_form": assign_form
         or LeadAssignForm(clinic=request.clinic, initial={"assignee": lead.assigned_to_id}),
@@ -337,6 +371,7 @@ def bulk(request):
                 action=data["action"],
                 status=data["status"],
                 member=data["assignee"],
+                actor=request.user,
             )
         except AntidoteError as refusal:
             form.add_error(None, refusal.message)
@@ -392,16 +427,32 @@ def update_status(request):
         pk=lead_id,
         clinic=request.clinic,
     )
-    error = None
-    try:
-        services.update_lead_status(lead=lead, status=form.cleaned_data.get("status", ""))
-    except AntidoteError as refusal:
-        error = refusal.message
+    error = next(
+        (f"{form.fields[name].label}: {errors[0]}" for name, errors in form.errors.items()),
+        None,
+    )
+    if error is None:
+        data = form.cleaned_data
+        try:
+            services.update_lead_status(
+                lead=lead,
+                status=data.get("status", ""),
+                actor=request.user,
+                booked_for=data.get("booked_for"),
+                revenue_paise=data.get("revenue"),
+                lost_reason=data.get("lost_reason", ""),
+            )
+        except AntidoteError as refusal:
+            error = refusal.message
     if request.htmx:
         context = {
             "lead": lead,
             "contact": lead_contact(lead),
             "statuses": Lead.Status.choices,
+            "lost_reasons": Lead.LostReason.choices,
+            # A refused step keeps what was chosen, so its missing detail can be added.
+            "chosen": form.cleaned_data.get("status") if error else None,
+            "in_row": True,
             "error": error,
             "saved": error is None,
             "dispute_cutoff": _dispute_cutoff(),

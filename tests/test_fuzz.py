@@ -27,6 +27,7 @@ import traceback
 from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from http.cookies import SimpleCookie
 from unittest.mock import patch
 from urllib.parse import quote, urlencode
@@ -238,7 +239,7 @@ def build_world() -> World:
         clinic=clinic_a, package=package_a, name="Asha Patel", phone="9000000001"
     )
     booked = leads.submit_enquiry(clinic=clinic_a, name="Ravi Kumar", phone="9000000002")
-    leads.update_lead_status(lead=booked, status="booked")
+    leads.update_lead_status(lead=booked, status="booked", booked_for=date(2026, 5, 4))
     leads.submit_enquiry(clinic=clinic_a, name="Asha Patel", phone="9000000001")  # duplicate
     # The clinic's workflow: a note, an assignment, an archived lead and a saved filter.
     leads.add_lead_note(lead=booked, author=member_a, body="Called back, booked Monday")

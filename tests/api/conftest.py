@@ -1,6 +1,7 @@
 """Two clinics with leads, a dispute and payments, and API keys for each: the REST API's world."""
 
 from dataclasses import dataclass
+from datetime import date
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -57,7 +58,7 @@ def build_side(name: str, phone_base: int) -> Side:
     fund(clinic, 1_000)
     charged = leads.submit_enquiry(clinic=clinic, name="Asha Patel", phone=f"{phone_base + 1}")
     booked = leads.submit_enquiry(clinic=clinic, name="Ravi Kumar", phone=f"{phone_base + 2}")
-    leads.update_lead_status(lead=booked, status="booked")
+    leads.update_lead_status(lead=booked, status="booked", booked_for=date(2026, 5, 4))
     held = LeadFactory(clinic=clinic, patient_name="Hidden Person", phone=f"+91{phone_base + 3}")
     dispute = disputes.open_dispute(
         lead=charged,

@@ -84,11 +84,36 @@ def test_cursor_pagination_walks_every_lead_once(a):
 
 
 def test_status_update(a):
-    response = a.client().patch(f"/api/v1/leads/{a.booked.pk}/", {"status": "converted"})
+    response = a.client().patch(
+        f"/api/v1/leads/{a.booked.pk}/", {"status": "treated", "revenue_paise": 4_500_000}
+    )
     assert response.status_code == 200
-    assert response.json()["status"] == "converted"
+    body = response.json()
+    assert (body["status"], body["revenue_paise"], body["booked_for"]) == (
+        "treated",
+        4_500_000,
+        None,
+    )
     a.booked.refresh_from_db()
-    assert a.booked.status == Lead.Status.CONVERTED
+    assert a.booked.status == Lead.Status.TREATED
+    step = a.booked.events.order_by("-at", "-id").first()
+    assert (step.from_status, step.to_status, step.via) == ("booked", "treated", "api")
+
+
+def test_an_outcome_without_its_details_is_a_400_with_the_reason(a):
+    client = a.client()
+    response = client.patch(f"/api/v1/leads/{a.charged.pk}/", {"status": "lost"})
+    assert response.status_code == 400
+    assert "Choose why the lead was lost" in str(response.json())
+    response = client.patch(
+        f"/api/v1/leads/{a.charged.pk}/", {"status": "lost", "lost_reason": "price"}
+    )
+    assert response.status_code == 200 and response.json()["lost_reason"] == "price"
+    response = client.patch(
+        f"/api/v1/leads/{a.charged.pk}/", {"status": "booked", "booked_for": "someday"}
+    )
+    assert response.status_code == 400
+    assert "booked_for" in str(response.json())
 
 
 def test_status_update_of_a_held_lead_is_refused_with_the_portals_reason(a):

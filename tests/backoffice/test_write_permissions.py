@@ -273,7 +273,15 @@ def label_of(model) -> str:
 
 
 MODEL_URL = re.compile(r"^(?P<app>\w+?)_(?P<model>\w+)_(?P<view>[a-z_]+)$")
-SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "jsi18n"}
+SITE_VIEWS = {
+    "index",
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "jsi18n",
+    "marketplace-report",  # a read-only report (issue 17)
+}
 
 
 def site_endpoints(world, covered):

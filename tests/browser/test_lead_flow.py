@@ -1,6 +1,8 @@
 """A patient enquires; the clinic sees the lead, its balance lowered by the tier price, and
 works the lead without a page reload."""
 
+from datetime import date
+
 import pytest
 from playwright.sync_api import expect
 
@@ -55,7 +57,7 @@ def test_patient_enquiry_reaches_the_clinic_charged_and_is_worked_in_place(
     with page.expect_response(lambda r: r.url.endswith("/clinic/leads/update-status")) as answer:
         row.locator("select[name=status]").select_option("contacted")
     assert answer.value.status == 200
-    expect(page.locator(f"#lead-{lead.pk} select")).to_have_value("contacted")
+    expect(page.locator(f"#lead-{lead.pk} select[name=status]")).to_have_value("contacted")
     assert page.evaluate("window.__notReloaded") is True
     lead.refresh_from_db()
     assert lead.status == "contacted"
@@ -67,7 +69,7 @@ def test_inbox_filter_swaps_the_table_without_reload(page, live_server, login, s
     clinic = ClinicMemberFactory(user=user).clinic
     fund(clinic, 1_000)
     booked = services.submit_enquiry(clinic=clinic, name="Booked Patient", phone="9000000001")
-    services.update_lead_status(lead=booked, status="booked")
+    services.update_lead_status(lead=booked, status="booked", booked_for=date(2026, 5, 4))
     services.submit_enquiry(clinic=clinic, name="New Patient", phone="9000000002")
 
     login(user.username, PASSWORD)

@@ -93,6 +93,7 @@ def _pages(world):
         "disputes": "/clinic/disputes",
         "dispute-form": f"/clinic/disputes/create/{lead.pk}",
         "team": "/clinic/team",
+        "analytics": "/clinic/analytics",
         "two-factor": "/clinic/two-factor",
         "public-list": "/packages/",
         "public-package": f"/packages/{world['package'].pk}/",

@@ -59,24 +59,26 @@ def _enquiry(**fields):
 )
 def test_status_form_never_redirects_off_site(logged_in, charged, target):
     response = logged_in.post(
-        "/clinic/leads/update-status", {"lead_id": charged.pk, "status": "booked", "next": target}
+        "/clinic/leads/update-status",
+        {"lead_id": charged.pk, "status": "contacted", "next": target},
     )
     assert response.status_code == 302
     assert response["Location"] == f"/clinic/leads/{charged.pk}"
     charged.refresh_from_db()
-    assert charged.status == "booked"
+    assert charged.status == "contacted"
 
 
 @pytest.mark.parametrize("target", ["²", "x", "leads:dashboard", "dashboard"])
 def test_status_form_never_takes_next_for_a_view_name(logged_in, charged, target):
     """redirect() reverses a string without "/" or "." as a view name: "²" was a 500."""
     response = logged_in.post(
-        "/clinic/leads/update-status", {"lead_id": charged.pk, "status": "booked", "next": target}
+        "/clinic/leads/update-status",
+        {"lead_id": charged.pk, "status": "contacted", "next": target},
     )
     assert response.status_code == 302
     assert response["Location"] in (f"/clinic/leads/{charged.pk}", iri_to_uri(target))
     charged.refresh_from_db()
-    assert charged.status == "booked"
+    assert charged.status == "contacted"
 
 
 def test_status_form_keeps_a_local_next(logged_in, charged):
@@ -93,7 +95,7 @@ def test_status_form_keeps_a_local_next(logged_in, charged):
 @pytest.mark.parametrize("lead_id", NOT_NUMBERS)
 def test_status_update_refuses_a_lead_id_that_is_not_a_lead_number(logged_in, charged, lead_id):
     response = logged_in.post(
-        "/clinic/leads/update-status", {"lead_id": lead_id, "status": "booked"}
+        "/clinic/leads/update-status", {"lead_id": lead_id, "status": "contacted"}
     )
     assert response.status_code in (400, 404)
     charged.refresh_from_db()
@@ -103,7 +105,7 @@ def test_status_update_refuses_a_lead_id_that_is_not_a_lead_number(logged_in, ch
 def test_status_update_refuses_a_status_with_a_nul_byte(logged_in, charged):
     response = logged_in.post(
         "/clinic/leads/update-status",
-        {"lead_id": charged.pk, "status": "booked\x00"},
+        {"lead_id": charged.pk, "status": "contacted\x00"},
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 400

@@ -1,6 +1,6 @@
 """Lead intake: charge on delivery, duplicates free, hold and release, masking, notifications."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
@@ -213,8 +213,9 @@ def test_package_of_another_clinic_is_refused(clinic):
 def test_status_moves_through_the_workflow(clinic):
     fund(clinic, 1_000)
     lead = enquire(clinic)
-    for status in ["contacted", "booked", "converted", "lost"]:
-        services.update_lead_status(lead=lead, status=status)
+    details = {"booked": {"booked_for": date(2026, 5, 4)}, "lost": {"lost_reason": "price"}}
+    for status in ["contacted", "booked", "treated", "lost"]:
+        services.update_lead_status(lead=lead, status=status, **details.get(status, {}))
         lead.refresh_from_db()
         assert lead.status == status
 

@@ -3,6 +3,7 @@
 import csv
 import io
 import re
+from datetime import date
 
 import pytest
 from django.core import mail
@@ -280,7 +281,7 @@ def test_inbox_filters_and_search(logged_in, clinic):
     peel = PackageFactory(clinic=clinic, name="Chemical peel")
     a = services.submit_enquiry(clinic=clinic, package=peel, name="Asha", phone="9000000001")
     b = services.submit_enquiry(clinic=clinic, name="Bala", phone="9000000002")
-    services.update_lead_status(lead=b, status="booked")
+    services.update_lead_status(lead=b, status="booked", booked_for=date(2026, 5, 4))
 
     def shown(query):
         return [int(pk) for pk in _row_ids(logged_in.get(f"/clinic/leads?{query}").text)]
@@ -348,7 +349,12 @@ def test_status_update_without_htmx_redirects_back(logged_in, clinic):
     lead = services.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
     response = logged_in.post(
         "/clinic/leads/update-status",
-        {"lead_id": lead.pk, "status": "booked", "next": "/clinic/leads?status=new"},
+        {
+            "lead_id": lead.pk,
+            "status": "booked",
+            "booked_for": "2026-05-04",
+            "next": "/clinic/leads?status=new",
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == "/clinic/leads?status=new"

@@ -3,6 +3,7 @@ default filter. Masked (held) leads are never worked; another clinic's leads are
 
 import csv
 import io
+from datetime import date
 
 import pytest
 from django.core.cache import cache
@@ -197,7 +198,10 @@ def test_mine_and_unassigned_filters_combine_with_the_others(logged_in, clinic, 
     nobodys = charged(clinic, phone="9000000004")
     services.assign_lead(lead=mine_new, member=me)
     services.assign_lead(
-        lead=services.update_lead_status(lead=mine_booked, status="booked"), member=me
+        lead=services.update_lead_status(
+            lead=mine_booked, status="booked", booked_for=date(2026, 5, 4)
+        ),
+        member=me,
     )
     services.assign_lead(lead=theirs, member=colleague)
     assert set(inbox_ids(logged_in, "?assigned=mine")) == {mine_new.pk, mine_booked.pk}
@@ -455,7 +459,7 @@ def test_bulk_service_refuses_bad_requests_before_touching_any_lead(clinic, outs
 def test_bulk_service_acts_once_per_lead_even_when_an_id_repeats(clinic):
     lead = charged(clinic)
     results = services.bulk_update_leads(
-        clinic=clinic, lead_ids=[lead.pk, lead.pk], action="status", status="booked"
+        clinic=clinic, lead_ids=[lead.pk, lead.pk], action="status", status="contacted"
     )
     assert [(r.lead_id, r.done) for r in results] == [(lead.pk, True)]
 

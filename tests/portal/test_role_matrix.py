@@ -57,7 +57,11 @@ def _is_rest_api(route) -> bool:
 
 
 PORTAL_ROUTES = [r for r in ROUTES if r.name in PORTAL_ACCESS]
-MONEY_ROUTES = [r for r in PORTAL_ROUTES if r.name.split(":")[0] in ("billing", "payments")]
+MONEY_ROUTES = [
+    r
+    for r in PORTAL_ROUTES
+    if r.name.split(":")[0] in ("billing", "payments") or r.name == "leads:analytics"
+]
 TEAM_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("leads:team")]
 NOTIFICATION_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("notifications:")]
 OWNER_ROUTES = [

@@ -17,6 +17,8 @@ by this rule (``foreign_data``), checked before anything is written:
 Leads, ledger entries and disputes hang off clinics, so the clinic rule covers them.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import check_password
@@ -24,6 +26,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from antidote.management.commands.staff_totp import enrol
 from billing import services as billing
@@ -85,10 +88,17 @@ PATIENTS = [
     ("Asha Patel", "98200 11111", Lead.Status.NEW),
     ("Rahul Mehta", "+91 98200 22222", Lead.Status.CONTACTED),
     ("Priya Nair", "098200 33333", Lead.Status.BOOKED),
-    ("Vikram Rao", "919820044444", Lead.Status.CONVERTED),
+    ("Vikram Rao", "919820044444", Lead.Status.TREATED),
     ("Neha Singh", "9820055555", Lead.Status.LOST),
 ]
 
+# Each demo outcome is reached the way a front desk would, so the timelines show real steps.
+DEMO_STEPS = {
+    Lead.Status.CONTACTED: ["contacted"],
+    Lead.Status.BOOKED: ["contacted", "booked"],
+    Lead.Status.TREATED: ["contacted", "booked", "treated"],
+    Lead.Status.LOST: ["contacted", "lost"],
+}
 
 DEMO_SLUGS = {clinic[0] for clinic in CLINICS}
 DEMO_PROMO = "WELCOME10"
@@ -251,7 +261,14 @@ class Command(BaseCommand):
                 message="I would like to know more about this treatment.",
             )
             if lead.billing_state == Lead.Billing.CHARGED and status != Lead.Status.NEW:
-                leads.update_lead_status(lead=lead, status=status)
+                for step in DEMO_STEPS[status]:
+                    leads.update_lead_status(
+                        lead=lead,
+                        status=step,
+                        booked_for=timezone.localdate() + timedelta(days=3),
+                        revenue_paise=4_500_000 if step == Lead.Status.TREATED else None,
+                        lost_reason="price" if step == Lead.Status.LOST else "",
+                    )
         if clinic.slug == "glow-skin-mumbai":
             # The same patient again within 30 days: recorded as a duplicate, not charged.
             leads.submit_enquiry(
