@@ -18,13 +18,18 @@ def clinic_endpoint(*, clinic_id: int, endpoint_id: int) -> WebhookEndpoint | No
     return WebhookEndpoint.objects.filter(clinic_id=clinic_id, pk=endpoint_id).first()
 
 
-def endpoint_deliveries(*, endpoint: WebhookEndpoint, limit: int = 50):
-    return list(
+def endpoint_delivery_log(*, endpoint: WebhookEndpoint):
+    """Every delivery to the endpoint, newest first, with its event and tries."""
+    return (
         OutboxMessage.objects.filter(endpoint=endpoint)
         .select_related("event")
         .prefetch_related("tries")
-        .order_by("-pk")[:limit]
+        .order_by("-pk")
     )
+
+
+def endpoint_deliveries(*, endpoint: WebhookEndpoint, limit: int = 50):
+    return list(endpoint_delivery_log(endpoint=endpoint)[:limit])
 
 
 def clinic_delivery(*, clinic_id: int, message_id: int) -> OutboxMessage | None:

@@ -11,6 +11,7 @@ from antidote import api_keys
 from disputes import services as disputes
 from leads import services as leads
 from leads.models import Lead
+from notifications import services as notifications
 from tests.disputes.conftest import DESCRIPTION, PNG
 from tests.factories import ClinicFactory, ClinicMemberFactory, LeadFactory, fund, paid_order
 
@@ -45,6 +46,7 @@ class Side:
     held: Lead
     dispute: object
     order: object
+    endpoint: object
 
     def client(self, scope="write") -> ApiClient:
         return ApiClient(self.write if scope == "write" else self.read)
@@ -68,7 +70,11 @@ def build_side(name: str, phone_base: int) -> Side:
     order = paid_order(clinic=clinic, user=owner, amount=1_000)
     write = api_keys.create_api_key(clinic=clinic, name="CRM", scope="write", actor=owner).token
     read = api_keys.create_api_key(clinic=clinic, name="Sheet", scope="read", actor=owner).token
-    return Side(clinic, owner, write, read, charged, booked, held, dispute, order)
+    # Loopback is allowed in tests; nothing listens on port 9, so a send fails fast.
+    endpoint = notifications.create_webhook_endpoint(
+        clinic=clinic, url=f"http://127.0.0.1:9/{name.split()[0].lower()}", events=["lead.held"]
+    )
+    return Side(clinic, owner, write, read, charged, booked, held, dispute, order, endpoint)
 
 
 @pytest.fixture

@@ -52,6 +52,8 @@ def real_ids(path: str, side) -> list[int]:
         return [side.booked.pk, side.held.pk, side.charged.pk]
     if path.startswith("/api/v1/disputes/"):
         return [side.dispute.pk]
+    if path.startswith("/api/v1/webhook-endpoints/"):
+        return [side.endpoint.pk]
     return []
 
 

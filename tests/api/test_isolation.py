@@ -23,6 +23,7 @@ LISTS = {
     "api-v1:dispute-list": ["dispute"],
     "api-v1:payment-list": ["order"],
     "api-v1:document-list": ["order"],
+    "api-v1:webhook-endpoint-list": ["endpoint"],
     "api-v1:ledger-entry-list": [],  # checked by lead and balance below
 }
 # Detail and write endpoints: route name -> (method, the Side attribute in the path, body).
@@ -34,6 +35,14 @@ OBJECTS = {
     ],
     "api-v1:dispute-detail": [("get", "dispute", None)],
     "api-v1:dispute-cancel": [("post", "dispute", {})],
+    "api-v1:webhook-endpoint-detail": [
+        ("get", "endpoint", None),
+        ("patch", "endpoint", {"url": "http://127.0.0.1:9/stolen", "enabled": False}),
+        ("delete", "endpoint", None),
+    ],
+    "api-v1:webhook-endpoint-roll-secret": [("post", "endpoint", {})],
+    "api-v1:webhook-endpoint-send-test": [("post", "endpoint", {})],
+    "api-v1:webhook-endpoint-deliveries": [("get", "endpoint", None)],
 }
 SINGLETONS = {"api-v1:balance"}
 
@@ -70,6 +79,7 @@ def test_lists_show_only_own_rows_by_their_clinic(a, b, name):
         "api-v1:dispute-list": {b.dispute.pk},
         "api-v1:payment-list": {b.order.pk},
         "api-v1:document-list": {f"receipt-{b.order.pk}"},
+        "api-v1:webhook-endpoint-list": {b.endpoint.pk},
     }.get(name)
     if expected is not None:
         assert {item["id"] for item in results} == expected
@@ -85,12 +95,16 @@ def test_lists_show_only_own_rows_by_their_clinic(a, b, name):
 )
 def test_another_clinics_objects_are_404_and_unchanged(a, b, name, method, attribute, body):
     target = getattr(a, attribute)
+    secret, url = a.endpoint.secret, a.endpoint.url
     response = getattr(b.client(), method)(_path(name, target.pk), body)
     assert response.status_code == 404
     assert response.json()["detail"] == "Not found (or not your clinic's)."
     a.booked.refresh_from_db()
     a.dispute.refresh_from_db()
+    a.endpoint.refresh_from_db()
     assert a.booked.status == "booked" and a.dispute.status == "pending"
+    assert (a.endpoint.secret, a.endpoint.url, a.endpoint.is_active) == (secret, url, True)
+    assert not a.endpoint.messages.exists()
 
 
 def test_a_dispute_on_another_clinics_lead_is_refused(a, b):
