@@ -77,6 +77,10 @@ def test_the_analytics_page_fits_and_draws_its_charts(
     screenshot(f"analytics-{size['width']}")
 
 
+# htmx marks what it is still requesting, swapping or settling.
+BUSY = ".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added"
+
+
 def test_one_tap_outcomes_in_the_inbox(page, live_server, login, screenshot):
     user = UserFactory(username="tap-owner")
     clinic = ClinicMemberFactory(user=user).clinic
@@ -95,9 +99,12 @@ def test_one_tap_outcomes_in_the_inbox(page, live_server, login, screenshot):
     expect(page.locator(f'#lead-{lead.pk} [data-testid="status-saved"]')).to_contain_text(
         "contacted"
     )
+    # The swapped row's controls answer only once htmx has processed and settled it.
+    expect(page.locator(BUSY)).to_have_count(0)
     row = page.locator(f"#lead-{lead.pk}")
     row.locator('[data-testid="status-select"]').select_option("booked")
     expect(page.locator(f"#lead-{lead.pk} .row-error")).to_contain_text("appointment date")
+    expect(page.locator(BUSY)).to_have_count(0)
     row = page.locator(f"#lead-{lead.pk}")
     expect(row.locator('[data-testid="booked-for"]')).to_be_visible()
     row.locator('[data-testid="booked-for"]').fill("2026-05-04")
