@@ -378,6 +378,8 @@ GST_SUPPLIER_LEGAL_NAME, GST_SUPPLIER_GSTIN, GST_SUPPLIER_STATE_CODE, GST_SUPPLI
     env.str(name, default=_gst_defaults.get(name, "")).strip() for name in _GST_SUPPLIER
 )
 _gst_missing = [name for name in _GST_SUPPLIER if not globals()[name]]
+# Missing only where the schema commands run without it (above); the system checks then skip it.
+GST_SUPPLIER_CONFIGURED = not _gst_missing
 if _gst_missing and not _schema_only:
     raise ImproperlyConfigured(
         f"PAYMENT_MODE is 'live' but {', '.join(_gst_missing)} not set: tax invoices cannot "

@@ -94,6 +94,17 @@ def test_schema_commands_run_without_keys_but_nothing_that_serves_or_moves_money
         assert "RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET are not both set" in refused.stderr, args
 
 
+def test_schema_commands_run_on_a_bare_clone_with_nothing_configured():
+    # A fresh clone with no .env: no keys, no GST supplier, no broker. Checking migrations
+    # still works (the supplier checks have nothing to check), and serving still refuses.
+    schema = _run(["manage.py", "makemigrations", "--check", "--dry-run"])
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    assert "No changes detected" in schema.stdout
+    refused = _run(["-c", "import antidote.wsgi"])
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured" in refused.stderr
+
+
 def test_an_unknown_payment_mode_refuses_to_start():
     result = _check_deploy(**PRODUCTION, PAYMENT_MODE="sandbox")
     assert result.returncode == 1
