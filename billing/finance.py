@@ -218,7 +218,7 @@ def identity_problems(*, months=None) -> list[str]:
             if gap:
                 problems.append(
                     f"account #{account_id}, {month:%Y-%m}: the finance identity is off by "
-                    f"{float(gap) / 100:.4f} rupees"
+                    f"{gap} paise (an exact fraction)"
                 )
     return problems
 

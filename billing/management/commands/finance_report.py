@@ -42,7 +42,7 @@ class Command(export_ledger.Command):
         if report.identity_gap():
             raise CommandError(
                 f"The finance identity does not hold for {month:%Y-%m}: off by "
-                f"{float(report.identity_gap()) / 100:.4f} rupees.",
+                f"{report.identity_gap()} paise (an exact fraction).",
                 returncode=1,
             )
 
