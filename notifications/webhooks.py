@@ -38,7 +38,8 @@ def payload(event) -> bytes:
 
 
 def check_url(url: str) -> str:
-    """A URL we may post to, or a clear error: http(s), a host, and only public addresses."""
+    """A URL we may post to, or a clear error: https, a host, and only public addresses (plain
+    http only to loopback, which itself needs ``WEBHOOK_ALLOW_LOOPBACK``)."""
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -48,9 +49,13 @@ def check_url(url: str) -> str:
     if len(url) > 500:
         raise AntidoteError("A webhook URL is at most 500 characters.")
     try:
-        _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        address = _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     except ValueError:
         raise AntidoteError("That URL has an invalid port.") from None
+    # Payloads carry patients' contact details and our signature: plain http only to a
+    # receiver on this machine, where tests and local development run theirs.
+    if parts.scheme == "http" and not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+        raise AntidoteError("Use an https:// URL: webhooks carry patients' contact details.")
     return url
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
-from notifications import services, signing
+from notifications import services, signing, webhooks
 from notifications.models import DeliveryAttempt, EventType, OutboxMessage
 from tests.factories import ClinicFactory
 from tests.notifications.receiver import Receiver
@@ -214,6 +214,12 @@ def test_retries_stop_after_a_day_and_three_days_of_failures_disable_the_endpoin
 def test_private_link_local_and_malformed_urls_are_refused(url):
     with pytest.raises(AntidoteError):
         _endpoint(ClinicFactory(), url)
+
+
+def test_plain_http_to_a_public_address_is_refused_https_is_not():
+    with pytest.raises(AntidoteError, match="Use an https:// URL"):
+        webhooks.check_url("http://93.184.216.34/hook")
+    assert webhooks.check_url(" https://93.184.216.34/hook ") == "https://93.184.216.34/hook"
 
 
 def test_loopback_is_refused_unless_the_setting_allows_it(settings):
