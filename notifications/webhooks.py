@@ -49,14 +49,20 @@ def check_url(url: str) -> str:
     if len(url) > 500:
         raise AntidoteError("A webhook URL is at most 500 characters.")
     try:
-        address = _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        _address(parts)
     except ValueError:
         raise AntidoteError("That URL has an invalid port.") from None
-    # Payloads carry patients' contact details and our signature: plain http only to a
-    # receiver on this machine, where tests and local development run theirs.
+    return url
+
+
+def _address(parts) -> str:
+    """The checked address to connect to for a split URL (also at send time, for endpoints
+    saved before a rule tightened). Payloads carry patients' contact details and our
+    signature: plain http only to a receiver on this machine, where tests run theirs."""
+    address = _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
     if parts.scheme == "http" and not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
         raise AntidoteError("Use an https:// URL: webhooks carry patients' contact details.")
-    return url
+    return address
 
 
 def _allowed(address: str) -> bool:
@@ -112,7 +118,7 @@ def post_event(*, endpoint, event) -> Result:
     parts = urlsplit(endpoint.url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _resolve(parts.hostname, port)
+        address = _address(parts)
     except (AntidoteError, ValueError) as error:
         return Result(ok=False, error=str(error))
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
