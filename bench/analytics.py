@@ -7,8 +7,10 @@ postgres://postgres@127.0.0.1:5432/antidote_bench_analytics; created and migrate
 It writes, straight in SQL (a service call per row would take an hour), one clinic with
 100,000 leads over 36 months in three price tiers (charged, held and duplicates; every outcome
 with its details; first contacts) and 1,000,000 ledger rows on its account (a charge per
-charged lead, refunds, and top-ups, with the balance chain kept), then rebuilds its
-pre-aggregate once. The baseline is a clinic of the same shape with 100 leads.
+charged lead, refunds, and top-ups, with the balance chain kept), a paid credit lot per top-up
+that charges drew (each worth its own odd fraction of ₹1 a credit) with one allocation per
+charge and refund, then rebuilds its pre-aggregate once. The baseline is a clinic of the same
+shape with 100 leads.
 
 It then times GET /clinic/analytics through Django's test client (the whole request: session,
 middleware, queries, template): p50 and p95 over ``--requests`` requests, for the big clinic,
@@ -138,6 +140,41 @@ FROM entries
 """
 
 
+# The lots: the k-th charge draws from the paid lot of top-up (k - 1) / 4 + 1 (four charges
+# of at most 250 credits fit a 1,000-credit top-up), worth 83,333 to 89,333 paise for 1,000
+# credits; a refund gives back to its charge's lot.
+LOTS_SQL = """
+WITH charges AS (
+    SELECT id, credits, lead_id, row_number() OVER (ORDER BY id) AS k
+    FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'lead_charge'
+),
+topups AS (
+    SELECT id, created_at, row_number() OVER (ORDER BY id) AS n
+    FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'purchase'
+),
+lots AS (
+    INSERT INTO billing_creditlot (account_id, kind, source_id, granted, remaining, expires_at,
+                                   value_paise, value_credits, memo, created_at)
+    SELECT %(account)s, 'paid', id, 1000, 0, created_at + interval '365 days',
+           83333 + (n %% 7) * 1000, 1000, '', created_at
+    FROM topups WHERE n <= (SELECT count(*) FROM charges) / 4 + 1
+    RETURNING id, source_id
+),
+drawn AS (
+    SELECT charges.id AS entry_id, charges.lead_id, lots.id AS lot_id, -charges.credits AS credits
+    FROM charges
+    JOIN topups ON topups.n = (charges.k - 1) / 4 + 1
+    JOIN lots ON lots.source_id = topups.id
+)
+INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
+SELECT entry_id, lot_id, credits FROM drawn
+UNION ALL
+SELECT refund.id, drawn.lot_id, -refund.credits
+FROM billing_credittransaction refund JOIN drawn ON drawn.lead_id = refund.lead_id
+WHERE refund.account_id = %(account)s AND refund.kind = 'dispute_refund'
+"""
+
+
 def load_big_clinic():
     from django.db import connection
 
@@ -162,6 +199,7 @@ def load_big_clinic():
                     "topups": LEDGER_ROWS - charges - refunds,
                 },
             )
+            cursor.execute(LOTS_SQL, {"account": account.pk})
             cursor.execute(
                 "UPDATE billing_creditaccount SET balance = "
                 "(SELECT SUM(credits) FROM billing_credittransaction WHERE account_id = %s) "
@@ -197,6 +235,7 @@ def load_demo_clinic():
                 LEDGER_SQL,
                 {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 20},
             )
+            cursor.execute(LOTS_SQL, {"account": account.pk})
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     return clinic, user
 
