@@ -123,7 +123,7 @@ WITH charged AS (
 ),
 entries AS (
     SELECT n AS seq, 'purchase' AS kind, 1000::bigint AS credits, NULL::bigint AS lead_id,
-           'bench:topup:' || n AS key
+           'bench:topup:%(account)s:' || n AS key
     FROM generate_series(1, %(topups)s) AS n
     UNION ALL
     SELECT %(topups)s + k, 'lead_charge', -price_credits, id, 'bench:charge:' || id FROM charged
@@ -143,42 +143,50 @@ FROM entries
 # The lots: the k-th charge draws from the paid lot of top-up (k - 1) / 4 + 1 (four charges
 # of at most 250 credits fit a 1,000-credit top-up), worth 83,333 to 89,333 paise for 1,000
 # credits; a refund gives back to its charge's lot.
-LOTS_SQL = """
-WITH charges AS (
-    SELECT id, credits, lead_id, row_number() OVER (ORDER BY id) AS k
-    FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'lead_charge'
-),
-topups AS (
-    SELECT id, created_at, row_number() OVER (ORDER BY id) AS n
-    FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'purchase'
-),
-lots AS (
+LOTS_SQL = [
+    """
     INSERT INTO billing_creditlot (account_id, kind, source_id, granted, remaining, expires_at,
                                    value_paise, value_credits, memo, created_at)
     SELECT %(account)s, 'paid', id, 1000, 0, created_at + interval '365 days',
            83333 + (n %% 7) * 1000, 1000, '', created_at
-    FROM topups WHERE n <= (SELECT count(*) FROM charges) / 4 + 1
-    RETURNING id, source_id
-),
-drawn AS (
-    SELECT charges.id AS entry_id, charges.lead_id, lots.id AS lot_id, -charges.credits AS credits
-    FROM charges
-    JOIN topups ON topups.n = (charges.k - 1) / 4 + 1
-    JOIN lots ON lots.source_id = topups.id
-)
-INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
-SELECT entry_id, lot_id, credits FROM drawn
-UNION ALL
-SELECT refund.id, drawn.lot_id, -refund.credits
-FROM billing_credittransaction refund JOIN drawn ON drawn.lead_id = refund.lead_id
-WHERE refund.account_id = %(account)s AND refund.kind = 'dispute_refund'
-"""
+    FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS n
+          FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'purchase'
+          ORDER BY id
+          LIMIT (SELECT count(*) / 4 + 1 FROM billing_credittransaction
+                 WHERE account_id = %(account)s AND kind = 'lead_charge')) AS topups
+    """,
+    """
+    INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
+    SELECT charges.id, lots.id, -charges.credits
+    FROM (SELECT id, credits, (row_number() OVER (ORDER BY id) - 1) / 4 AS lot_index
+          FROM billing_credittransaction
+          WHERE account_id = %(account)s AND kind = 'lead_charge') AS charges
+    JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS lot_index
+          FROM billing_creditlot WHERE account_id = %(account)s) AS lots USING (lot_index)
+    """,
+    """
+    INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
+    SELECT refund.id, drawn.lot_id, -refund.credits
+    FROM billing_credittransaction refund
+    JOIN billing_credittransaction charge
+      ON charge.lead_id = refund.lead_id AND charge.kind = 'lead_charge'
+    JOIN billing_lotallocation drawn ON drawn.entry_id = charge.id
+    WHERE refund.account_id = %(account)s AND refund.kind = 'dispute_refund'
+    """,
+]
+
+
+def write_lots(cursor, account) -> None:
+    cursor.execute("ANALYZE")
+    for statement in LOTS_SQL:
+        cursor.execute(statement, {"account": account.pk})
+    cursor.execute("ANALYZE")  # as autovacuum would: the reads are planned on real counts
 
 
 def load_big_clinic():
     from django.db import connection
 
-    from billing.models import CreditAccount, CreditTransaction
+    from billing.models import CreditAccount, CreditLot, CreditTransaction
     from leads import analytics
     from leads.models import Lead
 
@@ -199,7 +207,6 @@ def load_big_clinic():
                     "topups": LEDGER_ROWS - charges - refunds,
                 },
             )
-            cursor.execute(LOTS_SQL, {"account": account.pk})
             cursor.execute(
                 "UPDATE billing_creditaccount SET balance = "
                 "(SELECT SUM(credits) FROM billing_credittransaction WHERE account_id = %s) "
@@ -207,6 +214,9 @@ def load_big_clinic():
                 [account.pk, account.pk],
             )
             cursor.execute("ANALYZE")
+    if not CreditLot.objects.filter(account=account).exists():
+        with connection.cursor() as cursor:
+            write_lots(cursor, account)
     start = time.perf_counter()
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     print(f"  full rebuild of the pre-aggregate: {(time.perf_counter() - start) * 1e3:,.0f} ms")
@@ -233,9 +243,9 @@ def load_demo_clinic():
             charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
             cursor.execute(
                 LEDGER_SQL,
-                {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 20},
+                {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 30},
             )
-            cursor.execute(LOTS_SQL, {"account": account.pk})
+            write_lots(cursor, account)
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     return clinic, user
 
