@@ -496,7 +496,7 @@ class LotSplit:
 def lot_split(*, clinic) -> LotSplit:
     """Credits left in paid and in bonus lots (expired ones not yet posted included)."""
     totals = dict(
-        CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0)
+        CreditLot.objects.filter(account__clinic=clinic, has_credits=True)
         .values_list("kind")
         .annotate(total=Sum("remaining"))
     )
@@ -524,7 +524,7 @@ def next_expiry(*, clinic, now=None) -> NextExpiry | None:
     """The soonest expiry of a live lot with credits left, and how many credits expire then
     (every lot due on that same local day)."""
     now = now or timezone.now()
-    live = CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0, expires_at__gt=now)
+    live = CreditLot.objects.filter(account__clinic=clinic, has_credits=True, expires_at__gt=now)
     first = live.order_by("expires_at").values_list("expires_at", flat=True).first()
     if first is None:
         return None
@@ -557,7 +557,7 @@ def lots_to_warn(*, now=None):
     now = now or timezone.now()
     return (
         CreditLot.objects.filter(
-            remaining__gt=0,
+            has_credits=True,
             expires_at__gt=now,
             expires_at__lte=now + timedelta(days=settings.EXPIRY_WARNING_DAYS),
             expiry_warned_at__isnull=True,
