@@ -103,6 +103,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
+# bench/load's reference: /bench/reference answers after one query (off: the path is a 404).
+BENCH_REFERENCE_VIEW = env.bool("BENCH_REFERENCE_VIEW", default=False)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
