@@ -433,7 +433,7 @@ def make_fixtures() -> dict:
     )
     bright = ClinicMember.objects.filter(user__username="bright").first()
     disputable = []
-    for i in range(400):
+    for i in range(120):
         lead = leads.submit_enquiry(
             clinic=bright.clinic,
             package=None,
