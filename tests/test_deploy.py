@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LIVE_KEYS = {
@@ -188,3 +190,17 @@ def test_the_msg91_provider_without_its_key_refuses_to_start():
     result = _check_deploy(**PRODUCTION, SMS_BACKEND="msg91")
     assert result.returncode == 1
     assert "MSG91_AUTH_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "threshold"), [(None, "1000000"), ("false", "None")])
+def test_prepared_statements_can_be_turned_off_for_pgbouncer_in_transaction_mode(value, threshold):
+    """pgbouncer 1.18 in transaction mode loses the posting's prepared statement between
+    transactions ("prepared statement _pg3_0 does not exist", seen in bench/load's check);
+    with the setting off psycopg prepares nothing, even where the posting asks it to."""
+    env = {"DATABASE_URL": "postgres://app@127.0.0.1:6432/antidote", **PRODUCTION}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = _run(["-c", f"import django; django.setup(); {code}"], **env)
+    assert result.returncode == 0, result.stderr
+    assert f"'prepare_threshold': {threshold}" in result.stdout
