@@ -356,7 +356,7 @@ def accounts_to_alert():
 
 
 def ledger_rows(*, date_from=None, date_to=None, clinic=None):
-    """Ledger entries oldest first for export, as plain tuples (no model instances)."""
+    """Ledger entries oldest first, for export (the caller picks the columns)."""
     entries = CreditTransaction.objects.all()
     if clinic is not None:
         entries = entries.filter(account__clinic=clinic)
@@ -364,19 +364,7 @@ def ledger_rows(*, date_from=None, date_to=None, clinic=None):
         entries = entries.filter(created_at__date__gte=date_from)
     if date_to:
         entries = entries.filter(created_at__date__lte=date_to)
-    return entries.order_by("id").values_list(
-        "id",
-        "created_at",
-        "account__clinic_id",
-        "account__clinic__name",
-        "kind",
-        "credits",
-        "balance_after",
-        "lead_id",
-        "actor__username",
-        "idempotency_key",
-        "memo",
-    )
+    return entries.order_by("id")
 
 
 def entry_exists(*, idempotency_key: str) -> bool:

@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from antidote.csv import csv_lines  # memos are user text: no cell may start a formula
+from antidote.csv import NUMBER, TEXT, TIME, export_csv  # memos are user text: no formulas
 from antidote.filters import bad_filters_csv
 from antidote.portal import clinic_member_required
 from billing import api
@@ -102,14 +102,15 @@ def credits_history(request):
     return _history_page(request)
 
 
-CSV_HEADER = ["id", "created_at", "kind", "credits", "balance_after", "lead_id", "memo"]
-
-
-def _csv_rows(entries):
-    yield CSV_HEADER
-    for e in entries.iterator(chunk_size=2000):
-        created = timezone.localtime(e.created_at).isoformat()
-        yield [e.pk, created, e.kind, e.credits, e.balance_after, e.lead_id or "", e.memo]
+CSV_COLUMNS = [
+    ("id", "id", NUMBER),
+    ("created_at", "created_at", TIME),
+    ("kind", "kind", TEXT),
+    ("credits", "credits", NUMBER),
+    ("balance_after", "balance_after", NUMBER),
+    ("lead_id", "lead_id", NUMBER),
+    ("memo", "memo", TEXT),
+]
 
 
 @clinic_member_required
@@ -123,7 +124,8 @@ def _history_page(request):
     if not valid:
         entries = entries.none()
     if request.GET.get("format") == "csv":
-        response = StreamingHttpResponse(csv_lines(_csv_rows(entries)), content_type="text/csv")
+        lines = (text for _, text in export_csv(entries, CSV_COLUMNS))
+        response = StreamingHttpResponse(lines, content_type="text/csv")
         stamp = timezone.localdate().isoformat()
         name = f"credits-{request.clinic.slug}-{stamp}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
