@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from fractions import Fraction
 
-from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Sum, Value, When
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db import connection
+from django.db.models import Case, F, Sum, Value, When
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
@@ -227,20 +228,17 @@ def identity_problems() -> list[str]:
     return problems
 
 
+_DRIFT = f"""
+    SELECT l.id, l.remaining, l.granted - COALESCE(d.drawn, 0)
+    FROM {CreditLot._meta.db_table} l
+    LEFT JOIN (SELECT lot_id, SUM(credits) AS drawn FROM {LotAllocation._meta.db_table}
+               WHERE lot_id IS NOT NULL GROUP BY lot_id) d ON d.lot_id = l.id
+    WHERE l.remaining <> l.granted - COALESCE(d.drawn, 0)
+    ORDER BY l.id"""
+
+
 def _lot_drift():
-    """Lots whose ``remaining`` differs from granted − Σ allocations: one pass."""
-    drawn = (
-        LotAllocation.objects.filter(lot=OuterRef("pk"))
-        .order_by()
-        .values("lot")
-        .annotate(total=Sum("credits"))
-        .values("total")
-    )
-    return (
-        CreditLot.objects.annotate(
-            expected=F("granted") - Coalesce(Subquery(drawn), 0, output_field=BigIntegerField())
-        )
-        .exclude(remaining=F("expected"))
-        .order_by("pk")
-        .values_list("pk", "remaining", "expected")
-    )
+    """Lots whose ``remaining`` differs from granted − Σ allocations: one pass over each."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DRIFT)
+        return cursor.fetchall()
