@@ -13,7 +13,7 @@ import csv
 from collections.abc import Iterator
 
 from django.core.exceptions import EmptyResultSet
-from django.db import connections
+from django.db import connections, transaction
 from django.db.models import F, Func, TextField
 from django.utils import timezone
 
@@ -102,27 +102,17 @@ class SafeText(_Twin):
         return _safe_text_sql(sql)
 
 
-def _local_iso_sql(sql: str, zone: str) -> str:
-    """``timezone.localtime(value, zone).isoformat()`` in SQL, over the timestamptz ``sql``
-    (which appears four times): microseconds only when not zero, the offset as ±HH:MM."""
-    zone = "'" + zone.replace("'", "''") + "'"
-    local = f"({sql} AT TIME ZONE {zone})"
-    offset = f"extract(epoch FROM {local} - ({sql} AT TIME ZONE 'UTC'))::int"
-    return (
-        f"to_char({local}, 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        f" || CASE WHEN mod(date_part('microseconds', {local})::bigint, 1000000) <> 0"
-        f" THEN to_char({local}, '.US') ELSE '' END"
-        f" || CASE WHEN {offset} < 0 THEN '-' ELSE '+' END"
-        f" || to_char(abs({offset}) / 3600, 'FM00') || ':'"
-        f" || to_char(mod(abs({offset}), 3600) / 60, 'FM00')"
-    )
+# ``isoformat()`` leaves out a zero fraction of a second; the session's time zone (set to the
+# current one around the COPY) gives the offset, as ±HH:MM.
+_LOCAL_ISO_SQL = "replace(to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SS.USTZH:TZM'), '.000000', '')"
 
 
 class LocalIsoTime(_Twin):
-    """PostgreSQL: the time as ISO 8601 text in the current time zone, as Python writes it."""
+    """PostgreSQL: the time as ``timezone.localtime(value).isoformat()`` writes it, when the
+    session's time zone is the current one (``export_csv`` sees to it)."""
 
     def template_sql(self, sql):
-        return _local_iso_sql(sql, timezone.get_current_timezone_name())
+        return _LOCAL_ISO_SQL.format(sql)
 
 
 def export_csv(queryset, columns) -> Iterator[tuple[int, str]]:
@@ -158,15 +148,22 @@ def _copied(queryset, columns) -> Iterator[tuple[int, str]]:
     except EmptyResultSet:  # a queryset.none()
         return
     statement = f"COPY ({sql}) TO STDOUT (FORMAT csv)"
-    # Client-side binding (Django's default cursor): COPY takes no server parameters.
-    with connections[queryset.db].cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        batch = []
-        # The server sends one message per row, ending in "\n" (the protocol promises it):
-        # the csv module ends a line with "\r\n" (RFC 4180), and so does this export.
-        for row in copy:
-            batch.append(row[:-1])
-            if len(batch) == EXPORT_BATCH_ROWS:
+    connection = connections[queryset.db]
+    zone = timezone.get_current_timezone_name()
+    # A transaction so that the time zone set here (for LocalIsoTime) is undone however the
+    # export ends; it is set back explicitly too, for a caller's transaction that goes on.
+    with transaction.atomic(using=queryset.db), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [zone])
+        # Client-side binding (Django's default cursor): COPY takes no server parameters.
+        with cursor.cursor.copy(statement, params) as copy:
+            batch = []
+            # The server sends one message per row, ending in "\n" (the protocol promises it):
+            # the csv module ends a line with "\r\n" (RFC 4180), and so does this export.
+            for row in copy:
+                batch.append(row[:-1])
+                if len(batch) == EXPORT_BATCH_ROWS:
+                    yield len(batch), (b"\r\n".join(batch) + b"\r\n").decode()
+                    batch = []
+            if batch:
                 yield len(batch), (b"\r\n".join(batch) + b"\r\n").decode()
-                batch = []
-        if batch:
-            yield len(batch), (b"\r\n".join(batch) + b"\r\n").decode()
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", [connection.timezone_name])

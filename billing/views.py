@@ -12,6 +12,7 @@ from antidote.portal import clinic_member_required
 from billing import api
 from billing.forms import HistoryFilterForm
 from billing.selectors import (
+    account_of,
     credit_lots,
     leads_by_tier,
     lot_split,
@@ -124,6 +125,9 @@ def _history_page(request):
     if not valid:
         entries = entries.none()
     if request.GET.get("format") == "csv":
+        # The account id too, not only the join: the (account, id) index then yields the rows
+        # newest first, with no sort of a million rows.
+        entries = entries.filter(account=account_of(clinic=request.clinic))
         lines = (text for _, text in export_csv(entries, CSV_COLUMNS))
         response = StreamingHttpResponse(lines, content_type="text/csv")
         stamp = timezone.localdate().isoformat()

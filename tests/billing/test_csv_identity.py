@@ -10,11 +10,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import DateTimeField, TextField, Value
 from django.utils import timezone
 
 from antidote import csv as csv_module
-from antidote.csv import LocalIsoTime, SafeText, csv_writer, safe_cell
+from antidote.csv import TIME, SafeText, csv_writer, export_csv, safe_cell
 from billing import services
 from billing.management.commands import export_ledger
 from billing.models import CreditTransaction
@@ -165,14 +166,15 @@ def test_the_sql_twin_of_safe_cell_agrees_with_it(text):
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "UTC", "America/St_Johns", "Europe/London"])
 def test_the_sql_twin_of_the_time_format_agrees_with_python(moment, zone):
     clinic = ClinicFactory()
+    moments = Clinic.objects.filter(pk=clinic.pk).annotate(
+        at=Value(moment, output_field=DateTimeField())
+    )
     with timezone.override(zone):
-        written = (
-            Clinic.objects.filter(pk=clinic.pk)
-            .annotate(at=LocalIsoTime(Value(moment, output_field=DateTimeField())))
-            .values_list("at", flat=True)
-            .get()
-        )
-        assert written == timezone.localtime(moment).isoformat()
+        written = "".join(text for _, text in export_csv(moments, [("at", "at", TIME)]))
+        assert written == f"at\r\n{timezone.localtime(moment).isoformat()}\r\n"
+    with connection.cursor() as cursor:  # the session's time zone is as it was
+        cursor.execute("SHOW TimeZone")
+        assert cursor.fetchone()[0] == connection.timezone_name
 
 
 def test_a_clinic_s_csv_holds_its_own_entries_only_whatever_the_filters(client):
