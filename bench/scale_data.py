@@ -5,7 +5,9 @@ Each account's entries repeat a cycle of ten: a 1,000-credit top-up that opens a
 from that lot. Every balance equals the sum of its entries, every chain is unbroken, the lots
 hold the balance, every debit is allocated in full and the finance identity holds, so
 ``reconcile_ledger`` passes and has every kind of row to check. Entries are spread over the
-last MONTHS months, oldest first, and interleaved across accounts as real postings are.
+last MONTHS × 30 days, oldest first (counted in days: a fraction of a month in an interval
+turns into days, which dated some charges before their top-up), and interleaved across
+accounts as real postings are.
 Memos and the big clinic's name hold commas and quotes, so the CSV has cells to quote.
 
 ``spread_clinics`` opens ``clinics`` clinics (slug ``bench-spread-<n>``) with
@@ -40,7 +42,7 @@ SELECT a.id,
        CASE WHEN n %% {CYCLE} = 1 THEN 'Top-up, order #' || n || ' ("bench")'
             ELSE 'Lead #' || n || ' charged' END,
        'bench:' || a.id || ':' || n,
-       now() - interval '{MONTHS} months' * (1 - n::float / %(rows)s)
+       now() - interval '1 day' * ({MONTHS * 30} * (1 - n::float / %(rows)s))
 FROM billing_creditaccount a
 JOIN leads_clinic c ON c.id = a.clinic_id AND c.slug LIKE %(pattern)s
 CROSS JOIN generate_series(1, %(rows)s) AS n
