@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from disputes import services as disputes
 from leads import services as leads
-from payments.gateway import TestModeGateway
+from payments import gateway as payment_gateway
 from payments.models import PaymentOrder, PromoCode, WebhookEvent
 from tests.backoffice.admin_forms import form_data, page_post_data
 from tests.disputes.conftest import DESCRIPTION
@@ -192,8 +192,12 @@ def auto_topup_rows(clinic):
     autotopup.confirm_mandate(
         clinic=clinic,
         razorpay_order_id=saved.authorisation_order_id,
-        razorpay_payment_id=TestModeGateway.payment_id_for(saved.authorisation_order_id),
-        razorpay_signature=TestModeGateway().checkout_signature(saved.authorisation_order_id),
+        razorpay_payment_id=payment_gateway.TestModeGateway.payment_id_for(
+            saved.authorisation_order_id
+        ),
+        razorpay_signature=payment_gateway.TestModeGateway().checkout_signature(
+            saved.authorisation_order_id
+        ),
     )
     rule = autotopup.save_rule(
         clinic=clinic,
