@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -403,16 +403,51 @@ def refundable_credits(*, lead_ids) -> dict[int, int]:
 
 # Outcomes and return on spend (leads.analytics reads these; billing stays the money's source).
 
-# The rupees a credit spent on a lead is worth, until credit lots record what each credit was
-# paid: the top-up price of 1 credit = ₹1 (100 paise). Every page that shows it says
-# "estimate". The one place to change when lots land.
-SPEND_IS_ESTIMATE = True
-ESTIMATED_PAISE_PER_CREDIT = 100
 
+def lead_spend_paise(
+    *, lead_filter: Callable[[str], Q], group: Callable[[str], dict]
+) -> Iterator[dict]:
+    """The rupees (paise, exact fractions) leads' charges spent and their refunds gave back:
+    rows of the group's keys with ``charged_paise`` and ``refunded_paise``, one per group and
+    lot value (a group may come more than once: add them up).
 
-def spent_value_paise(*, credits: int) -> Fraction:
-    """The rupee value (in paise, exact) of ``credits`` spent on leads: see above."""
-    return Fraction(credits * ESTIMATED_PAISE_PER_CREDIT)
+    A charge spends each paid lot it drew at that lot's value, ``value_paise / value_credits``
+    a credit; bonus credits are worth nothing, and so is the part drawn into overdraft (no lot
+    yet: the credit that later covers it is not tied to a lead) or charged before lots existed
+    (no allocations). A refund gives back at the value of the lot it returns to, or of the new
+    lot made when that one had expired; what it returns to a charge's overdraft part is worth
+    nothing either. ``lead_filter(prefix)`` and ``group(prefix)`` name the lead's fields
+    through ``prefix`` (``"entry__lead__"``, ``"source__lead__"``).
+    """
+    draws = (
+        LotAllocation.objects.filter(
+            Q(entry__kind=Kind.LEAD_CHARGE) | Q(entry__kind=Kind.DISPUTE_REFUND, credits__lt=0),
+            lead_filter("entry__lead__"),
+            lot__kind=CreditLot.LotKind.PAID,
+        )
+        .order_by()
+        .values(**group("entry__lead__"), vp=F("lot__value_paise"), vc=F("lot__value_credits"))
+        .annotate(
+            charged=Sum("credits", filter=Q(entry__kind=Kind.LEAD_CHARGE), default=0),
+            refunded=Sum("credits", filter=Q(entry__kind=Kind.DISPUTE_REFUND), default=0) * -1,
+        )
+    )
+    restored = (
+        CreditLot.objects.filter(
+            lead_filter("source__lead__"),
+            source__kind=Kind.DISPUTE_REFUND,
+            kind=CreditLot.LotKind.PAID,
+        )
+        .order_by()
+        .values(**group("source__lead__"), vp=F("value_paise"), vc=F("value_credits"))
+        .annotate(charged=Value(0), refunded=Sum("granted"))
+    )
+    for rows in (draws, restored):
+        for row in rows:
+            per_credit = Fraction(row.pop("vp"), row.pop("vc"))
+            row["charged_paise"] = row.pop("charged") * per_credit
+            row["refunded_paise"] = row.pop("refunded") * per_credit
+            yield row
 
 
 def lead_credit_totals(*, lead_filter: Q, group: dict) -> list[dict]:

@@ -24,6 +24,7 @@ PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "billing.antidote.example",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CACHE_URL": "rediscache://127.0.0.1:6379/1",
     **LIVE_KEYS,
     **GST_SUPPLIER,
 }
@@ -41,7 +42,7 @@ def _run(args, **env):
         k: v
         for k, v in os.environ.items()
         if k not in unset
-        and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_", "GST_"))
+        and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_", "GST_", "CACHE_"))
     }
     # Explicit, so a demo's .env beside manage.py (bin/demo writes one) cannot fill them in.
     clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", DEBUG="false", PAYMENT_MODE="live")
@@ -173,6 +174,14 @@ def test_webhooks_to_loopback_with_debug_off_are_a_deploy_error():
     result = _check_deploy(**PRODUCTION, WEBHOOK_ALLOW_LOOPBACK="true")
     assert result.returncode == 1
     assert "antidote.E104" in result.stderr + result.stdout
+
+
+def test_a_per_process_cache_with_debug_off_is_a_deploy_error():
+    for url in (None, "locmemcache://", "dummycache://"):
+        env = {k: v for k, v in PRODUCTION.items() if k != "CACHE_URL"}
+        result = _check_deploy(**env, **({"CACHE_URL": url} if url else {}))
+        assert result.returncode == 1
+        assert "antidote.E105" in result.stderr + result.stdout
 
 
 def test_the_msg91_provider_without_its_key_refuses_to_start():
