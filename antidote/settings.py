@@ -431,6 +431,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "notifications.sweep_outbox", "schedule": 60.0},
+    # Automatic top-ups: a job whose task was lost, and charges still waiting for Razorpay.
+    "sweep-auto-topups": {"task": "payments.sweep_auto_topups", "schedule": 300.0},
     "reconcile-payments": {
         "task": "antidote.run_command",
         "schedule": 600.0,

@@ -34,7 +34,7 @@ from billing.models import (
     PricingTier,
     ReconciliationRun,
 )
-from billing.signals import credits_added, overdraft_raised
+from billing.signals import balance_lowered, credits_added, overdraft_raised
 from notifications import services as notifications
 from notifications.models import EventType
 
@@ -282,6 +282,13 @@ def post_entry(
     if credits > 0:
         transaction.on_commit(
             lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
+            robust=True,
+        )
+    elif balance_lowered.receivers:
+        transaction.on_commit(
+            lambda: balance_lowered.send(
+                sender=CreditTransaction, clinic_id=clinic_id, balance=balance, credits=credits
+            ),
             robust=True,
         )
     return entry

@@ -8,3 +8,8 @@ credits_added = Signal()
 # Sent after the transaction that raised a clinic's overdraft limit commits; kwargs: clinic_id.
 # More room to spend, as new credits are: waiting leads may now be charged.
 overdraft_raised = Signal()
+
+# Sent after the transaction that lowered a balance commits; kwargs: clinic_id, balance (after
+# the entry), credits (negative). Whoever keeps a level above billing (payments' automatic
+# top-up) decides from it whether the level was crossed; billing never learns who listens.
+balance_lowered = Signal()

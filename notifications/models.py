@@ -25,6 +25,7 @@ class EventType(models.TextChoices):
     DISPUTE_OPENED = "dispute.opened", "Dispute opened"
     DISPUTE_DECIDED = "dispute.decided", "Dispute decided"
     INVOICE_ISSUED = "invoice.issued", "Invoice issued"
+    AUTO_TOPUP_FAILED = "auto_topup.failed", "Automatic top-up declined or switched off"
     # Not subscribable: a clinic's "Send test event" and the notice of a disabled endpoint.
     WEBHOOK_TEST = "webhook.test", "Test event"
     ENDPOINT_DISABLED = "webhook_endpoint.disabled", "Webhook endpoint disabled"

@@ -43,6 +43,7 @@ EMAIL_ON_BY_DEFAULT = frozenset(
         EventType.CREDITS_EXPIRING,
         EventType.DISPUTE_DECIDED,
         EventType.ENDPOINT_DISABLED,
+        EventType.AUTO_TOPUP_FAILED,
     }
 )
 HUMAN_CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.WHATSAPP)

@@ -23,6 +23,8 @@ from billing.sources import register_entry_source
 from payments import refunds, selectors, services
 from payments.forms import CreditPackageForm, PromoCodeForm
 from payments.models import (
+    AutoTopUp,
+    AutoTopUpRule,
     ClinicTaxDetails,
     CreditPackage,
     PaymentAttempt,
@@ -30,6 +32,7 @@ from payments.models import (
     PaymentOrder,
     PaymentRefund,
     PromoCode,
+    SavedPaymentMethod,
     TaxDocument,
     WebhookEvent,
 )
@@ -355,6 +358,54 @@ class PaymentOrderAdmin(MoneyActionConfirmation, ReadOnlyAdmin):
                 self.message_user(request, f"Order #{order.pk}: {error}", messages.WARNING)
             else:
                 self.message_user(request, f"Order #{order.pk}: overrun acknowledged.")
+
+
+# Automatic top-up: read-only here. Money moves only through the clinic's rule and Razorpay's
+# word; staff read the rules, the saved methods (no card number is ever stored) and attempts.
+
+
+@admin.register(SavedPaymentMethod)
+class SavedPaymentMethodAdmin(ReadOnlyAdmin):
+    list_display = ["clinic", "method", "card_last4", "vpa", "status", "max_amount_paise"]
+    list_filter = ["method", "status"]
+    search_fields = ["clinic__name", "razorpay_customer_id", "razorpay_token_id"]
+
+
+@admin.register(AutoTopUpRule)
+class AutoTopUpRuleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "clinic",
+        "is_enabled",
+        "threshold_credits",
+        "top_up_early",
+        "package",
+        "amount_rupees",
+        "monthly_max_paise",
+        "monthly_max_count",
+        "declines_in_a_row",
+        "backoff_until",
+        "disabled_reason",
+    ]
+    list_filter = ["is_enabled", "top_up_early"]
+    search_fields = ["clinic__name"]
+
+
+@admin.register(AutoTopUp)
+class AutoTopUpAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at",
+        "clinic",
+        "status",
+        "balance_at_trigger",
+        "threshold_at_trigger",
+        "charged_paise",
+        "order",
+        "razorpay_payment_id",
+        "outcome",
+    ]
+    list_filter = ["status"]
+    search_fields = ["clinic__name", "razorpay_payment_id", "outcome"]
+    list_select_related = ["clinic", "order"]
 
 
 @admin.register(WebhookEvent)

@@ -5,4 +5,4 @@ class PaymentsConfig(AppConfig):
     name = "payments"
 
     def ready(self):
-        from payments import checks  # noqa: F401  (registers the deploy checks)
+        from payments import checks, receivers  # noqa: F401  (deploy checks; signal receivers)

@@ -136,3 +136,64 @@ class BillingStateForm(forms.Form):
     """The one question the top-up page asks before the first top-up."""
 
     state_code = TaxDetailsForm.base_fields["state_code"]
+
+
+# Automatic top-up ---------------------------------------------------------------------------
+
+
+class ForClinicForm(forms.Form):
+    """Names the clinic its page was made for (the switcher may have changed the session's)."""
+
+    clinic = forms.IntegerField(min_value=1, max_value=2**63 - 1, widget=forms.HiddenInput)
+
+
+class AutoTopUpRuleForm(ForClinicForm):
+    threshold_credits = forms.IntegerField(
+        label="When the balance falls below (credits)", min_value=1, max_value=10_000_000
+    )
+    package = forms.ModelChoiceField(
+        queryset=CreditPackage.objects.filter(is_active=True),
+        required=False,
+        empty_label="— a custom amount —",
+        label="Buy this package",
+    )
+    amount_rupees = forms.IntegerField(
+        label="…or this amount (₹, whole rupees)", required=False, min_value=1, max_value=10**9
+    )
+    monthly_max_rupees = forms.IntegerField(
+        label="At most this much per month (₹, GST included)", min_value=1, max_value=10**9
+    )
+    monthly_max_count = forms.IntegerField(
+        label="At most this many top-ups per month", min_value=1, max_value=31
+    )
+    top_up_early = forms.BooleanField(
+        required=False,
+        label="Top up early: add the credits spent in the last 2 days to the threshold",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("package")) == (data.get("amount_rupees") is not None):
+            raise forms.ValidationError("Choose a package or enter an amount, not both.")
+        return data
+
+
+class PaymentMethodForm(ForClinicForm):
+    method = forms.ChoiceField(choices=[("card", "Card"), ("upi", "UPI Autopay")])
+    email = forms.EmailField(label="Email for Razorpay's receipts")
+    contact = forms.RegexField(
+        regex=r"^\+?[0-9]{10,15}$",
+        label="Mobile number",
+        error_messages={"invalid": "Enter a mobile number: 10 to 15 digits, + allowed first."},
+    )
+    max_amount_rupees = forms.IntegerField(
+        label="Largest single debit (₹)", min_value=1, max_value=10**7, initial=15_000
+    )
+
+
+class MandateReturnForm(ForClinicForm):
+    """What the checkout (recurring=1) hands back after the authorisation payment."""
+
+    razorpay_order_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_payment_id = forms.RegexField(regex=r"^\w{1,60}$")
+    razorpay_signature = forms.RegexField(regex=r"^[0-9a-fA-F]{1,128}$")

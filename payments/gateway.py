@@ -68,9 +68,77 @@ class RazorpayGateway:
             raise PaymentUnavailable(f"{what}: unexpected answer {answer!r}")
         return answer
 
-    def create_order(self, *, amount_paise: int, receipt: str, notes: dict) -> dict:
+    def create_order(
+        self, *, amount_paise: int, receipt: str, notes: dict, payment_capture: bool = False
+    ) -> dict:
         data = {"amount": amount_paise, "currency": "INR", "receipt": receipt, "notes": notes}
+        if payment_capture:
+            # A recurring charge has no checkout to capture it after: Razorpay captures it.
+            data["payment_capture"] = True
         return self._call("create order", self.client.order.create, data)
+
+    # Recurring payments: a customer, a token authorised once through the checkout with
+    # recurring=1, then an order and a recurring payment per charge.
+
+    def create_customer(self, *, name: str, email: str, contact: str, notes: dict) -> dict:
+        # fail_existing "0": the same details give back the customer made earlier.
+        data = {"name": name, "email": email, "contact": contact, "fail_existing": "0"}
+        return self._call("create customer", self.client.customer.create, {**data, "notes": notes})
+
+    def create_authorisation_order(
+        self,
+        *,
+        amount_paise: int,
+        customer_id: str,
+        method: str,
+        max_amount_paise: int,
+        expire_at: int,
+        receipt: str,
+        notes: dict,
+    ) -> dict:
+        data = {
+            "amount": amount_paise,
+            "currency": "INR",
+            "customer_id": customer_id,
+            "method": method,
+            "payment_capture": True,
+            "receipt": receipt,
+            "notes": notes,
+            "token": {
+                "max_amount": max_amount_paise,
+                "expire_at": expire_at,
+                # Automatic top-ups come when the balance runs low, not on a calendar.
+                "frequency": "as_presented",
+            },
+        }
+        return self._call("create authorisation order", self.client.order.create, data)
+
+    def fetch_token(self, *, customer_id: str, token_id: str) -> dict:
+        return self._call("fetch token", self.client.token.fetch, customer_id, token_id)
+
+    def create_recurring_payment(
+        self,
+        *,
+        amount_paise: int,
+        order_id: str,
+        customer_id: str,
+        token_id: str,
+        email: str,
+        contact: str,
+        notes: dict,
+    ) -> dict:
+        data = {
+            "email": email,
+            "contact": contact,
+            "amount": amount_paise,
+            "currency": "INR",
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "token": token_id,
+            "recurring": "1",
+            "notes": notes,
+        }
+        return self._call("create recurring payment", self.client.payment.createRecurring, data)
 
     def fetch_payment(self, payment_id: str) -> dict:
         return self._call("fetch payment", self.client.payment.fetch, payment_id)
@@ -172,7 +240,7 @@ class TestModeGateway(RazorpayGateway):
             api_base="http://127.0.0.1:9",  # never called
         )
 
-    def create_order(self, *, amount_paise: int, receipt: str, notes: dict) -> dict:
+    def create_order(self, *, amount_paise: int, receipt: str, notes: dict, **options) -> dict:
         return {
             "id": f"order_test_{secrets.token_hex(7)}",
             "amount": amount_paise,
@@ -189,9 +257,21 @@ class TestModeGateway(RazorpayGateway):
         return sign(self.key_secret, f"{order_id}|{self.payment_id_for(order_id)}")
 
     def fetch_payment(self, payment_id: str) -> dict:
-        from payments.models import PaymentOrder
+        from payments.models import PaymentOrder, SavedPaymentMethod
 
         order_id = "order_test_" + payment_id.removeprefix("pay_test_")
+        mandate = SavedPaymentMethod.objects.filter(authorisation_order_id=order_id).first()
+        if payment_id.startswith("pay_test_") and mandate is not None:
+            token = "token_test_" + order_id.removeprefix("order_test_")
+            return {
+                "id": payment_id,
+                "order_id": order_id,
+                "method": mandate.method,
+                "token_id": token,
+                "amount": 100,
+                "currency": "INR",
+                "status": "captured",
+            }
         order = PaymentOrder.objects.filter(razorpay_order_id=order_id).first()
         if not payment_id.startswith("pay_test_") or order is None:
             raise PaymentUnavailable(f"test mode knows no payment {payment_id!r}")
@@ -239,6 +319,37 @@ class TestModeGateway(RazorpayGateway):
 
     def fetch_payment_link(self, link_id: str) -> dict:
         return {"id": link_id, "payments": []}  # test mode pays through the stand-in only
+
+    # Recurring payments in test mode: the mandate is granted and every charge captured at
+    # once, locally; the recurring payment's id is the order's own test payment id.
+
+    def create_customer(self, *, name: str, email: str, contact: str, notes: dict) -> dict:
+        return {"id": f"cust_test_{secrets.token_hex(7)}", "name": name}
+
+    def create_authorisation_order(self, *, amount_paise: int, receipt: str, **kwargs) -> dict:
+        return self.create_order(amount_paise=amount_paise, receipt=receipt, notes={})
+
+    def fetch_token(self, *, customer_id: str, token_id: str) -> dict:
+        from payments.models import SavedPaymentMethod
+
+        mandate = SavedPaymentMethod.objects.filter(razorpay_customer_id=customer_id).first()
+        method = mandate.method if mandate else "card"
+        return {
+            "id": token_id,
+            "entity": "token",
+            "method": method,
+            "card": {"last4": "1111", "network": "Visa"} if method == "card" else None,
+            "vpa": {"username": "clinic", "handle": "testupi"} if method == "upi" else None,
+            "recurring": True,
+            "recurring_details": {"status": "confirmed", "failure_reason": None},
+        }
+
+    def create_recurring_payment(self, *, order_id: str, **kwargs) -> dict:
+        return {
+            "razorpay_payment_id": self.payment_id_for(order_id),
+            "razorpay_order_id": order_id,
+            "razorpay_signature": self.checkout_signature(order_id),
+        }
 
 
 def test_payment_mode() -> bool:

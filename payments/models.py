@@ -556,3 +556,170 @@ class TaxDocument(models.Model):
     @property
     def supplier_state_label(self) -> str:
         return state_label(self.supplier_state_code)
+
+
+# Automatic top-up (Razorpay recurring payments) --------------------------------------------
+
+
+class SavedPaymentMethod(models.Model):
+    """A clinic's Razorpay customer and recurring token (a card or a UPI Autopay mandate).
+
+    Only Razorpay's ids and what the portal shows (last 4 digits or the VPA) are kept; the card
+    number never reaches us. A UPI mandate's token is usable once Razorpay confirms it.
+    """
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        UPI = "upi", "UPI Autopay"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for Razorpay to confirm"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+        CANCELLED = "cancelled", "Cancelled"
+
+    clinic = models.OneToOneField(
+        "leads.Clinic", on_delete=models.PROTECT, related_name="saved_payment_method"
+    )
+    razorpay_customer_id = models.CharField(max_length=60)
+    razorpay_token_id = models.CharField(max_length=60, blank=True)
+    # The authorisation order the clinic paid through the checkout (recurring=1).
+    authorisation_order_id = models.CharField(max_length=60, unique=True, null=True, blank=True)
+    method = models.CharField(max_length=4, choices=Method.choices)
+    # Razorpay asks for both on every recurring payment.
+    email = models.EmailField()
+    contact = models.CharField(max_length=16)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    vpa = models.CharField(max_length=100, blank=True)
+    max_amount_paise = models.PositiveBigIntegerField(help_text="The mandate's limit per debit.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(card_last4="") | Q(card_last4__regex=r"^[0-9]{4}$"),
+                name="saved_method_last4_digits",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="confirmed") | ~Q(razorpay_token_id=""),
+                name="confirmed_method_has_token",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_amount_paise__gt=0), name="saved_method_max_amount_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_method_display()} {self.display} of {self.clinic}"
+
+    @property
+    def display(self) -> str:
+        if self.method == self.Method.CARD:
+            return f"card ending {self.card_last4}" if self.card_last4 else "card"
+        return self.vpa or "UPI"
+
+    @property
+    def usable(self) -> bool:
+        return self.status == self.Status.CONFIRMED and bool(self.razorpay_token_id)
+
+
+class AutoTopUpRule(models.Model):
+    """When the balance falls below ``threshold_credits``, buy ``package`` (or ``amount_rupees``)
+    with the saved method, within a monthly maximum in rupees and in number of top-ups."""
+
+    clinic = models.OneToOneField(
+        "leads.Clinic", on_delete=models.PROTECT, related_name="auto_topup_rule"
+    )
+    threshold_credits = models.PositiveIntegerField()
+    top_up_early = models.BooleanField(
+        default=False,
+        help_text="Threshold plus credits spent in the last 2 days.",
+    )
+    package = models.ForeignKey(
+        CreditPackage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    amount_rupees = models.PositiveIntegerField(null=True, blank=True)
+    monthly_max_paise = models.PositiveBigIntegerField(
+        help_text="GST included, per IST calendar month."
+    )
+    monthly_max_count = models.PositiveSmallIntegerField()
+    is_enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=255, blank=True)
+    declines_in_a_row = models.PositiveSmallIntegerField(default=0)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(threshold_credits__gt=0), name="auto_topup_threshold_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(package__isnull=False, amount_rupees__isnull=True)
+                | Q(package__isnull=True, amount_rupees__gt=0),
+                name="auto_topup_package_or_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_max_paise__gt=0, monthly_max_count__gt=0),
+                name="auto_topup_monthly_max_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Automatic top-up of {self.clinic}"
+
+
+class AutoTopUp(models.Model):
+    """One automatic top-up: queued by a posting that crossed the threshold, then one order
+    charged with the recurring-payment API. At most one per clinic is in flight (a partial
+    unique index); the order reaches the ledger only through ``settle_paid_order``."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        CHARGING = "charging", "Charging (waiting for Razorpay)"
+        SUCCEEDED = "succeeded", "Credited"
+        DECLINED = "declined", "Declined"
+        REFUSED = "refused", "Not attempted"
+
+    IN_FLIGHT = (Status.QUEUED, Status.CHARGING)
+
+    clinic = models.ForeignKey("leads.Clinic", on_delete=models.PROTECT, related_name="+")
+    rule = models.ForeignKey(AutoTopUpRule, on_delete=models.PROTECT, related_name="attempts")
+    order = models.OneToOneField(
+        PaymentOrder, on_delete=models.PROTECT, null=True, blank=True, related_name="auto_topup"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    balance_at_trigger = models.BigIntegerField()
+    threshold_at_trigger = models.BigIntegerField()
+    charged_paise = models.PositiveBigIntegerField(default=0)
+    razorpay_payment_id = models.CharField(max_length=60, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic"],
+                condition=Q(status__in=["queued", "charging"]),
+                name="one_auto_topup_in_flight",
+                violation_error_message="An automatic top-up is already in flight.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="succeeded") | Q(order__isnull=False),
+                name="succeeded_auto_topup_has_order",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Automatic top-up #{self.pk} of {self.clinic} ({self.get_status_display()})"

@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from billing.selectors import account_balance, account_of, paid_credits_left
 from leads.models import Lead
-from payments.models import CreditPackage, PaymentAttempt, PaymentOrder, TaxDocument
+from payments.models import (
+    AutoTopUp,
+    CreditPackage,
+    PaymentAttempt,
+    PaymentOrder,
+    TaxDocument,
+)
 
 
 def active_packages():
@@ -281,3 +287,8 @@ def refundable_credits(*, order: PaymentOrder) -> Refundable:
     left = paid_credits_left(source_key=f"purchase:order:{order.pk}")
     balance = account_balance(clinic=order.clinic)
     return Refundable(order=order, credits=max(min(left, balance), 0), balance=balance)
+
+
+def auto_topups_for(*, clinic):
+    """A clinic's automatic top-ups, newest first, with their orders."""
+    return AutoTopUp.objects.filter(clinic=clinic).select_related("order")

@@ -271,8 +271,12 @@ def _refuse_inactive(clinic) -> None:
         )
 
 
-def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
-    """Our order first (reserving the promo use), then Razorpay's, whose receipt is our id."""
+def create_order(*, clinic, user, quote: Quote, payment_capture: bool = False) -> PaymentOrder:
+    """Our order first (reserving the promo use), then Razorpay's, whose receipt is our id.
+
+    ``payment_capture`` asks Razorpay to capture the payment itself: an automatic top-up's
+    recurring payment has no checkout after which we would capture it.
+    """
     _refuse_inactive(clinic)
     place = billing_state_of(clinic=clinic)
     if not place:
@@ -332,6 +336,7 @@ def create_order(*, clinic, user, quote: Quote) -> PaymentOrder:
             amount_paise=order.charged_paise,
             receipt=str(order.pk),
             notes={"clinic_id": str(clinic.pk), "order_id": str(order.pk)},
+            payment_capture=payment_capture,
         )
     except PaymentUnavailable as error:
         _close_unpaid(
@@ -397,6 +402,10 @@ def _close_unpaid(order: PaymentOrder, status: str, reason: str) -> None:
         )
         _event(locked, status, reason)
         log_event(logger, "payment.closed", order=locked.pk, status=status, reason=reason)
+        if status == PaymentOrder.Status.EXPIRED:
+            from payments import autotopup
+
+            autotopup.expired(order=locked, reason=reason)
     order.status, order.failure_reason = locked.status, locked.failure_reason
 
 
@@ -693,6 +702,9 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
     PromoRedemption.objects.filter(order=locked, status=PromoRedemption.Status.RESERVED).update(
         status=PromoRedemption.Status.CONSUMED
     )
+    from payments import autotopup
+
+    autotopup.settled(order=locked)
     _event(locked, "paid", f"{payment_id} via {source}")
     log_event(
         logger,
@@ -890,6 +902,10 @@ def _apply_event(event: str, payload: dict) -> str:
         return _apply_dispute_event(event, entities)
     if event == "payment_link.paid":
         return _apply_payment_link_event(event, entities)
+    if event in TOKEN_EVENTS:
+        from payments import autotopup
+
+        return autotopup.apply_token_event(event, entities)
     if event not in {"payment.captured", "order.paid", "payment.failed"}:
         return f"{event} ignored"
     parsed = _PaymentEntity(data=_entity(entities, "payment"))
@@ -908,9 +924,14 @@ def _apply_event(event: str, payload: dict) -> str:
         return f"{event}: payment {payment['id']} is not for order #{order.pk}, ignored"
     if event == "payment.failed":
         # One failed attempt; Razorpay lets the customer retry on the same order, which stays
-        # payable until it expires.
+        # payable until it expires. An automatic top-up's recurring payment has no customer
+        # to retry it: its failure is a decline.
         record_attempt(order=order, payment=payment, source=f"webhook {event}")
         reason = (payment.get("error_description") or "payment failed")[:200]
+        if hasattr(order, "auto_topup"):
+            from payments import autotopup
+
+            return autotopup.declined(order=order, reason=reason)
         _event(order, "attempt_failed", f"{payment['id']}: {reason}")
         return f"order #{order.pk}: attempt {payment['id']} failed; order still payable"
     try:
@@ -930,6 +951,8 @@ def _apply_event(event: str, payload: dict) -> str:
 # Money going back ----------------------------------------------------------------------------
 
 REFUND_EVENTS = frozenset({"refund.processed", "refund.failed", "payment.refunded"})
+# A saved payment method's token: a UPI mandate is confirmed after its checkout.
+TOKEN_EVENTS = frozenset({"token.confirmed", "token.rejected", "token.cancelled", "token.paused"})
 
 
 class _RefundEntity(serializers.Serializer):

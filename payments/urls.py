@@ -29,6 +29,14 @@ urlpatterns = [
     path("clinic/credit-notes/<int:pk>.pdf", views.credit_note_pdf, name="credit-note-pdf"),
     path("clinic/billing/tax-details", views.tax_details, name="tax-details"),
     path("clinic/credits/billing-state", views.billing_state, name="billing-state"),
+    path("clinic/auto-top-up", views.auto_topup, name="auto-topup"),
+    path("clinic/auto-top-up/off", views.auto_topup_off, name="auto-topup-off"),
+    path("clinic/auto-top-up/method", views.auto_topup_method, name="auto-topup-method"),
+    path(
+        "clinic/auto-top-up/method/confirm",
+        views.auto_topup_method_confirm,
+        name="auto-topup-method-confirm",
+    ),
     path(
         "payments/test-checkout/<str:razorpay_order_id>", views.test_checkout, name="test-checkout"
     ),

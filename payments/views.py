@@ -10,20 +10,31 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from antidote.errors import AntidoteError
 from antidote.portal import clinic_member_required
-from payments import services
+from payments import autotopup, services
 from payments.api import OrderSerializer, quote_request
 from payments.forms import (
+    AutoTopUpRuleForm,
     BillingStateForm,
+    ForClinicForm,
+    MandateReturnForm,
     OrderReferenceForm,
     PaymentLinkReturnForm,
+    PaymentMethodForm,
     TaxDetailsForm,
     WebhookHeadersForm,
 )
 from payments.gateway import TestModeGateway, get_gateway, test_checkout_allowed, test_payment_mode
-from payments.models import ClinicTaxDetails, PaymentOrder, TaxDocument
+from payments.models import (
+    AutoTopUpRule,
+    ClinicTaxDetails,
+    PaymentOrder,
+    SavedPaymentMethod,
+    TaxDocument,
+)
 from payments.pdf import tax_document_pdf_response
 from payments.selectors import (
     active_packages,
+    auto_topups_for,
     held_leads_summary,
     latest_order,
     leads_released_by,
@@ -298,3 +309,158 @@ def razorpay_webhook(request):
     except AntidoteError as error:
         return JsonResponse({"status": "refused", "message": error.message}, status=400)
     return JsonResponse({"status": "ok", "result": result})
+
+
+# Automatic top-up ---------------------------------------------------------------------------
+
+
+def _auto_topup_page(request, *, status=200, **extra):
+    context = {
+        "saved": SavedPaymentMethod.objects.filter(clinic=request.clinic).first(),
+        "rule": AutoTopUpRule.objects.filter(clinic=request.clinic).first(),
+        "history": auto_topups_for(clinic=request.clinic)[:50],
+        "test_mode": test_payment_mode(),
+        **extra,
+    }
+    rule = context["rule"]
+    if rule is not None:
+        context["month_paise"], context["month_count"] = autotopup.month_usage(
+            clinic_id=request.clinic.pk
+        )
+        context["level"] = autotopup.effective_threshold(rule)
+    initial = {"clinic": request.clinic.pk}
+    if rule is not None:
+        initial.update(
+            threshold_credits=rule.threshold_credits,
+            package=rule.package_id,
+            amount_rupees=rule.amount_rupees,
+            monthly_max_rupees=rule.monthly_max_paise // 100,
+            monthly_max_count=rule.monthly_max_count,
+            top_up_early=rule.top_up_early,
+        )
+    context.setdefault("rule_form", AutoTopUpRuleForm(initial=initial))
+    context.setdefault(
+        "method_form",
+        PaymentMethodForm(initial={"clinic": request.clinic.pk, "email": request.user.email}),
+    )
+    return render(request, "payments/auto_topup.html", context, status=status)
+
+
+def _same_clinic(request, form) -> bool:
+    if form.cleaned_data["clinic"] == request.clinic.pk:
+        return True
+    form.add_error(
+        None,
+        f"This page was opened for another clinic; you have since switched to {request.clinic}. "
+        "Reload the page and try again.",
+    )
+    return False
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required
+def auto_topup(request):
+    """The rule, the saved method, the history, and one click to switch it off."""
+    if request.method == "GET":
+        return _auto_topup_page(request)
+    form = AutoTopUpRuleForm(request.POST)
+    if form.is_valid() and _same_clinic(request, form):
+        data = form.cleaned_data
+        try:
+            autotopup.save_rule(
+                clinic=request.clinic,
+                user=request.user,
+                threshold_credits=data["threshold_credits"],
+                package_id=data["package"].pk if data["package"] else None,
+                amount_rupees=data["amount_rupees"],
+                monthly_max_rupees=data["monthly_max_rupees"],
+                monthly_max_count=data["monthly_max_count"],
+                top_up_early=data["top_up_early"],
+            )
+        except AntidoteError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Automatic top-up is on.")
+            return redirect("payments:auto-topup")
+    return _auto_topup_page(request, status=400, rule_form=form)
+
+
+@require_POST
+@clinic_member_required
+def auto_topup_off(request):
+    form = ForClinicForm(request.POST)
+    if form.is_valid() and _same_clinic(request, form):
+        try:
+            autotopup.switch_off(clinic=request.clinic, user=request.user)
+        except AntidoteError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "Automatic top-up is off. Nothing more will be charged.")
+    else:
+        messages.error(request, next(iter(form.errors.values()))[0])
+    return redirect("payments:auto-topup")
+
+
+@require_POST
+@clinic_member_required
+def auto_topup_method(request):
+    """Start saving a card or UPI mandate: Razorpay's customer and authorisation order, then
+    the checkout with recurring=1 (in test-payment mode, authorised here at once)."""
+    form = PaymentMethodForm(request.POST)
+    if not (form.is_valid() and _same_clinic(request, form)):
+        return _auto_topup_page(request, status=400, method_form=form)
+    data = form.cleaned_data
+    try:
+        saved = autotopup.start_mandate(
+            clinic=request.clinic,
+            user=request.user,
+            method=data["method"],
+            email=data["email"],
+            contact=data["contact"],
+            max_amount_paise=data["max_amount_rupees"] * 100,
+        )
+        if test_checkout_allowed():
+            gateway = TestModeGateway()
+            order_id = saved.authorisation_order_id
+            autotopup.confirm_mandate(
+                clinic=request.clinic,
+                razorpay_order_id=order_id,
+                razorpay_payment_id=gateway.payment_id_for(order_id),
+                razorpay_signature=gateway.checkout_signature(order_id),
+            )
+            messages.success(request, "Test payment method saved (test-payment mode).")
+            return redirect("payments:auto-topup")
+    except AntidoteError as error:
+        form.add_error(None, error.message)
+        return _auto_topup_page(request, status=400, method_form=form)
+    return render(
+        request,
+        "payments/auto_topup_checkout.html",
+        {
+            "saved": saved,
+            "key_id": get_gateway().key_id,
+            "checkout_js": settings.RAZORPAY_CHECKOUT_JS,
+        },
+    )
+
+
+@require_POST
+@clinic_member_required
+def auto_topup_method_confirm(request):
+    form = MandateReturnForm(request.POST)
+    if form.is_valid() and _same_clinic(request, form):
+        data = form.cleaned_data
+        try:
+            saved = autotopup.confirm_mandate(
+                clinic=request.clinic,
+                razorpay_order_id=data["razorpay_order_id"],
+                razorpay_payment_id=data["razorpay_payment_id"],
+                razorpay_signature=data["razorpay_signature"],
+            )
+        except AntidoteError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"Saved: {saved.display} ({saved.get_status_display()}).")
+    else:
+        messages.error(request, "The checkout's answer was incomplete; nothing was saved.")
+    return redirect("payments:auto-topup")

@@ -19,12 +19,16 @@ def test_every_beat_entry_names_a_registered_task_and_a_real_command():
             assert command in tasks.PERIODIC_COMMANDS and command in commands, name
 
 
-def test_beat_runs_every_periodic_command_and_the_outbox_sweep():
+def test_beat_runs_every_periodic_command_and_the_sweeps():
     scheduled = {
         entry["args"][0] if entry["task"] == "antidote.run_command" else entry["task"]
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
-    assert scheduled == {*tasks.PERIODIC_COMMANDS, "notifications.sweep_outbox"}
+    assert scheduled == {
+        *tasks.PERIODIC_COMMANDS,
+        "notifications.sweep_outbox",
+        "payments.sweep_auto_topups",
+    }
 
 
 def test_the_command_task_refuses_anything_not_periodic():

@@ -25,6 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from disputes import services as disputes
 from leads import services as leads
+from payments import gateway as payment_gateway
 from payments.models import PaymentOrder, PromoCode, WebhookEvent
 from tests.backoffice.admin_forms import form_data, page_post_data
 from tests.disputes.conftest import DESCRIPTION
@@ -175,6 +176,48 @@ def snapshot():
     return {m._meta.label: list(m._base_manager.order_by("pk").values_list()) for m in models}
 
 
+def auto_topup_rows(clinic):
+    """A saved test-mode method, a rule and one declined automatic top-up."""
+    from payments import autotopup
+    from payments.models import AutoTopUp, CreditPackage
+
+    saved = autotopup.start_mandate(
+        clinic=clinic,
+        user=None,
+        method="card",
+        email="o@example.com",
+        contact="+919876543210",
+        max_amount_paise=5_000_00,
+    )
+    autotopup.confirm_mandate(
+        clinic=clinic,
+        razorpay_order_id=saved.authorisation_order_id,
+        razorpay_payment_id=payment_gateway.TestModeGateway.payment_id_for(
+            saved.authorisation_order_id
+        ),
+        razorpay_signature=payment_gateway.TestModeGateway().checkout_signature(
+            saved.authorisation_order_id
+        ),
+    )
+    rule = autotopup.save_rule(
+        clinic=clinic,
+        user=None,
+        threshold_credits=100,
+        package_id=CreditPackage.objects.order_by("pk").first().pk,
+        amount_rupees=None,
+        monthly_max_rupees=5_000,
+        monthly_max_count=2,
+        top_up_early=False,
+    )
+    AutoTopUp.objects.create(
+        clinic=clinic,
+        rule=rule,
+        status=AutoTopUp.Status.DECLINED,
+        balance_at_trigger=50,
+        threshold_at_trigger=100,
+    )
+
+
 @pytest.fixture
 def world():
     """One row of every registered model, a pending dispute and some history."""
@@ -193,6 +236,7 @@ def world():
     order = paid_order(clinic=clinic, user=owner, amount=1_000)
     PaymentOrder.objects.filter(pk=order.pk).update(promo_overrun_paise=100_00)
     WebhookEvent.objects.create(event_id="evt_1", event="payment.captured", payload={})
+    auto_topup_rows(clinic)
     Group.objects.create(name="Spare group")
     boss = StaffFactory(username="boss", is_superuser=True)
     objects = {}

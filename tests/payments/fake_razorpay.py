@@ -5,6 +5,12 @@ errors in Razorpay's JSON shape, and can be told to misbehave: ``mode`` = "5xx",
 "slow" (longer than the client's timeout), "slow-then-ok" (the client times out on the next
 POST, which is carried out all the same) or "html" (a non-JSON answer). ``refund_status`` is
 the status a new refund starts in.
+
+Recurring payments: customers, tokens (made when a test authorises an order opened with a
+``customer_id`` and a ``token`` block, as the checkout with recurring=1 does) and
+``/payments/create/recurring``. ``recurring_outcome`` says what a recurring payment does:
+"captured", "failed" (a decline), "created" (a UPI debit still waiting) or "timeout" (made,
+but the answer comes after the client's timeout).
 """
 
 import json
@@ -21,6 +27,9 @@ class FakeRazorpay:
         self.payments: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
         self.payment_links: dict[str, dict] = {}
+        self.customers: dict[str, dict] = {}
+        self.tokens: dict[str, dict] = {}
+        self.recurring_outcome = "captured"
         self.key_secret = ""  # set by a test that plays the hosted page's signed return
         self.requests: list[tuple[str, str]] = []
         self.mode = "ok"
@@ -118,6 +127,7 @@ class FakeRazorpay:
             ("GET", r"/v1/payments/(?P<pid>[\w]+)", self.fetch_payment),
         ]
         routes += self.payment_link_routes()
+        routes += self.recurring_routes()
         path = request.path.split("?")[0]
         if method == "GET" and path.startswith("/pl/"):
             return self.hosted_page(request, path.removeprefix("/pl/"))
@@ -144,6 +154,9 @@ class FakeRazorpay:
             "notes": body.get("notes", {}),
             "status": "created",
         }
+        for key in ("customer_id", "method", "token", "payment_capture"):
+            if key in body:
+                order[key] = body[key]
         self.orders[order["id"]] = order
         return 200, order
 
@@ -315,3 +328,84 @@ class FakeRazorpay:
         request.send_header("Location", target)
         request.send_header("Content-Length", "0")
         request.end_headers()
+
+    # Recurring payments ---------------------------------------------------------------------
+
+    def recurring_routes(self):
+        return [
+            ("POST", r"/v1/customers", self.create_customer),
+            ("GET", r"/v1/customers/(?P<cid>[\w]+)/tokens/(?P<tid>[\w]+)", self.fetch_token),
+            ("POST", r"/v1/payments/create/recurring", self.create_recurring),
+        ]
+
+    def create_customer(self, body):
+        if not body.get("name"):
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The name field is required.")
+        for customer in self.customers.values():
+            if (customer["email"], customer["contact"]) == (body.get("email"), body.get("contact")):
+                if body.get("fail_existing") in ("0", 0, False):
+                    return 200, customer
+                return 400, self.error_body("BAD_REQUEST_ERROR", "Customer already exists")
+        customer = {
+            "id": f"cust_{secrets.token_hex(7)}",
+            "entity": "customer",
+            "name": body["name"],
+            "email": body.get("email"),
+            "contact": body.get("contact"),
+            "notes": body.get("notes", {}),
+        }
+        self.customers[customer["id"]] = customer
+        return 200, customer
+
+    def authorise(self, order_id: str, *, method="card", token_status="confirmed") -> dict:
+        """The clinic completes the checkout (recurring=1) for an authorisation order: a
+        captured payment, and a token in ``token_status`` (a UPI mandate may start
+        "initiated" and be confirmed later by a ``token.confirmed`` webhook)."""
+        order = self.orders[order_id]
+        token = {
+            "id": f"token_{secrets.token_hex(7)}",
+            "entity": "token",
+            "customer_id": order["customer_id"],
+            "method": method,
+            "recurring": True,
+            "recurring_details": {"status": token_status, "failure_reason": None},
+            "max_amount": order["token"]["max_amount"],
+            "card": {"last4": "4242", "network": "Visa"} if method == "card" else None,
+            "vpa": {"username": "glowclinic", "handle": "okaxis"} if method == "upi" else None,
+        }
+        self.tokens[token["id"]] = token
+        payment = self.pay(order_id)
+        payment["token_id"], payment["method"] = token["id"], method
+        return payment
+
+    def fetch_token(self, body, cid, tid):
+        token = self.tokens.get(tid)
+        if token is None or token["customer_id"] != cid:
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The id provided does not exist")
+        return 200, token
+
+    def create_recurring(self, body):
+        order = self.orders.get(body.get("order_id"))
+        token = self.tokens.get(body.get("token"))
+        if order is None or token is None or token["customer_id"] != body.get("customer_id"):
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The id provided does not exist")
+        if str(body.get("recurring")) != "1" or not body.get("email") or not body.get("contact"):
+            return 400, self.error_body("BAD_REQUEST_ERROR", "recurring, email, contact needed")
+        if token["recurring_details"]["status"] != "confirmed":
+            return 400, self.error_body("BAD_REQUEST_ERROR", "The token is not confirmed")
+        if body.get("amount") != order["amount"] or body["amount"] > token["max_amount"]:
+            return 400, self.error_body("BAD_REQUEST_ERROR", "Amount exceeds the mandate")
+        outcome = self.recurring_outcome
+        payment = self.pay(order["id"], status="failed" if outcome == "failed" else "captured")
+        payment.update(token_id=token["id"], method=token["method"], recurring=True)
+        if outcome == "created":
+            payment["status"] = "created"
+        if outcome == "failed":
+            payment["error_description"] = "Your payment was declined by the bank."
+        if outcome == "timeout":
+            time.sleep(self.slow_seconds)
+        return 200, {
+            "razorpay_payment_id": payment["id"],
+            "razorpay_order_id": order["id"],
+            "razorpay_signature": "not-checked-here",
+        }
