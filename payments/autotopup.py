@@ -14,18 +14,19 @@ it was captured; the order row lock and the ledger keys credit it once.
 """
 
 import logging
+import time
 from datetime import timedelta
 from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
 from antidote.logs import log_event
 from antidote.money import format_paise
-from billing.models import CreditTransaction, Kind
+from billing.models import CreditAccount, CreditTransaction, Kind
 from leads.models import Lead
 from notifications import services as notifications
 from notifications.models import EventType
@@ -48,6 +49,33 @@ EARLY_WINDOW = timedelta(days=2)
 AUTHORISATION_PAISE = 100  # the ₹1 the checkout takes to authorise a card or mandate
 MANDATE_YEARS = 10
 Status = AutoTopUp.Status
+WATCH_SECONDS = 30
+
+
+# Which clinics to look at after a debit ------------------------------------------------------
+#
+# Every debit announces itself, and almost no clinic has a rule: a query per debit would tax
+# the posting path for nothing. Each process keeps the set of clinics with a rule switched on
+# for WATCH_SECONDS (this process forgets it whenever a rule changes here); a crossing another
+# process missed in that window is found by ``sweep`` within five minutes.
+
+_watched: tuple[float, frozenset] = (float("-inf"), frozenset())
+
+
+def watched_clinics() -> frozenset:
+    global _watched
+    read_at, clinic_ids = _watched
+    if time.monotonic() - read_at > WATCH_SECONDS:
+        clinic_ids = frozenset(
+            AutoTopUpRule.objects.filter(is_enabled=True).values_list("clinic_id", flat=True)
+        )
+        _watched = (time.monotonic(), clinic_ids)
+    return clinic_ids
+
+
+def forget_watched() -> None:
+    global _watched
+    _watched = (float("-inf"), frozenset())
 
 
 # The saved payment method ------------------------------------------------------------------
@@ -231,6 +259,7 @@ def save_rule(
             "updated_by": user,
         },
     )
+    forget_watched()
     return rule
 
 
@@ -241,6 +270,7 @@ def switch_off(*, clinic, user, reason: str = "Switched off by the clinic.") -> 
             raise AntidoteError("There is no automatic top-up to switch off.")
         rule.is_enabled, rule.disabled_reason, rule.updated_by = False, reason[:255], user
         rule.save(update_fields=["is_enabled", "disabled_reason", "updated_by", "updated_at"])
+    forget_watched()
     return rule
 
 
@@ -540,4 +570,10 @@ def sweep(*, older_than: timedelta = timedelta(seconds=60)) -> int:
     waiting = AutoTopUp.objects.filter(status=Status.CHARGING).exclude(razorpay_payment_id="")
     for job in waiting.select_related("order").order_by("pk")[:500]:
         confirm(job=job)
+    # A crossing that a process with a stale ``watched_clinics`` let pass.
+    balances = CreditAccount.objects.filter(clinic_id=OuterRef("clinic_id")).values("balance")
+    rules = AutoTopUpRule.objects.filter(is_enabled=True).annotate(balance=Subquery(balances))
+    for clinic_id, balance in rules.order_by("pk").values_list("clinic_id", "balance")[:500]:
+        if balance is not None and consider(clinic_id=clinic_id, balance=balance):
+            queued.append(clinic_id)
     return len(queued)

@@ -9,4 +9,5 @@ from billing.signals import balance_lowered
 def auto_topup_on_balance_lowered(sender, clinic_id, balance, **kwargs):
     from payments import autotopup
 
-    autotopup.consider(clinic_id=clinic_id, balance=balance)
+    if clinic_id in autotopup.watched_clinics():
+        autotopup.consider(clinic_id=clinic_id, balance=balance)

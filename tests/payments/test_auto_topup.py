@@ -401,3 +401,34 @@ def test_the_sweep_runs_a_job_whose_task_was_lost(ready, razorpay):
     assert autotopup.sweep() == 1
     job.refresh_from_db()
     assert job.status == Status.SUCCEEDED
+
+
+def test_a_debit_of_a_clinic_without_a_rule_costs_no_query_after_commit(
+    ready, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    other = ClinicFactory()
+    fund(other, 1_000)
+    autotopup.watched_clinics()  # this process's list, read at most every WATCH_SECONDS
+    lead = LeadFactory(clinic=other, price_credits=100)
+    with django_capture_on_commit_callbacks() as callbacks:
+        billing.charge_lead(lead=lead)
+    with django_assert_num_queries(0):
+        for callback in callbacks:
+            callback()
+
+
+def test_a_crossing_a_stale_process_let_pass_is_found_by_the_sweep(
+    ready, razorpay, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Another process read its list of watched clinics before this rule was switched on.
+    monkeypatch.setattr(autotopup, "_watched", (autotopup.time.monotonic(), frozenset()))
+    charge(ready, django_capture_on_commit_callbacks, credits=200)  # 600 → 400: below 500
+    assert not AutoTopUp.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert autotopup.sweep() == 1
+    job = AutoTopUp.objects.get()
+    assert job.status == Status.SUCCEEDED and job.balance_at_trigger == 400
+    # Above the level again, the next sweep leaves the clinic alone.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert autotopup.sweep() == 0
+    assert AutoTopUp.objects.count() == 1

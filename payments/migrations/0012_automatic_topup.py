@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("leads", "0007_outcomes"),
-        ("payments", "0010_promo_bonus_percent_and_payment_links"),
+        ("payments", "0011_package_and_promo_validity"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
