@@ -8,3 +8,7 @@ credits_added = Signal()
 # Sent after the transaction that raised a clinic's overdraft limit commits; kwargs: clinic_id.
 # More room to spend, as new credits are: waiting leads may now be charged.
 overdraft_raised = Signal()
+
+# Sent after the transaction that gave a clinic's budget more room commits (a cap raised or
+# removed, a pause ended); kwargs: clinic_id. Leads waiting over budget may now be charged.
+budget_raised = Signal()
