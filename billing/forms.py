@@ -2,8 +2,10 @@ from django import forms
 from django.utils import timezone
 
 from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
+from antidote.errors import AntidoteError
 from antidote.money import format_number
 from billing.models import CreditAccount, Kind, PricingTier
+from billing.services import check_budget_cap
 
 
 class HistoryFilterForm(forms.Form):
@@ -72,6 +74,19 @@ class CreditAccountAdminForm(CreditAccountSettingsForm):
         self.initial.setdefault("paused", account.paused)
         ends = account.pause_ends_at
         self.initial.setdefault("pause_until", ends and timezone.localdate(ends))
+
+    def clean_weekly_cap(self):
+        return self._cap("weekly cap", self.cleaned_data["weekly_cap"])
+
+    def clean_monthly_cap(self):
+        return self._cap("monthly cap", self.cleaned_data["monthly_cap"])
+
+    def _cap(self, name, cap):
+        try:
+            check_budget_cap(name, cap)
+        except AntidoteError as error:
+            raise forms.ValidationError(error.message) from None
+        return cap
 
 
 class BudgetForm(forms.Form):

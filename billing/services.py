@@ -1100,7 +1100,8 @@ def update_account_settings(
 MAX_BUDGET_CAP = 1_000_000_000
 
 
-def _check_cap(name: str, cap) -> None:
+def check_budget_cap(name: str, cap) -> None:
+    """A cap is empty (no cap) or a whole number of credits from 1 to ``MAX_BUDGET_CAP``."""
     if cap is None:
         return
     if isinstance(cap, bool) or not isinstance(cap, int):
@@ -1133,8 +1134,8 @@ def set_budget(
     are released after commit through ``budget_raised``, as after a top-up. A cap lowered
     below what was already spent stands: the period's next charges are over budget.
     """
-    _check_cap("weekly cap", weekly_cap)
-    _check_cap("monthly cap", monthly_cap)
+    check_budget_cap("weekly cap", weekly_cap)
+    check_budget_cap("monthly cap", monthly_cap)
     if not isinstance(paused, bool):
         raise AntidoteError("Say whether the clinic is paused (yes or no).")
     now = now or timezone.now()

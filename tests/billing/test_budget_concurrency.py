@@ -73,8 +73,8 @@ def test_concurrent_leads_of_mixed_prices_never_pass_the_monthly_cap():
     )
     assert spent <= 1_234
     assert spent > 1_234 - 180  # it stopped only when no lead fitted any more
-    assert outcomes.count("charged") == CreditTransaction.objects.filter(
-        kind=Kind.LEAD_CHARGE
-    ).count()
+    assert (
+        outcomes.count("charged") == CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE).count()
+    )
     assert CreditAccount.objects.get(clinic=clinic).month_spent == spent
     assert budget_problems() == []
