@@ -317,3 +317,42 @@ def test_reconcile_names_a_counter_that_differs_from_the_ledger(clinic, clock):
     assert budget_problems() == [
         f"Account #{account_id}: this week's spend counter is 50 credits, its lead charges 100"
     ]
+
+
+def test_the_cap_holds_on_the_path_that_first_expires_a_due_lot(clinic, clock):
+    """A due lot sends the charge down the general path (PostgreSQL's function asks for the
+    retry); the budget is decided there the same way, counters included."""
+    services.grant_credits(
+        clinic=clinic,
+        credits=50,
+        kind=Kind.BONUS,
+        idempotency_key="soon",
+        expires_at=clock.at + timedelta(hours=1),
+    )
+    fund(clinic, 1_000)
+    budget(clinic, weekly_cap=150)
+    clock.at += timedelta(hours=2)  # the bonus lot is due, not yet expired by the job
+    charge(clinic)
+    assert CreditTransaction.objects.filter(kind=Kind.EXPIRY).count() == 1
+    with pytest.raises(OverBudget):
+        charge(clinic)
+    assert account(clinic).week_spent == 100
+
+
+def test_the_migration_fills_the_counters_of_the_current_week_and_month(clinic, clock):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    fund(clinic, 10_000)
+    clock.at = datetime(2026, 11, 30, 10, 0, tzinfo=IST)  # Monday of a week across two months
+    charge(clinic)
+    clock.at = datetime(2026, 12, 2, 10, 0, tzinfo=IST)
+    charge(clinic, 180)
+    CreditAccount.objects.filter(clinic=clinic).update(
+        week_start=None, week_spent=0, month_start=None, month_spent=0
+    )
+    import_module("billing.migrations.0009_budget_caps").fill_counters(apps, None)
+    filled = account(clinic)
+    assert (filled.week_start, filled.week_spent) == (date(2026, 11, 30), 280)
+    assert (filled.month_start, filled.month_spent) == (date(2026, 12, 1), 180)
