@@ -681,15 +681,21 @@ def _counter_problems(*, now) -> list[str]:
     has a counter in the current period (a stale one counts as nothing spent)."""
     week, month = ist_periods(now)
     problems = []
-    for period, start in [("week", week), ("month", month)]:
-        since = ist_midnight(start)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    for period, start, end in [
+        ("week", week, week + timedelta(days=7)),
+        ("month", month, next_month),
+    ]:
+        since, until = ist_midnight(start), ist_midnight(end)
         counted = dict(
             CreditAccount.objects.filter(**{f"{period}_start": start}).values_list(
                 "pk", f"{period}_spent"
             )
         )
         ledger = dict(
-            CreditTransaction.objects.filter(kind=Kind.LEAD_CHARGE, created_at__gte=since)
+            CreditTransaction.objects.filter(
+                kind=Kind.LEAD_CHARGE, created_at__gte=since, created_at__lt=until
+            )
             .values("account_id")
             .annotate(total=Sum("credits"))
             .values_list("account_id", "total")

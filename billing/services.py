@@ -325,7 +325,7 @@ def _post_locked(
 ) -> _Posting | None:
     """The general posting, step by step under the account's row lock; None if refused."""
     pg = connection.vendor == "postgresql"
-    week, month = ist_periods(now)
+    week, month = (connection.ops.adapt_datefield_value(day) for day in ist_periods(now))
     params = {**params, "week": week, "month": month}
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_ACCOUNT_AFTER + (" FOR UPDATE OF a" if pg else ""), params)
