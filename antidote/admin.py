@@ -48,7 +48,7 @@ class CreditAccountInline(admin.StackedInline):
 
     @admin.display(description="Credit lots")
     def credit_lots(self, account):
-        lots = account.lots.filter(remaining__gt=0).order_by("expires_at", "kind", "id")[:20]
+        lots = account.lots.filter(has_credits=True).order_by("expires_at", "kind", "id")[:20]
         if not lots:
             return "No credits left in any lot."
         rows = format_html_join(

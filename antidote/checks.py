@@ -64,3 +64,26 @@ def check_background_jobs(app_configs, **kwargs):
             )
         )
     return errors
+
+
+PER_PROCESS_CACHES = (
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+)
+
+
+@register(Tags.security, deploy=True)
+def check_shared_cache(app_configs, **kwargs):
+    """The enquiry rate limit and the API throttles count in the cache: a per-process cache
+    lets each web worker grant the whole limit again."""
+    backend = settings.CACHES["default"]["BACKEND"]
+    if settings.DEBUG or backend not in PER_PROCESS_CACHES:
+        return []
+    return [
+        Error(
+            f"The default cache is {backend.rsplit('.', 1)[-1]}, one per process: rate limits "
+            "and throttles would be multiplied by the number of web workers.",
+            hint="Set CACHE_URL to the shared Redis, e.g. rediscache://127.0.0.1:6379/1.",
+            id="antidote.E105",
+        )
+    ]

@@ -97,12 +97,21 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's own queries stay client-side bound (never prepared); this only lets the
     # ledger's posting statement ask to be prepared once per connection (billing.services).
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1_000_000)
+    # Behind pgbouncer in transaction mode before 1.21 (or without max_prepared_statements), a
+    # statement prepared on one server connection is missing on the next transaction's:
+    # DATABASE_PREPARED_STATEMENTS=false turns preparing off (the posting is planned each time).
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "prepare_threshold",
+        1_000_000 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None,
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Wait for a writer instead of failing at once when the dev server and a command overlap.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+# bench/load's reference: /bench/reference answers after one query (off: the path is a 404).
+BENCH_REFERENCE_VIEW = env.bool("BENCH_REFERENCE_VIEW", default=False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from antidote import api_key_views
+from antidote import api_key_views, unavailable
 from antidote.accounts import PasswordResetView
 from antidote.two_factor import PortalLoginView, two_factor
 
@@ -23,3 +23,7 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
 ]
+urlpatterns.append(path("bench/reference", unavailable.reference))
+
+# Outages (database, Redis, broker) answer 503 with a page; any other crash a friendly 500.
+handler500 = "antidote.unavailable.server_error"

@@ -7,8 +7,10 @@ postgres://postgres@127.0.0.1:5432/antidote_bench_analytics; created and migrate
 It writes, straight in SQL (a service call per row would take an hour), one clinic with
 100,000 leads over 36 months in three price tiers (charged, held and duplicates; every outcome
 with its details; first contacts) and 1,000,000 ledger rows on its account (a charge per
-charged lead, refunds, and top-ups, with the balance chain kept), then rebuilds its
-pre-aggregate once. The baseline is a clinic of the same shape with 100 leads.
+charged lead, refunds, and top-ups, with the balance chain kept), a paid credit lot per top-up
+that charges drew (each worth its own odd fraction of ₹1 a credit) with one allocation per
+charge and refund, then rebuilds its pre-aggregate once. The baseline is a clinic of the same
+shape with 100 leads.
 
 It then times GET /clinic/analytics through Django's test client (the whole request: session,
 middleware, queries, template): p50 and p95 over ``--requests`` requests, for the big clinic,
@@ -121,7 +123,7 @@ WITH charged AS (
 ),
 entries AS (
     SELECT n AS seq, 'purchase' AS kind, 1000::bigint AS credits, NULL::bigint AS lead_id,
-           'bench:topup:' || n AS key
+           'bench:topup:%(account)s:' || n AS key
     FROM generate_series(1, %(topups)s) AS n
     UNION ALL
     SELECT %(topups)s + k, 'lead_charge', -price_credits, id, 'bench:charge:' || id FROM charged
@@ -138,10 +140,53 @@ FROM entries
 """
 
 
+# The lots: the k-th charge draws from the paid lot of top-up (k - 1) / 4 + 1 (four charges
+# of at most 250 credits fit a 1,000-credit top-up), worth 83,333 to 89,333 paise for 1,000
+# credits; a refund gives back to its charge's lot.
+LOTS_SQL = [
+    """
+    INSERT INTO billing_creditlot (account_id, kind, source_id, granted, remaining, expires_at,
+                                   value_paise, value_credits, memo, created_at)
+    SELECT %(account)s, 'paid', id, 1000, 0, created_at + interval '365 days',
+           83333 + (n %% 7) * 1000, 1000, '', created_at
+    FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS n
+          FROM billing_credittransaction WHERE account_id = %(account)s AND kind = 'purchase'
+          ORDER BY id
+          LIMIT (SELECT count(*) / 4 + 1 FROM billing_credittransaction
+                 WHERE account_id = %(account)s AND kind = 'lead_charge')) AS topups
+    """,
+    """
+    INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
+    SELECT charges.id, lots.id, -charges.credits
+    FROM (SELECT id, credits, (row_number() OVER (ORDER BY id) - 1) / 4 AS lot_index
+          FROM billing_credittransaction
+          WHERE account_id = %(account)s AND kind = 'lead_charge') AS charges
+    JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS lot_index
+          FROM billing_creditlot WHERE account_id = %(account)s) AS lots USING (lot_index)
+    """,
+    """
+    INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
+    SELECT refund.id, drawn.lot_id, -refund.credits
+    FROM billing_credittransaction refund
+    JOIN billing_credittransaction charge
+      ON charge.lead_id = refund.lead_id AND charge.kind = 'lead_charge'
+    JOIN billing_lotallocation drawn ON drawn.entry_id = charge.id
+    WHERE refund.account_id = %(account)s AND refund.kind = 'dispute_refund'
+    """,
+]
+
+
+def write_lots(cursor, account) -> None:
+    cursor.execute("ANALYZE")
+    for statement in LOTS_SQL:
+        cursor.execute(statement, {"account": account.pk})
+    cursor.execute("ANALYZE")  # as autovacuum would: the reads are planned on real counts
+
+
 def load_big_clinic():
     from django.db import connection
 
-    from billing.models import CreditAccount, CreditTransaction
+    from billing.models import CreditAccount, CreditLot, CreditTransaction
     from leads import analytics
     from leads.models import Lead
 
@@ -169,6 +214,9 @@ def load_big_clinic():
                 [account.pk, account.pk],
             )
             cursor.execute("ANALYZE")
+    if not CreditLot.objects.filter(account=account).exists():
+        with connection.cursor() as cursor:
+            write_lots(cursor, account)
     start = time.perf_counter()
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     print(f"  full rebuild of the pre-aggregate: {(time.perf_counter() - start) * 1e3:,.0f} ms")
@@ -195,8 +243,9 @@ def load_demo_clinic():
             charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
             cursor.execute(
                 LEDGER_SQL,
-                {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 20},
+                {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 30},
             )
+            write_lots(cursor, account)
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     return clinic, user
 

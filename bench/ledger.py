@@ -1,6 +1,6 @@
 """Ledger benchmark: lead charges per second through the posting service, against pgbench.
 
-    .venv/bin/python bench/ledger.py [--charges 6000] [--seconds 10] [--skip-million]
+    .venv/bin/python bench/ledger.py [--charges 6000] [--seconds 10] [--skip-million] [--workers 4]
 
 Needs PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/antidote_bench;
 the database is created if missing). For 1, 2, 4 and 16 worker processes it charges distinct
@@ -198,6 +198,13 @@ def main():
         "--seconds", type=int, default=10, help="pgbench duration per run (default 10)"
     )
     parser.add_argument("--skip-million", action="store_true", help="skip the 1,000,000-row read")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=WORKERS,
+        help="worker counts to run (default 1 2 4 16), e.g. --workers 4 for a quick A/B",
+    )
     args = parser.parse_args()
 
     ensure_database(DB_URL)
@@ -228,7 +235,7 @@ def main():
         for clinic in spread:  # bulk_create skips the post_save that opens accounts
             services.open_account(clinic=clinic)
     run_id = time.time_ns()
-    budget = args.charges * 100 * 2 * len(WORKERS)
+    budget = args.charges * 100 * 2 * len(args.workers)
     services.grant_credits(
         clinic=hot,
         credits=min(budget, services.MAX_ENTRY_CREDITS),
@@ -252,7 +259,7 @@ def main():
         f"{'workers':>7} | {'hot clinic/s':>12} | {'spread/s':>9} | {'pgbench tps':>11} | "
         f"{'hot ratio':>9} | {'spread ratio':>12}"
     )
-    for workers in WORKERS:
+    for workers in args.workers:
         hot_rate = run_charges([hot], workers, args.charges)
         verify_ledger(f"hot x{workers}")
         spread_rate = run_charges(spread, workers, args.charges)

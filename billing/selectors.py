@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum
+from django.db.models import BigIntegerField, Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -75,13 +75,24 @@ class Discrepancy:
     problem: str
 
 
-_SUM_MISMATCH = f"""
-    SELECT a.id, a.clinic_id, a.balance, COALESCE(SUM(t.credits), 0) AS total
+_LOT = CreditLot._meta.db_table
+_ALLOCATION = LotAllocation._meta.db_table
+# One pass over the entries and one over the lots of a batch of accounts: the balance must be
+# the sum of the entries, and the lots hold max(balance, 0) (what is below zero, an overdraft
+# or debt, is unallocated).
+_ACCOUNT_MISMATCH = f"""
+    SELECT a.id, a.balance, COALESCE(e.total, 0) AS total, COALESCE(l.held, 0) AS held
     FROM {CreditAccount._meta.db_table} a
-    LEFT JOIN {CreditTransaction._meta.db_table} t ON t.account_id = a.id
+    LEFT JOIN (SELECT account_id, SUM(credits) AS total FROM {CreditTransaction._meta.db_table}
+               WHERE account_id BETWEEN %s AND %s GROUP BY account_id) e
+           ON e.account_id = a.id
+    LEFT JOIN (SELECT account_id, SUM(remaining) AS held FROM {_LOT}
+               WHERE account_id BETWEEN %s AND %s GROUP BY account_id) l
+           ON l.account_id = a.id
     WHERE a.id BETWEEN %s AND %s
-    GROUP BY a.id, a.clinic_id, a.balance
-    HAVING a.balance <> COALESCE(SUM(t.credits), 0)"""
+      AND (a.balance <> COALESCE(e.total, 0)
+           OR COALESCE(l.held, 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END)
+    ORDER BY a.id"""
 # Entries of one account are serialised by its row lock, so id order is posting order.
 _CHAIN_BREAKS = f"""
     SELECT account_id, id, balance_after, running FROM (
@@ -93,16 +104,6 @@ _CHAIN_BREAKS = f"""
     WHERE balance_after <> running
     ORDER BY account_id, id"""
 
-_LOT = CreditLot._meta.db_table
-_ALLOCATION = LotAllocation._meta.db_table
-# Lots hold max(balance, 0): what is below zero (overdraft or debt) is unallocated.
-_LOTS_MISMATCH = f"""
-    SELECT a.id, a.balance, COALESCE(SUM(l.remaining), 0) AS held
-    FROM {CreditAccount._meta.db_table} a
-    LEFT JOIN {_LOT} l ON l.account_id = a.id
-    WHERE a.id BETWEEN %s AND %s
-    GROUP BY a.id, a.balance
-    HAVING COALESCE(SUM(l.remaining), 0) <> CASE WHEN a.balance > 0 THEN a.balance ELSE 0 END"""
 # Every debit since lots exist is allocated in full (lots drawn + overdraft); older ones have
 # no allocations, and none are invented.
 _UNALLOCATED = f"""
@@ -123,11 +124,14 @@ _AFTER_EXPIRY = f"""
 
 
 def ledger_discrepancies(
-    *, batch_size: int = 500, progress: Callable[[int, int], None] | None = None
+    *, batch_size: int = 100_000, progress: Callable[[int, int], None] | None = None
 ) -> Iterator[Discrepancy]:
-    """Every account whose balance differs from Σ entries, or whose chain is broken.
+    """Every account whose balance differs from Σ entries, or whose chain is broken, or whose
+    lots and their allocations disagree with its entries.
 
-    Works through accounts in id batches so memory stays flat on a large ledger;
+    Each check is one set-based query per batch of accounts (by id range), so a batch as
+    large as the ledger is one pass over each table; smaller batches bound what the database
+    holds at once.
     ``progress(done, total)`` is called after each batch.
     """
     ids = list(CreditAccount.objects.order_by("id").values_list("id", flat=True))
@@ -140,14 +144,16 @@ def ledger_discrepancies(
     for start in range(0, len(ids), batch_size):
         low, high = ids[start], ids[min(start + batch_size, len(ids)) - 1]
         with connection.cursor() as cursor:
-            cursor.execute(_SUM_MISMATCH, [low, high])
+            cursor.execute(_ACCOUNT_MISMATCH, [low, high] * 3)
+            accounts = cursor.fetchall()
             problems = [
                 (
                     account_id,
                     f"balance {format_number(balance)} but entries sum to {format_number(total)} "
                     f"(difference {format_signed(balance - total)})",
                 )
-                for account_id, _clinic_id, balance, total in cursor.fetchall()
+                for account_id, balance, total, _held in accounts
+                if balance != total
             ]
             cursor.execute(_CHAIN_BREAKS, [low, high])
             problems += [
@@ -158,14 +164,14 @@ def ledger_discrepancies(
                 )
                 for account_id, entry_id, balance_after, running in cursor.fetchall()
             ]
-            cursor.execute(_LOTS_MISMATCH, [low, high])
             problems += [
                 (
                     account_id,
                     f"lots hold {held:,} credits but the balance is {balance:,} "
                     f"(lots must hold {max(balance, 0):,}; below zero is unallocated)",
                 )
-                for account_id, balance, held in cursor.fetchall()
+                for account_id, balance, _total, held in accounts
+                if held != max(balance, 0)
             ]
             cursor.execute(_UNALLOCATED, [low, high])
             problems += [
@@ -361,27 +367,17 @@ def accounts_to_alert():
 
 
 def ledger_rows(*, date_from=None, date_to=None, clinic=None):
-    """Ledger entries oldest first for export, as plain tuples (no model instances)."""
+    """Ledger entries oldest first, for export (the caller picks the columns)."""
     entries = CreditTransaction.objects.all()
     if clinic is not None:
-        entries = entries.filter(account__clinic=clinic)
+        # By account id, not through a join: the (account, id) index then yields the rows in
+        # order, with no sort of a million rows.
+        entries = entries.filter(account=account_of(clinic=clinic))
     if date_from:
         entries = entries.filter(created_at__date__gte=date_from)
     if date_to:
         entries = entries.filter(created_at__date__lte=date_to)
-    return entries.order_by("id").values_list(
-        "id",
-        "created_at",
-        "account__clinic_id",
-        "account__clinic__name",
-        "kind",
-        "credits",
-        "balance_after",
-        "lead_id",
-        "actor__username",
-        "idempotency_key",
-        "memo",
-    )
+    return entries.order_by("id")
 
 
 def entry_exists(*, idempotency_key: str) -> bool:
@@ -408,16 +404,51 @@ def refundable_credits(*, lead_ids) -> dict[int, int]:
 
 # Outcomes and return on spend (leads.analytics reads these; billing stays the money's source).
 
-# The rupees a credit spent on a lead is worth, until credit lots record what each credit was
-# paid: the top-up price of 1 credit = ₹1 (100 paise). Every page that shows it says
-# "estimate". The one place to change when lots land.
-SPEND_IS_ESTIMATE = True
-ESTIMATED_PAISE_PER_CREDIT = 100
 
+def lead_spend_paise(
+    *, lead_filter: Callable[[str], Q], group: Callable[[str], dict]
+) -> Iterator[dict]:
+    """The rupees (paise, exact fractions) leads' charges spent and their refunds gave back:
+    rows of the group's keys with ``charged_paise`` and ``refunded_paise``, one per group and
+    lot value (a group may come more than once: add them up).
 
-def spent_value_paise(*, credits: int) -> Fraction:
-    """The rupee value (in paise, exact) of ``credits`` spent on leads: see above."""
-    return Fraction(credits * ESTIMATED_PAISE_PER_CREDIT)
+    A charge spends each paid lot it drew at that lot's value, ``value_paise / value_credits``
+    a credit; bonus credits are worth nothing, and so is the part drawn into overdraft (no lot
+    yet: the credit that later covers it is not tied to a lead) or charged before lots existed
+    (no allocations). A refund gives back at the value of the lot it returns to, or of the new
+    lot made when that one had expired; what it returns to a charge's overdraft part is worth
+    nothing either. ``lead_filter(prefix)`` and ``group(prefix)`` name the lead's fields
+    through ``prefix`` (``"entry__lead__"``, ``"source__lead__"``).
+    """
+    draws = (
+        LotAllocation.objects.filter(
+            Q(entry__kind=Kind.LEAD_CHARGE) | Q(entry__kind=Kind.DISPUTE_REFUND, credits__lt=0),
+            lead_filter("entry__lead__"),
+            lot__kind=CreditLot.LotKind.PAID,
+        )
+        .order_by()
+        .values(**group("entry__lead__"), vp=F("lot__value_paise"), vc=F("lot__value_credits"))
+        .annotate(
+            charged=Sum("credits", filter=Q(entry__kind=Kind.LEAD_CHARGE), default=0),
+            refunded=Sum("credits", filter=Q(entry__kind=Kind.DISPUTE_REFUND), default=0) * -1,
+        )
+    )
+    restored = (
+        CreditLot.objects.filter(
+            lead_filter("source__lead__"),
+            source__kind=Kind.DISPUTE_REFUND,
+            kind=CreditLot.LotKind.PAID,
+        )
+        .order_by()
+        .values(**group("source__lead__"), vp=F("value_paise"), vc=F("value_credits"))
+        .annotate(charged=Value(0), refunded=Sum("granted"))
+    )
+    for rows in (draws, restored):
+        for row in rows:
+            per_credit = Fraction(row.pop("vp"), row.pop("vc"))
+            row["charged_paise"] = row.pop("charged") * per_credit
+            row["refunded_paise"] = row.pop("refunded") * per_credit
+            yield row
 
 
 def lead_credit_totals(*, lead_filter: Q, group: dict) -> list[dict]:
@@ -466,7 +497,7 @@ class LotSplit:
 def lot_split(*, clinic) -> LotSplit:
     """Credits left in paid and in bonus lots (expired ones not yet posted included)."""
     totals = dict(
-        CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0)
+        CreditLot.objects.filter(account__clinic=clinic, has_credits=True)
         .values_list("kind")
         .annotate(total=Sum("remaining"))
     )
@@ -494,7 +525,7 @@ def next_expiry(*, clinic, now=None) -> NextExpiry | None:
     """The soonest expiry of a live lot with credits left, and how many credits expire then
     (every lot due on that same local day)."""
     now = now or timezone.now()
-    live = CreditLot.objects.filter(account__clinic=clinic, remaining__gt=0, expires_at__gt=now)
+    live = CreditLot.objects.filter(account__clinic=clinic, has_credits=True, expires_at__gt=now)
     first = live.order_by("expires_at").values_list("expires_at", flat=True).first()
     if first is None:
         return None
@@ -527,7 +558,7 @@ def lots_to_warn(*, now=None):
     now = now or timezone.now()
     return (
         CreditLot.objects.filter(
-            remaining__gt=0,
+            has_credits=True,
             expires_at__gt=now,
             expires_at__lte=now + timedelta(days=settings.EXPIRY_WARNING_DAYS),
             expiry_warned_at__isnull=True,

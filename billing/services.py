@@ -393,7 +393,7 @@ def _post_locked(
 def _lots_with_credits(*, account_id: int) -> list[tuple]:
     """(id, remaining, expires_at) of the account's lots with credits left, in draw order."""
     return list(
-        CreditLot.objects.filter(account_id=account_id, remaining__gt=0)
+        CreditLot.objects.filter(account_id=account_id, has_credits=True)
         .order_by(*LOT_ORDER)
         .values_list("pk", "remaining", "expires_at")
     )
@@ -857,7 +857,7 @@ def _expiry_entries(lots, *, balances: dict[int, int], now) -> int:
 
 def _due_lots(*, account_ids, now):
     return list(
-        CreditLot.objects.filter(account_id__in=account_ids, remaining__gt=0, expires_at__lte=now)
+        CreditLot.objects.filter(account_id__in=account_ids, has_credits=True, expires_at__lte=now)
         .order_by("account_id", *LOT_ORDER)
         .values_list("pk", "account_id", "remaining")
     )
@@ -883,7 +883,7 @@ def expire_credits(
     (another run or a charge may have expired it meanwhile) and post in bulk.
     """
     now = now or timezone.now()
-    due = CreditLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+    due = CreditLot.objects.filter(has_credits=True, expires_at__lte=now)
     if dry_run:
         lots = list(due.values_list("account_id", "remaining"))
         return ExpiryRun(len(lots), sum(r for _, r in lots), len({a for a, _ in lots}))

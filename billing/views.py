@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from antidote.csv import csv_lines  # memos are user text: no cell may start a formula
+from antidote.csv import NUMBER, TEXT, TIME, export_csv  # memos are user text: no formulas
 from antidote.errors import AntidoteError
 from antidote.filters import bad_filters_csv
 from antidote.portal import clinic_member_required
@@ -106,14 +106,15 @@ def credits_history(request):
     return _history_page(request)
 
 
-CSV_HEADER = ["id", "created_at", "kind", "credits", "balance_after", "lead_id", "memo"]
-
-
-def _csv_rows(entries):
-    yield CSV_HEADER
-    for e in entries.iterator(chunk_size=2000):
-        created = timezone.localtime(e.created_at).isoformat()
-        yield [e.pk, created, e.kind, e.credits, e.balance_after, e.lead_id or "", e.memo]
+CSV_COLUMNS = [
+    ("id", "id", NUMBER),
+    ("created_at", "created_at", TIME),
+    ("kind", "kind", TEXT),
+    ("credits", "credits", NUMBER),
+    ("balance_after", "balance_after", NUMBER),
+    ("lead_id", "lead_id", NUMBER),
+    ("memo", "memo", TEXT),
+]
 
 
 @clinic_member_required
@@ -127,7 +128,11 @@ def _history_page(request):
     if not valid:
         entries = entries.none()
     if request.GET.get("format") == "csv":
-        response = StreamingHttpResponse(csv_lines(_csv_rows(entries)), content_type="text/csv")
+        # The account id too, not only the join: the (account, id) index then yields the rows
+        # newest first, with no sort of a million rows.
+        entries = entries.filter(account=account_of(clinic=request.clinic))
+        lines = (text for _, text in export_csv(entries, CSV_COLUMNS))
+        response = StreamingHttpResponse(lines, content_type="text/csv")
         stamp = timezone.localdate().isoformat()
         name = f"credits-{request.clinic.slug}-{stamp}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -5,7 +5,9 @@ computation (``outcome_buckets``) per clinic, month, package and price tier. A s
 dispute marks its (clinic, month) dirty in the writer's transaction (``mark_dirty``, wired in
 ``leads.receivers``); every reader first rebuilds the dirty buckets it is about to read
 (``refresh_outcome_months``) from committed data, under the clinic's row lock, so the
-aggregate is exact whenever it is read. Money figures come from billing's selectors.
+aggregate is exact whenever it is read. Money figures come from billing's selectors: rupees
+spent are the paid value of the credit lots each charge drew, net of refunds at the value they
+went back at (``billing.selectors.lead_spend_paise``), kept per bucket as exact fractions.
 
 Every rate and amount is computed from integers as an exact fraction and rounded once, where
 it is shown (half up): a line's cost per lead is never a sum of rounded parts.
@@ -25,6 +27,7 @@ from django.utils import timezone
 
 from antidote.money import format_number, format_paise
 from billing import selectors as billing
+from billing.finance import finance_report
 from leads.models import Clinic, Lead, OutcomeDirty, OutcomeMonth, Package
 
 # The peer comparison is shown only with at least this many other clinics in the cohort, so it
@@ -65,19 +68,30 @@ COUNTS = (
     "credits_refunded",
     "disputes",
 )
+# The rupees kept per bucket: exact fractions of paise (stored as "n/d" text), which add up.
+AMOUNTS = ("charged_paise", "refunded_paise")
+
+
+def _group(prefix: str) -> dict:
+    """A bucket's keys, as seen through ``prefix`` from a row that names the lead."""
+    return {
+        "c": F(f"{prefix}clinic_id"),
+        "m": TruncMonth(f"{prefix}created_at"),
+        "p": Coalesce(f"{prefix}package_id", 0),
+        "t": F(f"{prefix}tier_min_price_paise"),
+    }
+
+
+def _empty_bucket() -> dict:
+    return dict.fromkeys(COUNTS, 0) | dict.fromkeys(AMOUNTS, Fraction(0))
 
 
 def outcome_buckets(*, clinic_ids, months=None) -> dict[tuple, dict]:
     """The direct computation: counts per (clinic, month, package id or 0, tier), from the
     leads, their standing disputes and the ledger. ``months`` (first days) narrows it."""
     where = _lead_where("", clinic_ids, months)
-    group = {
-        "c": F("clinic_id"),
-        "m": TruncMonth("created_at"),
-        "p": Coalesce("package_id", 0),
-        "t": F("tier_min_price_paise"),
-    }
-    buckets: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    group = _group("")
+    buckets: dict[tuple, dict] = defaultdict(_empty_bucket)
 
     def key(row):
         return (row["c"], timezone.localtime(row["m"]).date(), row["p"], row["t"])
@@ -103,16 +117,15 @@ def outcome_buckets(*, clinic_ids, months=None) -> dict[tuple, dict]:
     )
     for row in disputed:
         buckets[key(row)]["disputes"] = row["n"]
-    ledger_group = {
-        "c": F("lead__clinic_id"),
-        "m": TruncMonth("lead__created_at"),
-        "p": Coalesce("lead__package_id", 0),
-        "t": F("lead__tier_min_price_paise"),
-    }
     ledger_filter = _lead_where("lead__", clinic_ids, months)
-    for row in billing.lead_credit_totals(lead_filter=ledger_filter, group=ledger_group):
+    for row in billing.lead_credit_totals(lead_filter=ledger_filter, group=_group("lead__")):
         buckets[key(row)]["credits_charged"] = row["charged"]
         buckets[key(row)]["credits_refunded"] = row["refunded"]
+    for row in billing.lead_spend_paise(
+        lead_filter=lambda prefix: _lead_where(prefix, clinic_ids, months), group=_group
+    ):
+        for name in AMOUNTS:
+            buckets[key(row)][name] += row[name]
     return dict(buckets)
 
 
@@ -180,7 +193,7 @@ def _write_buckets(clinic_id: int, months: list[date], buckets: dict) -> None:
             package_key=package,
             package_name=names.get(package, ""),
             tier_min_price_paise=tier,
-            **counts,
+            **{name: str(value) for name, value in counts.items()},
         )
         for (clinic, month, package, tier), counts in sorted(buckets.items())
     )
@@ -216,11 +229,16 @@ class OutcomeLine:
     credits_charged: int = 0
     credits_refunded: int = 0
     disputes: int = 0
+    charged_paise: Fraction = Fraction(0)
+    refunded_paise: Fraction = Fraction(0)
     children: list = field(default_factory=list, repr=False)
 
     def add(self, counts) -> None:
+        """Add another line's, or an ``OutcomeMonth`` row's, figures (its amounts are text)."""
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(counts, name))
+        for name in AMOUNTS:
+            setattr(self, name, getattr(self, name) + Fraction(getattr(counts, name)))
 
     # What a clinic paid for and worked: leads whose contact it saw (not waiting for credits).
     @property
@@ -233,11 +251,8 @@ class OutcomeLine:
 
     @property
     def spent_paise(self) -> Fraction:
-        return billing.spent_value_paise(credits=self.credits_spent)
-
-    @property
-    def refunds_paise(self) -> Fraction:
-        return billing.spent_value_paise(credits=self.credits_refunded)
+        """At the paid value of the lots drawn, net of refunds (see the module docstring)."""
+        return self.charged_paise - self.refunded_paise
 
     @property
     def cost_per_lead(self) -> Fraction | None:
@@ -297,6 +312,7 @@ COLUMNS = [
     ("Return on spend", lambda line: line.return_on_spend, "times"),
     ("Dispute rate", lambda line: _percent(line.dispute_rate), "percent"),
     ("Credits refunded", lambda line: line.credits_refunded, "num"),
+    ("Rupees refunded", lambda line: _paise(line.refunded_paise), "paise"),
 ]
 
 
@@ -329,7 +345,6 @@ def show_duration(seconds: int | None) -> str:
 class ClinicReport:
     months: list[OutcomeLine]  # oldest first, each with its package and tier lines
     total: OutcomeLine
-    spend_is_estimate: bool
     median_response_seconds: int | None
     peer_booking_rate: Fraction | None
     peer_cohort_size: int
@@ -364,8 +379,8 @@ def _lines(rows, months) -> tuple[list[OutcomeLine], OutcomeLine]:
             month=row.month,
             package_name=row.package_name or "General enquiry",
             tier_min_price_paise=row.tier_min_price_paise,
-            **{name: getattr(row, name) for name in COUNTS},
         )
+        line.add(row)
         by_month[row.month].add(line)
         by_month[row.month].children.append(line)
         total.add(line)
@@ -384,7 +399,6 @@ def clinic_report(*, clinic, months: int = 12) -> ClinicReport:
     return ClinicReport(
         months=lines,
         total=total,
-        spend_is_estimate=billing.SPEND_IS_ESTIMATE,
         median_response_seconds=median_response_seconds(clinic_ids=[clinic.pk]),
         peer_booking_rate=peer_rate,
         peer_cohort_size=cohort,
@@ -478,8 +492,6 @@ def report_rows(report: ClinicReport):
             ]
         yield [f"{month.month:%Y-%m}", "All", "All", *cells(month)]
     yield ["Total", "All", "All", *cells(report.total)]
-    if report.spend_is_estimate:
-        yield ["Rupees spent are an estimate at 1 credit = ₹1 (the top-up price)."]
 
 
 # The staff report -----------------------------------------------------------------------------
@@ -497,7 +509,6 @@ class MarketplaceReport:
     credits_sold: int
     credits_spent: int
     revenue_recognised_paise: int
-    spend_is_estimate: bool
     median_response_seconds: int | None
     by_tier: list[OutcomeLine]
     total: OutcomeLine
@@ -515,7 +526,9 @@ AT_RISK_MINIMUM_LEADS = 5  # fewer than this says nothing about a rate
 
 
 def marketplace_report(*, month: date) -> MarketplaceReport:
-    """The staff's monthly report, from the same aggregate as the clinics' pages."""
+    """The staff's monthly report, from the same aggregate as the clinics' pages; revenue
+    recognised is the finance report's line for the month (paid credits that charges consumed
+    in the month, at each lot's value), so the two never disagree."""
     start, end = month_bounds(month)
     refresh_outcome_months()
     credits = billing.credits_sold_and_spent(start=start, end=end)
@@ -534,8 +547,7 @@ def marketplace_report(*, month: date) -> MarketplaceReport:
         month=month,
         credits_sold=credits.purchased,
         credits_spent=spent,
-        revenue_recognised_paise=round_half_up(billing.spent_value_paise(credits=spent)),
-        spend_is_estimate=billing.SPEND_IS_ESTIMATE,
+        revenue_recognised_paise=finance_report(month=month).rounded("recognised"),
         median_response_seconds=median_response_seconds(since=start, until=end),
         by_tier=[tiers[tier] for tier in sorted(tiers)],
         total=total,

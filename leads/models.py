@@ -398,6 +398,10 @@ class OutcomeMonth(models.Model):
     revenue_paise = models.PositiveBigIntegerField(default=0)
     credits_charged = models.PositiveBigIntegerField(default=0)
     credits_refunded = models.PositiveBigIntegerField(default=0)
+    # Rupees at the paid value of the lots drawn: exact fractions of paise written "n/d", as
+    # no fixed denominator fits every lot's value and a rounded figure would not add up.
+    charged_paise = models.TextField(default="0")
+    refunded_paise = models.TextField(default="0")
     disputes = models.PositiveIntegerField(default=0)
 
     class Meta:

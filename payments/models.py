@@ -9,6 +9,7 @@ import unicodedata
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
@@ -28,11 +29,34 @@ def normalise_promo_code(text: str) -> str:
     return unicodedata.normalize("NFKC", text).strip().casefold().upper()
 
 
+# The longest validity a package or promo may give its credits (ten years): more is a typo.
+MAX_VALIDITY_DAYS = 3650
+
+
+def _validity_days(credits: str):
+    return models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_VALIDITY_DAYS)],
+        help_text=f"Days {credits} credits stay valid (1–{MAX_VALIDITY_DAYS}); empty: setting.",
+    )
+
+
+def _validity_within_bounds(field: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(
+        condition=Q(**{f"{field}__isnull": True})
+        | Q(**{f"{field}__gte": 1, f"{field}__lte": MAX_VALIDITY_DAYS}),
+        name=name,
+    )
+
+
 class CreditPackage(models.Model):
     name = models.CharField(max_length=60)
     price_paise = models.PositiveBigIntegerField()
     credits = models.PositiveIntegerField(help_text="Paid credits (1 per rupee).")
     bonus_credits = models.PositiveIntegerField(default=0, help_text="Posted as a bonus entry.")
+    paid_validity_days = _validity_days("paid")
+    bonus_validity_days = _validity_days("bonus")
     is_active = models.BooleanField(default=True)
     sort_order = models.PositiveSmallIntegerField(default=0)
     history = HistoricalRecords()
@@ -42,6 +66,8 @@ class CreditPackage(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(price_paise__gt=0), name="package_price_positive"),
             models.CheckConstraint(condition=Q(credits__gt=0), name="package_credits_positive"),
+            _validity_within_bounds("paid_validity_days", "package_paid_validity_in_range"),
+            _validity_within_bounds("bonus_validity_days", "package_bonus_validity_in_range"),
         ]
 
     def __str__(self):
@@ -75,6 +101,7 @@ class PromoCode(models.Model):
         default=0,
         help_text="Bonus as a percentage (0–100) of the paid credits, rounded down.",
     )
+    bonus_validity_days = _validity_days("bonus")
     min_amount_paise = models.PositiveBigIntegerField(default=0)
     max_uses = models.PositiveIntegerField(
         null=True, blank=True, help_text="In total; empty = no limit."
@@ -102,6 +129,7 @@ class PromoCode(models.Model):
             models.CheckConstraint(
                 condition=Q(bonus_percent__lte=100), name="promo_bonus_percent_at_most_100"
             ),
+            _validity_within_bounds("bonus_validity_days", "promo_bonus_validity_in_range"),
         ]
 
     def __str__(self):

@@ -637,14 +637,28 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
             f"credited {locked.credits} credits for {format_paise(locked.amount_paise)} paid, "
             f"no bonus; discount of {format_paise(locked.discount_paise)} given without a use.",
         )
+    package, promo = locked.package, locked.promo
     grants = [
-        (Kind.PURCHASE, locked.credits, "purchase", f"Order #{locked.pk}, Razorpay {payment_id}"),
-        (Kind.BONUS, locked.bonus_credits, "bonus", f"Package bonus, order #{locked.pk}"),
+        (
+            Kind.PURCHASE,
+            locked.credits,
+            "purchase",
+            f"Order #{locked.pk}, Razorpay {payment_id}",
+            package and package.paid_validity_days,
+        ),
+        (
+            Kind.BONUS,
+            locked.bonus_credits,
+            "bonus",
+            f"Package bonus, order #{locked.pk}",
+            package and package.bonus_validity_days,
+        ),
         (
             Kind.PROMO_BONUS,
             locked.promo_bonus_credits,
             "promo-bonus",
-            f"Promo {locked.promo} bonus",
+            f"Promo {promo} bonus",
+            promo and promo.bonus_validity_days,
         ),
     ]
     entries = [
@@ -657,8 +671,10 @@ def _credit_order(locked: PaymentOrder, *, payment_id: str, source: str) -> None
             paid=True,
             # The paid lot's value: what was paid (after discount) for the purchased credits.
             paid_paise=locked.amount_paise if kind == Kind.PURCHASE else None,
+            # The package's (or promo's) own validity, if it sets one; else the settings.
+            validity_days=validity_days,
         )
-        for kind, credits, prefix, memo in grants
+        for kind, credits, prefix, memo, validity_days in grants
         if credits
     ]
     if not locked.clinic.is_active:

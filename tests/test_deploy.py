@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 LIVE_KEYS = {
@@ -24,6 +26,7 @@ PRODUCTION = {
     "SECRET_KEY": secrets.token_urlsafe(50),
     "ALLOWED_HOSTS": "billing.antidote.example",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CACHE_URL": "rediscache://127.0.0.1:6379/1",
     **LIVE_KEYS,
     **GST_SUPPLIER,
 }
@@ -41,7 +44,7 @@ def _run(args, **env):
         k: v
         for k, v in os.environ.items()
         if k not in unset
-        and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_", "GST_"))
+        and not k.startswith(("RAZORPAY_", "PAYMENT_", "CELERY_", "WEBHOOK_", "GST_", "CACHE_"))
     }
     # Explicit, so a demo's .env beside manage.py (bin/demo writes one) cannot fill them in.
     clean.update(DJANGO_SETTINGS_MODULE="antidote.settings", DEBUG="false", PAYMENT_MODE="live")
@@ -175,7 +178,29 @@ def test_webhooks_to_loopback_with_debug_off_are_a_deploy_error():
     assert "antidote.E104" in result.stderr + result.stdout
 
 
+def test_a_per_process_cache_with_debug_off_is_a_deploy_error():
+    for url in (None, "locmemcache://", "dummycache://"):
+        env = {k: v for k, v in PRODUCTION.items() if k != "CACHE_URL"}
+        result = _check_deploy(**env, **({"CACHE_URL": url} if url else {}))
+        assert result.returncode == 1
+        assert "antidote.E105" in result.stderr + result.stdout
+
+
 def test_the_msg91_provider_without_its_key_refuses_to_start():
     result = _check_deploy(**PRODUCTION, SMS_BACKEND="msg91")
     assert result.returncode == 1
     assert "MSG91_AUTH_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(("value", "threshold"), [(None, "1000000"), ("false", "None")])
+def test_prepared_statements_can_be_turned_off_for_pgbouncer_in_transaction_mode(value, threshold):
+    """pgbouncer 1.18 in transaction mode loses the posting's prepared statement between
+    transactions ("prepared statement _pg3_0 does not exist", seen in bench/load's check);
+    with the setting off psycopg prepares nothing, even where the posting asks it to."""
+    env = {"DATABASE_URL": "postgres://app@127.0.0.1:6432/antidote", **PRODUCTION}
+    if value is not None:
+        env["DATABASE_PREPARED_STATEMENTS"] = value
+    code = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = _run(["-c", f"import django; django.setup(); {code}"], **env)
+    assert result.returncode == 0, result.stderr
+    assert f"'prepare_threshold': {threshold}" in result.stdout

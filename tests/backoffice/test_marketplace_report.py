@@ -8,6 +8,8 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.utils import timezone
 
+from billing import finance
+from billing import services as billing
 from disputes import services as disputes
 from leads import analytics
 from leads import services as leads
@@ -46,11 +48,45 @@ def test_the_report_by_hand_for_this_month(client, clinic):
     )
     report = analytics.marketplace_report(month=timezone.localdate().replace(day=1))
     assert (report.credits_sold, report.credits_spent) == (1_200, 200)
-    assert report.revenue_recognised_paise == 20_000 and report.spend_is_estimate
+    assert report.revenue_recognised_paise == 20_000  # fund() buys at ₹1 a credit
     (tier,) = report.by_tier
     assert (tier.leads, tier.booked, tier.disputes) == (2, 1, 1)
     assert tier.cells[7] == "50.0%" and tier.cells[11] == "50.0%"
     assert report.median_response_seconds is not None
+
+
+def test_revenue_recognised_agrees_with_the_finance_report(client, clinic):
+    """Paid lots at ₹1,000 for 120 credits across two clinics, a bonus lot, a partial refund:
+    the staff report's revenue is the finance report's line for the same month, to the paisa."""
+    other = ClinicFactory()
+    for target in (clinic, other):
+        billing.grant_credits(
+            clinic=target, credits=50, kind="bonus", idempotency_key=f"b{target.pk}"
+        )
+        billing.grant_credits(
+            clinic=target, credits=120, paid_paise=100_000, idempotency_key=f"p{target.pk}"
+        )
+    lead = leads.submit_enquiry(clinic=clinic, name="Asha", phone="9000000001")
+    leads.submit_enquiry(clinic=other, name="Asha", phone="9000000002")
+    leads.submit_enquiry(clinic=other, name="Asha", phone="9000000003")  # 70 paid left: held
+    disputes.approve_dispute(
+        dispute=disputes.open_dispute(
+            lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
+        ),
+        actor=StaffFactory(),
+        refund_credits=30,
+    )
+    month = timezone.localdate().replace(day=1)
+    report = analytics.marketplace_report(month=month)
+    finance_line = finance.finance_report(month=month).rounded("recognised")
+    # Two charges each drew 50 bonus and 50 paid: 100 × ₹1,000/120 = ₹833.333…
+    assert report.revenue_recognised_paise == finance_line == 83_333
+    previous = (month - timedelta(days=1)).replace(day=1)
+    assert analytics.marketplace_report(month=previous).revenue_recognised_paise == 0
+    user = StaffFactory(username="finance-check", is_superuser=True)
+    login_with_otp(client, user)
+    page = client.get(f"{REPORT}?month={month:%Y-%m}").content.decode()
+    assert "₹833.33" in page and "estimate" not in page
 
 
 def test_clinics_at_risk_each_reason(clinic):

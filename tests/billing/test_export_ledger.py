@@ -4,8 +4,9 @@ without --force."""
 import csv
 
 import pytest
-from django.utils import timezone
 
+from antidote import csv as csv_module
+from billing.management.commands import export_ledger
 from tests.commands import run_command
 from tests.factories import ClinicFactory, fund
 
@@ -20,16 +21,19 @@ def _ledger(entries=3):
 
 
 def _crash_after(monkeypatch, rows):
-    """The database connection drops mid-export: the third row's timestamp never arrives."""
-    real, calls = timezone.localtime, []
+    """The database connection drops mid-export: the rows after ``rows`` never arrive."""
+    monkeypatch.setattr(csv_module, "EXPORT_BATCH_ROWS", 1)  # a batch is a row
+    real = export_ledger.export_csv
 
-    def localtime(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > rows:
-            raise ConnectionError("server closed the connection unexpectedly (test)")
-        return real(*args, **kwargs)
+    def export_csv(entries, columns):
+        written = 0
+        for count, text in real(entries, columns):
+            if written + count > rows:
+                raise ConnectionError("server closed the connection unexpectedly (test)")
+            written += count
+            yield count, text
 
-    monkeypatch.setattr(timezone, "localtime", localtime)
+    monkeypatch.setattr(export_ledger, "export_csv", export_csv)
 
 
 def test_export_writes_the_file_and_leaves_nothing_else_beside_it(tmp_path):

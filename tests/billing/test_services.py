@@ -5,8 +5,16 @@ from django.db import IntegrityError, connection, transaction
 
 from antidote.errors import AntidoteError, InsufficientCredits
 from billing import services
-from billing.models import CreditAccount, CreditTransaction, Kind, LotAllocation, PricingTier
+from billing.models import (
+    CreditAccount,
+    CreditLot,
+    CreditTransaction,
+    Kind,
+    LotAllocation,
+    PricingTier,
+)
 from billing.selectors import account_balance, ledger_discrepancies
+from tests.conftest import requires_postgres
 from tests.factories import ClinicFactory, LeadFactory, PackageFactory, UserFactory, fund
 
 pytestmark = pytest.mark.django_db
@@ -338,6 +346,32 @@ def test_a_charge_over_two_lots_is_still_one_statement_on_postgresql(
         services.charge_lead(lead=lead)
     assert account_balance(clinic=clinic) == 520
     assert sorted(LotAllocation.objects.values_list("credits", flat=True)) == [40, 60]
+
+
+@requires_postgres
+def test_a_charge_updates_its_lot_in_place_without_touching_the_lot_indexes(clinic):
+    # Every charge rewrites one lot's ``remaining``. If an index depended on it (as the
+    # ``remaining > 0`` predicates once did), each charge would write a new entry into every
+    # lot index and leave a dead one: a lot drawn a few hundred times made the charge crawl.
+    fund(clinic, 1_000)
+    leads = LeadFactory.create_batch(3, clinic=clinic)
+
+    def updates():  # (updated, heap-only updated) of lot rows in this transaction so far
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_get_xact_tuples_updated(%s::regclass), "
+                "pg_stat_get_xact_tuples_hot_updated(%s::regclass)",
+                [CreditLot._meta.db_table] * 2,
+            )
+            return cursor.fetchone()
+
+    before = updates()
+    for lead in leads:
+        services.charge_lead(lead=lead)
+    after = updates()
+    # All three were heap-only updates: no index entry written.
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
+    assert CreditLot.objects.get(account__clinic=clinic).remaining == 700
 
 
 def test_ledger_model_refuses_update_and_delete(clinic):

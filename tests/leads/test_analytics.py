@@ -6,12 +6,17 @@ import csv
 import io
 import random
 from datetime import date, datetime, timedelta
+from fractions import Fraction
 from unittest import mock
 
 import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from antidote.errors import AntidoteError
+from billing import finance
+from billing import services as billing
+from billing.models import CreditLot, LotAllocation
 from disputes import services as disputes
 from leads import analytics, services
 from leads.models import Lead, OutcomeDirty, OutcomeMonth
@@ -102,6 +107,7 @@ def test_each_metric_by_hand(clinic, month_of_leads):
         "Return on spend": "66.67×",  # 36,000 / 540
         "Dispute rate": "33.3%",  # a rejected dispute still counts: 1 of 3 charged
         "Credits refunded": "0",
+        "Rupees refunded": "₹0",
     }
     assert by_package["General enquiry"] == {
         "Leads delivered": "2",
@@ -117,6 +123,7 @@ def test_each_metric_by_hand(clinic, month_of_leads):
         "Return on spend": "0.00×",
         "Dispute rate": "100.0%",
         "Credits refunded": "80",
+        "Rupees refunded": "₹80",  # fund() buys at ₹1 a credit
     }
     assert cells(month) == cells(report.total)
     assert cells(report.total) == {
@@ -133,15 +140,15 @@ def test_each_metric_by_hand(clinic, month_of_leads):
         "Return on spend": "64.29×",  # 36,000 / 560 = 64.2857…, rounded once
         "Dispute rate": "50.0%",
         "Credits refunded": "80",
+        "Rupees refunded": "₹80",  # fund() buys at ₹1 a credit
     }
-    assert report.spend_is_estimate
 
 
 def test_the_page_and_csv_show_the_same_figures(logged_in, clinic, month_of_leads):
     page = logged_in.get("/clinic/analytics")
     assert page.status_code == 200
     text = page.content.decode()
-    assert "estimate" in text and "₹36,000" in text and "64.29×" in text
+    assert "estimate" not in text and "₹36,000" in text and "64.29×" in text
     assert 'data-testid="month-table"' in text and "chart.umd.min.js" in text
     response = logged_in.get("/clinic/analytics?format=csv")
     assert response.status_code == 200
@@ -151,7 +158,77 @@ def test_the_page_and_csv_show_the_same_figures(logged_in, clinic, month_of_lead
     assert header[:3] == ["Month", "Package", "Price tier from"]
     total = dict(zip(header, next(r for r in rows if r[0] == "Total"), strict=False))
     assert total["Return on spend"] == "64.29×" and total["Cost per lead"] == "₹140"
-    assert rows[-1][0].startswith("Rupees spent are an estimate")
+    assert rows[-1][0] == "Total"
+
+
+@pytest.fixture
+def lots_and_a_refund(clinic, owner):
+    """A bonus lot of 50, a paid lot of 120 credits for ₹1,000 (₹8.3333… a credit). Last month
+    a 100-credit lead drew the 50 bonus first (it expires sooner), then 50 paid, and got 30
+    back (to the paid lot, drawn last); this month a second lead drew 100 paid."""
+    now = timezone.now()
+    earlier = timezone.localtime(now).replace(day=1) - timedelta(days=3)
+    with mock.patch("django.utils.timezone.now", return_value=earlier):
+        billing.grant_credits(clinic=clinic, credits=50, kind="bonus", idempotency_key="b")
+        billing.grant_credits(clinic=clinic, credits=120, paid_paise=100_000, idempotency_key="p")
+        first = enquire(clinic, "9000000001")
+        services.update_lead_status(
+            lead=first, status="treated", actor=owner.user, revenue_paise=500_000
+        )
+        dispute = disputes.open_dispute(
+            lead=first, user=owner.user, dispute_type="spam", description=DESCRIPTION
+        )
+        disputes.approve_dispute(dispute=dispute, actor=StaffFactory(), refund_credits=30)
+    second = enquire(clinic, "9000000002")
+    assert (first.billing_state, second.billing_state) == ("charged", "charged")
+    return first, second
+
+
+def test_rupees_spent_are_the_paid_value_of_the_lots_drawn(logged_in, clinic, lots_and_a_refund):
+    report = analytics.clinic_report(clinic=clinic, months=2)
+    last, this = (cells(line) for line in report.months)
+    # Charged 50 × ₹1,000/120 = ₹416.666…, refunded 30 × that = ₹250: spent ₹166.666….
+    assert last["Credits spent"] == "70"
+    assert last["Rupees spent"] == "₹166.67"
+    assert last["Cost per lead"] == "₹166.67"
+    assert last["Cost per booked patient"] == "₹166.67"
+    assert last["Return on spend"] == "30.00×"  # ₹5,000 / ₹166.666…
+    assert last["Rupees refunded"] == "₹250"
+    assert this["Rupees spent"] == "₹833.33" and this["Cost per lead"] == "₹833.33"
+    assert this["Cost per booked patient"] == "—" and this["Return on spend"] == "0.00×"
+    total = cells(report.total)
+    # Rounded once, on the exact sum: the 120 paid credits, all consumed, are the ₹1,000 paid.
+    assert total["Rupees spent"] == "₹1,000" and total["Cost per lead"] == "₹500"
+    assert total["Return on spend"] == "5.00×" and total["Credits spent"] == "170"
+    row = OutcomeMonth.objects.get(clinic=clinic, month=report.months[0].month)
+    assert (row.charged_paise, row.refunded_paise) == ("125000/3", "25000")
+    page = logged_in.get("/clinic/analytics?months=2").content.decode()
+    assert "₹166.67" in page and "₹833.33" in page and "30.00×" in page and "estimate" not in page
+    body = b"".join(logged_in.get("/clinic/analytics?months=2&format=csv").streaming_content)
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    header = rows[0]
+    figures = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:] if r[1] == "All"}
+    assert figures[f"{report.months[0].month:%Y-%m}"]["Rupees spent"] == "₹166.67"
+    assert figures[f"{report.months[1].month:%Y-%m}"]["Rupees spent"] == "₹833.33"
+    assert figures["Total"]["Rupees spent"] == "₹1,000"
+    assert figures["Total"]["Rupees refunded"] == "₹250"
+
+
+def test_overdraft_credits_are_worth_nothing_to_the_lead_that_took_them(clinic):
+    """A lead charged into overdraft has no lot to value; the purchase that covers it later is
+    revenue in the finance report, but not tied to that lead."""
+    account = clinic.credit_account
+    account.overdraft_limit = 100
+    account.save(update_fields=["overdraft_limit"])
+    lead = enquire(clinic, "9000000001")
+    assert lead.billing_state == "charged"
+    billing.grant_credits(clinic=clinic, credits=120, paid_paise=100_000, idempotency_key="p")
+    line = cells(analytics.clinic_report(clinic=clinic, months=1).total)
+    assert (line["Credits spent"], line["Rupees spent"]) == ("100", "₹0")
+    month = timezone.localdate().replace(day=1)
+    recognised = finance.finance_report(month=month).rounded("recognised")
+    assert recognised == analytics.marketplace_report(month=month).revenue_recognised_paise
+    assert recognised == 83_333  # 100 × ₹1,000/120: the covering purchase's own draw
 
 
 def test_csv_cells_cannot_start_a_formula(logged_in, clinic):
@@ -255,7 +332,16 @@ def test_the_aggregate_equals_the_direct_computation_after_random_operations(cli
                 package = rng.choice([None, *[p for p in packages if p.clinic_id == target.pk]])
                 enquire(target, f"90000{rng.randrange(100, 160):05d}", package)
             elif choice < 0.5:
-                fund(target, rng.choice([100, 250, 500]))
+                # Paid lots at ₹1, at ₹1,000 for 120 and at ₹999 for 700 a credit; bonus lots.
+                credits, paid_paise = rng.choice([(100, None), (120, 100_000), (700, 99_900)])
+                kind = rng.choice(["purchase", "purchase", "bonus"])
+                billing.grant_credits(
+                    clinic=target,
+                    credits=credits,
+                    kind=kind,
+                    paid_paise=paid_paise if kind == "purchase" else None,
+                    idempotency_key=f"test-grant:{step}",
+                )
             else:
                 workable = [
                     lead
@@ -268,9 +354,12 @@ def test_the_aggregate_equals_the_direct_computation_after_random_operations(cli
                     status, details = rng.choice(steps)
                     services.update_lead_status(lead=lead, status=status, **details)
                 elif not lead.disputes.exists():
-                    dispute = disputes.open_dispute(
-                        lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
-                    )
+                    try:
+                        dispute = disputes.open_dispute(
+                            lead=lead, user=None, dispute_type="spam", description=DESCRIPTION
+                        )
+                    except AntidoteError:
+                        continue  # its dispute window has closed: refused, nothing changed
                     if rng.random() < 0.5:
                         disputes.approve_dispute(
                             dispute=dispute, actor=staff, refund_credits=rng.choice([None, 30])
@@ -279,6 +368,31 @@ def test_the_aggregate_equals_the_direct_computation_after_random_operations(cli
         assert_aggregate_exact([clinic.pk, other.pk])
     assert OutcomeMonth.objects.values("month").distinct().count() >= 3
     assert_aggregate_exact([clinic.pk, other.pk])
+    spent = {
+        pk: analytics.clinic_report(clinic=target, months=36).total.spent_paise
+        for pk, target in ((clinic.pk, clinic), (other.pk, other))
+    }
+    assert spent == lot_value_of_lead_charges([clinic.pk, other.pk])
+    assert any(value.denominator > 1 for value in spent.values()), spent  # not rounded
+
+
+def lot_value_of_lead_charges(clinic_ids):
+    """Rupees spent per clinic, straight from each allocation and lot: charges draw at the
+    lot's value, refunds give back at it (or make a new lot of the same value)."""
+    spent = dict.fromkeys(clinic_ids, Fraction(0))
+    for row in LotAllocation.objects.filter(
+        entry__account__clinic_id__in=clinic_ids,
+        entry__kind__in=["lead_charge", "dispute_refund"],
+        lot__kind="paid",
+    ).select_related("lot", "entry__account"):
+        if row.entry.kind == "lead_charge" or row.credits < 0:
+            value = Fraction(row.lot.value_paise, row.lot.value_credits)
+            spent[row.entry.account.clinic_id] += row.credits * value
+    for lot in CreditLot.objects.filter(
+        account__clinic_id__in=clinic_ids, source__kind="dispute_refund", kind="paid"
+    ).select_related("account"):
+        spent[lot.account.clinic_id] -= lot.granted * Fraction(lot.value_paise, lot.value_credits)
+    return spent
 
 
 def assert_aggregate_exact(clinic_ids):
@@ -289,6 +403,7 @@ def assert_aggregate_exact(clinic_ids):
         (row.clinic_id, row.month, row.package_key, row.tier_min_price_paise): {
             name: getattr(row, name) for name in analytics.COUNTS
         }
+        | {name: Fraction(getattr(row, name)) for name in analytics.AMOUNTS}
         for row in OutcomeMonth.objects.filter(clinic_id__in=clinic_ids)
     }
     assert kept == direct

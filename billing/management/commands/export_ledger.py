@@ -5,27 +5,29 @@ import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from antidote.arguments import clinic_ref, file_path, iso_date
-from antidote.csv import csv_writer
+from antidote.csv import NUMBER, TEXT, TIME, export_csv
 from antidote.logs import logged_command
 from billing.selectors import ledger_rows
 from leads.models import Clinic
 
-HEADER = [
-    "id",
-    "created_at",
-    "clinic_id",
-    "clinic",
-    "kind",
-    "credits",
-    "balance_after",
-    "lead_id",
-    "actor",
-    "idempotency_key",
-    "memo",
+COLUMNS = [
+    ("id", "id", NUMBER),
+    ("created_at", "created_at", TIME),
+    ("clinic_id", "account__clinic_id", NUMBER),
+    ("clinic", "account__clinic__name", TEXT),
+    ("kind", "kind", TEXT),
+    ("credits", "credits", NUMBER),
+    ("balance_after", "balance_after", NUMBER),
+    ("lead_id", "lead_id", NUMBER),
+    ("actor", "actor__username", TEXT),
+    ("idempotency_key", "idempotency_key", TEXT),
+    ("memo", "memo", TEXT),
 ]
+
+
+PROGRESS_EVERY = 100_000
 
 
 def bad_argument(message: str) -> CommandError:
@@ -120,15 +122,13 @@ class Command(BaseCommand):
             raise
         return written
 
-    def _write(self, rows, stream, verbosity) -> int:
-        written = 0
+    def _write(self, entries, stream, verbosity) -> int:
         # Clinic names, user names, keys and memos are text people typed: no formulas.
-        writer = csv_writer(stream)
-        writer.writerow(HEADER)
-        for row in rows.iterator(chunk_size=2_000):
-            created = timezone.localtime(row[1]).isoformat()
-            writer.writerow([row[0], created, *row[2:]])
-            written += 1
-            if verbosity >= 1 and written % 100_000 == 0:
+        written = reported = 0
+        for rows, text in export_csv(entries, COLUMNS):
+            stream.write(text)
+            written += rows
+            if verbosity >= 1 and written >= reported + PROGRESS_EVERY:
+                reported = written - written % PROGRESS_EVERY
                 self.stderr.write(f"  {written:,} entries written")
         return written

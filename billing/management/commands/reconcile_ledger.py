@@ -29,8 +29,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=bounded_int(minimum=1, maximum=100_000),
-            default=500,
-            help="Accounts checked per query (default 500, at most 100,000).",
+            default=100_000,
+            help=(
+                "Accounts checked per query (default and at most 100,000: every check is one "
+                "pass over its table per batch)."
+            ),
         )
 
     def handle(self, *args, batch_size, verbosity, **options):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0007_outcomes"),
+        ("leads", "0008_exact_rupees_spent"),
     ]
 
     operations = [
