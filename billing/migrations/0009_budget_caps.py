@@ -1,6 +1,7 @@
+# ruff: noqa: E501  (CAPS_CHANGES keeps each SQL change as one exact string)
 """Budget caps and pausing (issue 15): the account's caps, pause and spend counters.
 
-``billing_charge`` is replaced whole, from the 0007 body, with four changes marked
+``billing_charge`` is replaced whole, from the 0008 body, with four changes marked
 ``-- caps:`` (so they can be re-applied onto another body): it reads the caps, the pause
 and the counters of the current IST week and month under the account lock, refuses (returns
 no row, as for the floor) a charge that is paused or would pass a cap, and moves the
@@ -17,101 +18,32 @@ from django.db import migrations, models
 from django.db.models import Sum
 from django.utils import timezone
 
-CHARGE = """
-CREATE OR REPLACE FUNCTION billing_charge(
-    p_clinic bigint, p_credits bigint, p_lead bigint, p_actor integer, p_memo varchar,
-    p_key varchar, p_now timestamptz
-) RETURNS TABLE (
-    entry_id bigint, account_id bigint, balance_after bigint, retry boolean,
-    alert_threshold bigint, alert_armed boolean
-)
-LANGUAGE plpgsql AS $$
-#variable_conflict use_column
-DECLARE
-    v_account bigint;
-    v_after bigint;
-    v_limit bigint;
-    v_threshold bigint;
-    v_armed boolean;
-    v_entry bigint;
-    v_need bigint := -p_credits;
-    v_lot record;
-    v_take bigint;
-    v_ids bigint[] := '{}';
-    v_takes bigint[] := '{}';
-    -- caps: the IST week (from Monday) and month of this charge, and what they already spent.
-    v_week date := date_trunc('week', p_now AT TIME ZONE 'Asia/Kolkata')::date;
-    v_month date := date_trunc('month', p_now AT TIME ZONE 'Asia/Kolkata')::date;
-    v_week_spent bigint;
-    v_month_spent bigint;
-    v_weekly_cap bigint;
-    v_monthly_cap bigint;
-    v_paused boolean;
-BEGIN
-    SELECT a.id, a.balance + p_credits, a.overdraft_limit, a.low_balance_threshold,
-           a.low_balance_alerted_at IS NULL,
-           -- caps: the periods' spend with this charge (another period's counter is stale).
-           CASE WHEN a.week_start = v_week THEN a.week_spent ELSE 0 END - p_credits,
-           CASE WHEN a.month_start = v_month THEN a.month_spent ELSE 0 END - p_credits,
-           a.weekly_cap, a.monthly_cap,
-           a.paused AND (a.pause_ends_at IS NULL OR p_now < a.pause_ends_at)
-    INTO v_account, v_after, v_limit, v_threshold, v_armed,
-         v_week_spent, v_month_spent, v_weekly_cap, v_monthly_cap, v_paused
-    FROM billing_creditaccount a JOIN leads_clinic c ON c.id = a.clinic_id
-    WHERE a.clinic_id = p_clinic AND c.is_active
-    FOR UPDATE OF a;
-    -- Unaffordable, or no such active clinic: nothing written; the caller works out why.
-    IF v_account IS NULL OR v_after < -v_limit THEN
-        RETURN;
-    END IF;
-    -- caps: paused, or past the weekly or monthly cap (NULL: no cap): nothing written.
-    IF v_paused OR v_week_spent > v_weekly_cap OR v_month_spent > v_monthly_cap THEN
-        RETURN;
-    END IF;
-    IF v_after < 0 THEN
-        v_need := v_need + v_after;  -- lots hold max(balance, 0); the rest is overdraft
-    END IF;
-    FOR v_lot IN
-        SELECT l.id, l.remaining, l.expires_at FROM billing_creditlot l
-        WHERE l.account_id = v_account AND l.remaining > 0
-        ORDER BY l.expires_at, l.kind, l.id
-    LOOP
-        EXIT WHEN v_need <= 0;
-        IF v_lot.expires_at <= p_now THEN
-            -- A lot is due: the general path posts its expiry first.
-            RETURN QUERY SELECT NULL::bigint, v_account, NULL::bigint, true, NULL::bigint,
-                NULL::boolean;
-            RETURN;
-        END IF;
-        v_take := least(v_need, v_lot.remaining);
-        v_ids := v_ids || v_lot.id;
-        v_takes := v_takes || v_take;
-        v_need := v_need - v_take;
-    END LOOP;
-    INSERT INTO billing_credittransaction
-        (account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key,
-         created_at)
-    VALUES (v_account, 'lead_charge', p_credits, v_after, p_lead, p_actor, p_memo, p_key, p_now)
-    ON CONFLICT DO NOTHING RETURNING id INTO v_entry;
-    IF v_entry IS NULL THEN
-        RETURN;
-    END IF;
-    UPDATE billing_creditlot l SET remaining = l.remaining - t.take
-    FROM unnest(v_ids, v_takes) AS t(id, take) WHERE l.id = t.id;
-    INSERT INTO billing_lotallocation (entry_id, lot_id, credits)
-    SELECT v_entry, t.id, t.take FROM unnest(v_ids, v_takes) AS t(id, take)
-    UNION ALL SELECT v_entry, NULL, -p_credits - (SELECT coalesce(sum(x), 0) FROM unnest(v_takes) x)
-    WHERE -p_credits > (SELECT coalesce(sum(x), 0) FROM unnest(v_takes) x);
-    UPDATE billing_creditaccount a
-    SET balance = v_after, in_debt = v_after < -a.overdraft_limit, updated_at = p_now,
-        -- caps: the spend counters move with the balance (a new period starts from zero).
-        week_start = v_week, week_spent = v_week_spent,
-        month_start = v_month, month_spent = v_month_spent
-    WHERE a.id = v_account;
-    RETURN QUERY SELECT v_entry, v_account, v_after, false, v_threshold, v_armed;
-END;
-$$;
-"""
+# The four changes to the lead charge's function, each (before, after) on 0008's body: the
+# caps are read under the account lock, a paused or over-cap charge writes nothing, and the
+# counters move in the balance's UPDATE. Each "-- caps:" comment marks one in the SQL.
+CAPS_CHANGES = [
+    (
+        "    v_takes bigint[] := '{}';\nBEGIN",
+        "    v_takes bigint[] := '{}';\n    -- caps: the IST week (from Monday) and month of this charge, and what they already spent.\n    v_week date := date_trunc('week', p_now AT TIME ZONE 'Asia/Kolkata')::date;\n    v_month date := date_trunc('month', p_now AT TIME ZONE 'Asia/Kolkata')::date;\n    v_week_spent bigint;\n    v_month_spent bigint;\n    v_weekly_cap bigint;\n    v_monthly_cap bigint;\n    v_paused boolean;\nBEGIN",
+    ),
+    (
+        "           a.low_balance_alerted_at IS NULL\n    INTO v_account, v_after, v_limit, v_threshold, v_armed\n",
+        "           a.low_balance_alerted_at IS NULL,\n           -- caps: the periods' spend with this charge (another period's counter is stale).\n           CASE WHEN a.week_start = v_week THEN a.week_spent ELSE 0 END - p_credits,\n           CASE WHEN a.month_start = v_month THEN a.month_spent ELSE 0 END - p_credits,\n           a.weekly_cap, a.monthly_cap,\n           a.paused AND (a.pause_ends_at IS NULL OR p_now < a.pause_ends_at)\n    INTO v_account, v_after, v_limit, v_threshold, v_armed,\n         v_week_spent, v_month_spent, v_weekly_cap, v_monthly_cap, v_paused\n",
+    ),
+    (
+        "        RETURN;\n    END IF;\n    IF v_after < 0 THEN",
+        "        RETURN;\n    END IF;\n    -- caps: paused, or past the weekly or monthly cap (NULL: no cap): nothing written.\n    IF v_paused OR v_week_spent > v_weekly_cap OR v_month_spent > v_monthly_cap THEN\n        RETURN;\n    END IF;\n    IF v_after < 0 THEN",
+    ),
+    (
+        "    SET balance = v_after, in_debt = v_after < -a.overdraft_limit, updated_at = p_now\n",
+        "    SET balance = v_after, in_debt = v_after < -a.overdraft_limit, updated_at = p_now,\n        -- caps: the spend counters move with the balance (a new period starts from zero).\n        week_start = v_week, week_spent = v_week_spent,\n        month_start = v_month, month_spent = v_month_spent\n",
+    ),
+]
+PREVIOUS = import_module("billing.migrations.0008_lot_updates_hot").CHARGE
+CHARGE = PREVIOUS
+for before, after in CAPS_CHANGES:
+    assert CHARGE.count(before) == 1, before
+    CHARGE = CHARGE.replace(before, after)
 
 
 def create_function(apps, schema_editor):
@@ -119,10 +51,9 @@ def create_function(apps, schema_editor):
         schema_editor.execute(CHARGE, params=None)
 
 
-def restore_0007_function(apps, schema_editor):
+def restore_0008_function(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        old = import_module("billing.migrations.0007_charge_function_and_lots_from_balances")
-        schema_editor.execute(old.CHARGE, params=None)
+        schema_editor.execute(PREVIOUS, params=None)
 
 
 def fill_counters(apps, schema_editor):
@@ -149,7 +80,7 @@ def fill_counters(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0007_charge_function_and_lots_from_balances"),
+        ("billing", "0008_lot_updates_hot"),
         ("leads", "0007_outcomes"),
     ]
 
@@ -265,6 +196,6 @@ class Migration(migrations.Migration):
                 name="pause_end_only_when_paused",
             ),
         ),
-        migrations.RunPython(create_function, restore_0007_function),
+        migrations.RunPython(create_function, restore_0008_function),
         migrations.RunPython(fill_counters, migrations.RunPython.noop),
     ]
