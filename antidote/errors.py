@@ -22,3 +22,9 @@ class AntidoteError(Exception):
 
 class InsufficientCredits(AntidoteError):
     code = "insufficient_credits"
+
+
+class OverBudget(AntidoteError):
+    """A lead charge the clinic's own weekly or monthly cap, or its pause, does not allow."""
+
+    code = "over_budget"

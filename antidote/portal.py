@@ -47,6 +47,7 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "leads:analytics": MONEY,  # spend and return on it: money figures
     "billing:history": MONEY,
     "billing:balance": MONEY,
+    "billing:budget": MONEY,  # caps and pause: what the clinic spends
     "payments:topup": MONEY,
     "payments:check-promo": MONEY,
     "payments:create-order": MONEY,

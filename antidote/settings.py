@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -441,6 +442,13 @@ CELERY_BEAT_SCHEDULE = {
     "release-held-leads": {
         "task": "antidote.run_command",
         "schedule": 900.0,
+        "args": ["release_held_leads"],
+    },
+    # Budget periods and dated pauses end at 00:00 IST (CELERY_TIMEZONE): leads waiting over
+    # budget are released, oldest first, as the new week, month or day begins.
+    "release-leads-at-budget-reset": {
+        "task": "antidote.run_command",
+        "schedule": crontab(minute=0, hour=0),
         "args": ["release_held_leads"],
     },
     # A safety sweep: the debit that crosses the level raises the alert at posting time.

@@ -18,7 +18,7 @@ from antidote.errors import AntidoteError
 from antidote.money import format_paise
 from billing import services
 from billing.finance import finance_report, parse_month, report_rows
-from billing.forms import CreditAccountSettingsForm, PricingTierForm
+from billing.forms import CreditAccountAdminForm, PricingTierForm
 from billing.models import CreditAccount, CreditLot, CreditTransaction, PricingTier
 from billing.sources import entry_source
 
@@ -40,8 +40,17 @@ class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
     ``services.update_account_settings``, which locks the row and writes only the settings, so
     a charge posted while the form was open is never overwritten."""
 
-    form = CreditAccountSettingsForm
-    list_display = ["clinic", "balance", "overdraft_limit", "low_balance_threshold", "updated_at"]
+    form = CreditAccountAdminForm
+    list_display = [
+        "clinic",
+        "balance",
+        "overdraft_limit",
+        "low_balance_threshold",
+        "weekly_cap",
+        "monthly_cap",
+        "paused",
+        "updated_at",
+    ]
     search_fields = ["clinic__name", "clinic__slug"]
     readonly_fields = ["clinic", "balance", "updated_at"]
     fields = [
@@ -49,6 +58,7 @@ class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
         "balance",
         "overdraft_limit",
         "low_balance_threshold",
+        *CreditAccountAdminForm.BUDGET_FIELDS,
         "updated_at",
         "change_reason",
     ]
@@ -69,6 +79,16 @@ class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
             low_balance_threshold=data.get("low_balance_threshold"),
             reason=data.get("change_reason") or "",
         )
+        if set(CreditAccountAdminForm.BUDGET_FIELDS) & set(form.changed_data):
+            services.set_budget(
+                account=obj,
+                actor=request.user,
+                weekly_cap=data.get("weekly_cap"),
+                monthly_cap=data.get("monthly_cap"),
+                paused=bool(data.get("paused")),
+                pause_until=data.get("pause_until"),
+                reason=data.get("change_reason") or "",
+            )
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         try:

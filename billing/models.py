@@ -5,13 +5,30 @@ The rules are kept in layers: checks in the service, constraints here, and on Po
 trigger that refuses UPDATE and DELETE on the ledger table (migration 0002).
 """
 
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from antidote.errors import AntidoteError
 from antidote.money import format_number
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def ist_periods(now: datetime) -> tuple[date, date]:
+    """The first days of the IST week (from Monday) and IST month that ``now`` falls in."""
+    day = now.astimezone(IST).date()
+    return day - timedelta(days=day.weekday()), day.replace(day=1)
+
+
+def ist_midnight(day: date) -> datetime:
+    """00:00 IST on ``day``: where a budget period or a pause begins or ends."""
+    return datetime.combine(day, time.min, tzinfo=IST)
 
 
 class CreditAccount(models.Model):
@@ -33,10 +50,39 @@ class CreditAccount(models.Model):
         editable=False,
         help_text="Below the floor: only a reversal (money that left) can put it there.",
     )
+    # Budget (``billing.services.set_budget``): the clinic's own caps on gross lead charges per
+    # IST week (from Monday 00:00) and IST month, and a pause, until ``pause_ends_at`` or (when
+    # that is empty) until resumed. Enforced in the locked step that charges a lead.
+    weekly_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most credits lead charges may take in an IST week."
+    )
+    monthly_cap = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most credits lead charges may take in an IST month."
+    )
+    paused = models.BooleanField(default=False, help_text="No lead is charged while paused.")
+    pause_ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="The pause ends by itself at this moment (IST midnight)."
+    )
+    # Spend counters, moved in the same UPDATE as the balance by every lead charge: gross
+    # credits charged in the IST week starting ``week_start`` and month starting
+    # ``month_start``. A period other than the current one counts as nothing spent.
+    week_start = models.DateField(null=True, blank=True, editable=False)
+    week_spent = models.BigIntegerField(default=0, editable=False)
+    month_start = models.DateField(null=True, blank=True, editable=False)
+    month_spent = models.BigIntegerField(default=0, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
     # Settings changes only: the balance moves through the ledger, which is its own history.
     history = HistoricalRecords(
-        excluded_fields=["balance", "in_debt", "updated_at", "low_balance_alerted_at"]
+        excluded_fields=[
+            "balance",
+            "in_debt",
+            "updated_at",
+            "low_balance_alerted_at",
+            "week_start",
+            "week_spent",
+            "month_start",
+            "month_spent",
+        ]
     )
 
     class Meta:
@@ -48,7 +94,19 @@ class CreditAccount(models.Model):
                 condition=Q(balance__gte=-F("overdraft_limit"), in_debt=False)
                 | Q(balance__lt=-F("overdraft_limit"), in_debt=True),
                 name="balance_above_floor_unless_in_debt",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(weekly_cap__isnull=True) | Q(weekly_cap__gt=0),
+                name="weekly_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_cap__isnull=True) | Q(monthly_cap__gt=0),
+                name="monthly_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_ends_at__isnull=True) | Q(paused=True),
+                name="pause_end_only_when_paused",
+            ),
         ]
 
     def __str__(self):
@@ -66,6 +124,41 @@ class CreditAccount(models.Model):
     @property
     def is_low(self) -> bool:
         return self.balance < self.low_balance_threshold
+
+    def is_paused_at(self, now: datetime) -> bool:
+        return self.paused and (self.pause_ends_at is None or now < self.pause_ends_at)
+
+    def spent_at(self, now: datetime) -> tuple[int, int]:
+        """Gross lead charges in the IST week and the IST month of ``now`` (the counters)."""
+        week, month = ist_periods(now)
+        return (
+            self.week_spent if self.week_start == week else 0,
+            self.month_spent if self.month_start == month else 0,
+        )
+
+    def budget_refusal(self, *, credits: int, now: datetime) -> str | None:
+        """Why a lead charge of ``credits`` (> 0) is over budget at ``now``; None if it is not.
+
+        The same rule as ``billing_charge`` (migration 0009) and ``billing.services``.
+        """
+        if self.is_paused_at(now):
+            until = (
+                f"until {timezone.localtime(self.pause_ends_at, IST):%-d %b %Y}"
+                if self.pause_ends_at
+                else "until it is resumed"
+            )
+            return f"{self.clinic} has paused its leads {until}."
+        week_spent, month_spent = self.spent_at(now)
+        for name, cap, spent in [
+            ("weekly", self.weekly_cap, week_spent),
+            ("monthly", self.monthly_cap, month_spent),
+        ]:
+            if cap is not None and spent + credits > cap:
+                return (
+                    f"{self.clinic} has spent {format_number(spent)} of its {name} cap of "
+                    f"{format_number(cap)} credits; {format_number(credits)} more would pass it."
+                )
+        return None
 
 
 class PricingTier(models.Model):

@@ -19,6 +19,8 @@ from billing.models import (
     Kind,
     LotAllocation,
     PricingTier,
+    ist_midnight,
+    ist_periods,
 )
 from leads.models import Lead
 
@@ -208,7 +210,8 @@ def lead_problems(*, now=None) -> list[LeadProblem]:
       could pay for (balance + overdraft limit ≥ its price): the release after a top-up and
       the safety net both missed it. Only the head of the queue counts, because release never
       charges a lead ahead of an older one. Clinics in debt cannot pay; an inactive clinic's
-      leads are never charged, so neither is named.
+      leads are never charged, and a lead its clinic's budget (cap or pause) does not allow
+      yet waits rightly, so none of them is named.
     """
     now = now or timezone.now()
     problems = [
@@ -245,6 +248,8 @@ def lead_problems(*, now=None) -> list[LeadProblem]:
     )
     for lead in overdue:
         account = lead.clinic.credit_account
+        if account.budget_refusal(credits=lead.price_credits, now=now):
+            continue
         waited = int((now - lead.created_at).total_seconds() // 60)
         problems.append(
             LeadProblem(
@@ -571,3 +576,166 @@ def paid_credits_left(*, source_key: str, now=None) -> int:
         Q(source__idempotency_key=source_key) | Q(restored_from__source__idempotency_key=source_key)
     )
     return sum(lots.values_list("remaining", flat=True))
+
+
+@dataclass(frozen=True)
+class BudgetSummary:
+    weekly_cap: int | None
+    monthly_cap: int | None
+    week_spent: int
+    month_spent: int
+    paused: bool  # paused now (a pause whose end date has come is over)
+    pause_ends_at: object  # datetime or None
+    week_resets_on: date  # the IST Monday the weekly spend starts again from zero
+    month_resets_on: date  # the 1st of next month (IST)
+    taking_enquiries: bool  # not paused and room for at least the cheapest lead
+
+    @property
+    def week_left(self) -> int | None:
+        return None if self.weekly_cap is None else max(self.weekly_cap - self.week_spent, 0)
+
+    @property
+    def month_left(self) -> int | None:
+        return None if self.monthly_cap is None else max(self.monthly_cap - self.month_spent, 0)
+
+
+def _summary_of(account: CreditAccount, *, now, cheapest: int) -> BudgetSummary:
+    week, month = ist_periods(now)
+    week_spent, month_spent = account.spent_at(now)
+    paused = account.is_paused_at(now)
+    room = [
+        cap - spent
+        for cap, spent in [(account.weekly_cap, week_spent), (account.monthly_cap, month_spent)]
+        if cap is not None
+    ]
+    return BudgetSummary(
+        weekly_cap=account.weekly_cap,
+        monthly_cap=account.monthly_cap,
+        week_spent=week_spent,
+        month_spent=month_spent,
+        paused=paused,
+        pause_ends_at=account.pause_ends_at if paused else None,
+        week_resets_on=week + timedelta(days=7),
+        month_resets_on=(month + timedelta(days=32)).replace(day=1),
+        taking_enquiries=not paused and min(room, default=cheapest) >= cheapest,
+    )
+
+
+def _cheapest_lead() -> int:
+    return PricingTier.objects.order_by("credits").values_list("credits", flat=True).first() or 1
+
+
+def budget_summary(*, clinic, now=None) -> BudgetSummary:
+    """The clinic's caps, its spend this IST week and month (the counters: no SUM), its pause,
+    the next resets, and whether it takes new enquiries (the public pages' rule)."""
+    account = CreditAccount.objects.get(clinic=clinic)
+    return _summary_of(account, now=now or timezone.now(), cheapest=_cheapest_lead())
+
+
+def clinics_not_taking_enquiries(*, clinic_ids, now=None) -> set[int]:
+    """Of ``clinic_ids``, those paused or without room under a cap for the cheapest lead."""
+    now, cheapest = now or timezone.now(), _cheapest_lead()
+    budgeted = CreditAccount.objects.filter(clinic_id__in=clinic_ids).filter(
+        Q(paused=True) | Q(weekly_cap__isnull=False) | Q(monthly_cap__isnull=False)
+    )
+    return {
+        account.clinic_id
+        for account in budgeted
+        if not _summary_of(account, now=now, cheapest=cheapest).taking_enquiries
+    }
+
+
+def tier_price_range(*, price_paise: int | None) -> tuple[int, int | None]:
+    """The package prices (paise, [low, high)) of the tier ``price_paise`` falls in."""
+    bounds = list(PricingTier.objects.values_list("min_price_paise", flat=True))
+    low = max((b for b in bounds if price_paise is not None and b <= price_paise), default=0)
+    high = min((b for b in bounds if b > low), default=None)
+    return low, high
+
+
+def budget_problems(*, now=None) -> list[str]:
+    """Charges that passed the budget in force when they were posted, and spend counters of
+    the current IST week and month that differ from the ledger.
+
+    For every clinic that ever had a cap or a pause (its history), its lead charges are walked
+    in order with the caps and pause of the history version in force at each charge: the
+    gross charges of each IST week and month may never pass that cap, and nothing may be
+    charged while paused. Only those clinics' charges are read.
+    """
+    now = now or timezone.now()
+    history = CreditAccount.history.model.objects.filter(
+        Q(weekly_cap__isnull=False) | Q(monthly_cap__isnull=False) | Q(paused=True)
+    )
+    problems = []
+    for account in CreditAccount.objects.filter(
+        pk__in=history.values("id").distinct()
+    ).select_related("clinic"):
+        versions = list(
+            CreditAccount.history.model.objects.filter(id=account.pk)
+            .order_by("history_date", "history_id")
+            .values_list("history_date", "weekly_cap", "monthly_cap", "paused", "pause_ends_at")
+        )
+        spent: dict[tuple, int] = {}
+        at = -1
+        charges = (
+            CreditTransaction.objects.filter(account=account, kind=Kind.LEAD_CHARGE)
+            .order_by("id")
+            .values_list("id", "created_at", "credits")
+        )
+        for entry_id, created_at, credits in charges.iterator():
+            while at + 1 < len(versions) and versions[at + 1][0] <= created_at:
+                at += 1
+            week, month = ist_periods(created_at)
+            for key in (("week", week), ("month", month)):
+                spent[key] = spent.get(key, 0) - credits
+            if at < 0:
+                continue
+            _, weekly_cap, monthly_cap, paused, pause_ends_at = versions[at]
+            if paused and (pause_ends_at is None or created_at < pause_ends_at):
+                problems.append(f"{account.clinic}: entry #{entry_id} was charged while paused")
+            for name, cap, key in [
+                ("week", weekly_cap, ("week", week)),
+                ("month", monthly_cap, ("month", month)),
+            ]:
+                if cap is not None and spent[key] > cap:
+                    problems.append(
+                        f"{account.clinic}: entry #{entry_id} took the {name} of {key[1]} to "
+                        f"{format_number(spent[key])} credits, past its cap of "
+                        f"{format_number(cap)}"
+                    )
+    problems.extend(_counter_problems(now=now))
+    return problems
+
+
+def _counter_problems(*, now) -> list[str]:
+    """The current week's and month's counters against the ledger, for every account that
+    has a counter in the current period (a stale one counts as nothing spent)."""
+    week, month = ist_periods(now)
+    problems = []
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    for period, start, end in [
+        ("week", week, week + timedelta(days=7)),
+        ("month", month, next_month),
+    ]:
+        since, until = ist_midnight(start), ist_midnight(end)
+        counted = dict(
+            CreditAccount.objects.filter(**{f"{period}_start": start}).values_list(
+                "pk", f"{period}_spent"
+            )
+        )
+        ledger = dict(
+            CreditTransaction.objects.filter(
+                kind=Kind.LEAD_CHARGE, created_at__gte=since, created_at__lt=until
+            )
+            .values("account_id")
+            .annotate(total=Sum("credits"))
+            .values_list("account_id", "total")
+        )
+        for account_id in counted.keys() | ledger.keys():
+            want, have = -ledger.get(account_id, 0), counted.get(account_id, 0)
+            if want != have:
+                problems.append(
+                    f"Account #{account_id}: this {period}'s spend counter is "
+                    f"{format_number(have)} credits, its lead charges {format_number(want)}"
+                )
+    return problems

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 from django.conf import settings
@@ -19,12 +19,13 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.errors import AntidoteError, InsufficientCredits, OverBudget
 from antidote.logs import log_event
 from antidote.money import format_number, format_signed
 from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
+    IST,
     CreditAccount,
     CreditLot,
     CreditTransaction,
@@ -33,8 +34,10 @@ from billing.models import (
     LotExpiryChange,
     PricingTier,
     ReconciliationRun,
+    ist_midnight,
+    ist_periods,
 )
-from billing.signals import balance_lowered, credits_added, overdraft_raised
+from billing.signals import balance_lowered, budget_raised, credits_added, overdraft_raised
 from notifications import services as notifications
 from notifications.models import EventType
 
@@ -52,10 +55,15 @@ _ACCOUNT = CreditAccount._meta.db_table
 _LEDGER = CreditTransaction._meta.db_table
 _CLINIC = CreditAccount._meta.get_field("clinic").related_model._meta.db_table
 
-# Read the account (locked on PostgreSQL) with the balance this entry would leave.
+# Read the account (locked on PostgreSQL) with the balance this entry would leave, and its
+# budget: the caps, whether it is paused now, and the spend of the current IST week and month.
 _ACCOUNT_AFTER = f"""
     SELECT a.id, a.balance + %(credits)s AS balance_after, a.overdraft_limit,
-           a.low_balance_threshold, a.low_balance_alerted_at IS NULL AS alert_armed
+           a.low_balance_threshold, a.low_balance_alerted_at IS NULL AS alert_armed,
+           a.weekly_cap, a.monthly_cap,
+           a.paused AND (a.pause_ends_at IS NULL OR a.pause_ends_at > %(now)s),
+           CASE WHEN a.week_start = %(week)s THEN a.week_spent ELSE 0 END,
+           CASE WHEN a.month_start = %(month)s THEN a.month_spent ELSE 0 END
     FROM {_ACCOUNT} a JOIN {_CLINIC} c ON c.id = a.clinic_id
     WHERE a.clinic_id = %(clinic_id)s AND (c.is_active OR CAST(%(real_money)s AS boolean))"""
 _COLUMNS = "account_id, kind, credits, balance_after, lead_id, actor_id, memo, idempotency_key"
@@ -85,6 +93,12 @@ _INSERT_ENTRY = f"""
     ON CONFLICT DO NOTHING RETURNING id"""
 _SET_BALANCE_ONE = (
     _SET_BALANCE.format(account=_ACCOUNT, after="%(balance_after)s") + " WHERE id = %(account_id)s"
+)
+# A lead charge also moves the budget's spend counters, in the same UPDATE.
+_SET_BALANCE_CHARGE = (
+    _SET_BALANCE.format(account=_ACCOUNT, after="%(balance_after)s")
+    + ", week_start = %(week)s, week_spent = %(week_spent)s, month_start = %(month)s,"
+    " month_spent = %(month_spent)s WHERE id = %(account_id)s"
 )
 
 
@@ -188,7 +202,9 @@ def post_entry(
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
     ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing (but lots found
-    expired meanwhile are expired, which stands).
+    expired meanwhile are expired, which stands). A lead charge while the clinic is paused, or
+    one that would take the gross lead charges of the current IST week or month past its cap,
+    raises ``OverBudget`` and writes nothing.
     """
     if kind not in _KINDS:
         raise AntidoteError(f"Unknown ledger entry kind {kind!r}.")
@@ -247,7 +263,7 @@ def post_entry(
             alert_threshold, alert_armed = posted.alert_threshold, posted.alert_armed
 
     if entry_id is None:
-        return _replay_or_refuse(params=params, kind=kind)
+        return _replay_or_refuse(params=params, kind=kind, now=now)
     log_event(
         logger,
         "ledger.posted",
@@ -316,14 +332,29 @@ def _post_locked(
 ) -> _Posting | None:
     """The general posting, step by step under the account's row lock; None if refused."""
     pg = connection.vendor == "postgresql"
+    week, month = (connection.ops.adapt_datefield_value(day) for day in ist_periods(now))
+    params = {**params, "week": week, "month": month}
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         cursor.execute(_ACCOUNT_AFTER + (" FOR UPDATE OF a" if pg else ""), params)
         row = cursor.fetchone()
         if row is None:
             return None
-        account_id, balance, overdraft_limit, threshold, armed = row
+        account_id, balance, overdraft_limit, threshold, armed, *budget = row
         before = balance - params["credits"]
         credits = params["credits"]
+        if kind == Kind.LEAD_CHARGE:
+            # The budget, as billing_charge decides it (migration 0009): gross charges count.
+            weekly_cap, monthly_cap, paused, week_spent, month_spent = budget
+            params["week_spent"], params["month_spent"] = (
+                week_spent - credits,
+                month_spent - credits,
+            )
+            if (
+                paused
+                or (weekly_cap is not None and params["week_spent"] > weekly_cap)
+                or (monthly_cap is not None and params["month_spent"] > monthly_cap)
+            ):
+                return None
         lots = None
         if credits < 0:
             # Expiry is enforced at spend time: due lots are expired before anything is drawn.
@@ -362,7 +393,7 @@ def _post_locked(
         else:
             _place_credit(posting, credits=credits, kind=kind, lot=lot, params=params, now=now)
         LotAllocation.objects.bulk_create(posting.allocations)
-        cursor.execute(_SET_BALANCE_ONE, at)
+        cursor.execute(_SET_BALANCE_CHARGE if kind == Kind.LEAD_CHARGE else _SET_BALANCE_ONE, at)
         return posting
 
 
@@ -501,7 +532,7 @@ def _restore_to_lots(posting: _Posting, *, credits: int, lead_id: int, now) -> i
     return unplaced + left  # a charge from before lots has no allocations: all unplaced
 
 
-def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
+def _replay_or_refuse(*, params: dict, kind: Kind, now) -> CreditTransaction:
     """Why did nothing post? A replay returns the original; anything else is refused."""
     existing = (
         CreditTransaction.objects.select_related("account")
@@ -536,6 +567,11 @@ def _replay_or_refuse(*, params: dict, kind: Kind) -> CreditTransaction:
     )
     if already_charged:
         raise AntidoteError(f"Lead #{params['lead_id']} has already been charged.")
+    over_budget = kind == Kind.LEAD_CHARGE and account.budget_refusal(
+        credits=-params["credits"], now=now
+    )
+    if over_budget:
+        raise OverBudget(over_budget)
     if params["credits"] < 0:
         raise InsufficientCredits(
             f"{account.clinic} has {format_number(account.balance)} credits; "
@@ -1065,3 +1101,92 @@ def update_account_settings(
     for name in ("balance", "in_debt", "overdraft_limit", "low_balance_threshold", "updated_at"):
         setattr(account, name, getattr(locked, name))
     return locked
+
+
+# The largest cap a clinic may set: far above any real week, still a whole number of credits.
+MAX_BUDGET_CAP = 1_000_000_000
+
+
+def check_budget_cap(name: str, cap) -> None:
+    """A cap is empty (no cap) or a whole number of credits from 1 to ``MAX_BUDGET_CAP``."""
+    if cap is None:
+        return
+    if isinstance(cap, bool) or not isinstance(cap, int):
+        raise AntidoteError(f"The {name} must be a whole number of credits, got {cap!r}.")
+    if cap <= 0:
+        raise AntidoteError(
+            f"A {name} must be at least 1 credit (got {cap}). Leave it empty for no cap, "
+            "or pause to stop leads."
+        )
+    if cap > MAX_BUDGET_CAP:
+        raise AntidoteError(f"A {name} is at most {format_number(MAX_BUDGET_CAP)} credits.")
+
+
+def set_budget(
+    *,
+    account: CreditAccount,
+    actor,
+    weekly_cap: int | None,
+    monthly_cap: int | None,
+    paused: bool,
+    pause_until: date | None = None,
+    reason: str = "",
+    now=None,
+) -> CreditAccount:
+    """Set a clinic's weekly and monthly caps (None: no cap) and its pause, all at once.
+
+    ``paused`` with a ``pause_until`` date pauses until 00:00 IST that day; without one, until
+    resumed. Who changed it (``actor``) and ``reason`` go to the account's history. When the
+    budget leaves more room than before (a cap raised or removed, a pause ended), waiting leads
+    are released after commit through ``budget_raised``, as after a top-up. A cap lowered
+    below what was already spent stands: the period's next charges are over budget.
+    """
+    check_budget_cap("weekly cap", weekly_cap)
+    check_budget_cap("monthly cap", monthly_cap)
+    if not isinstance(paused, bool):
+        raise AntidoteError("Say whether the clinic is paused (yes or no).")
+    now = now or timezone.now()
+    pause_ends_at = None
+    if pause_until is not None:
+        if not paused:
+            raise AntidoteError("A pause end date needs a pause; leave it empty to run leads.")
+        if isinstance(pause_until, datetime) or not isinstance(pause_until, date):
+            raise AntidoteError(f"A pause ends on a date, got {pause_until!r}.")
+        if pause_until <= now.astimezone(IST).date():
+            raise AntidoteError(
+                "A pause must end on a later day than today (IST); to end it now, resume."
+            )
+        pause_ends_at = ist_midnight(pause_until)
+    wanted = {
+        "weekly_cap": weekly_cap,
+        "monthly_cap": monthly_cap,
+        "paused": paused,
+        "pause_ends_at": pause_ends_at,
+    }
+    with transaction.atomic():
+        locked = CreditAccount.objects.select_for_update().get(pk=account.pk)
+        before = _budget_room(locked, now)
+        changed = [name for name, value in wanted.items() if getattr(locked, name) != value]
+        if changed:
+            for name in changed:
+                setattr(locked, name, wanted[name])
+            locked._history_user = actor  # the change history names who did it
+            locked._change_reason = reason[:100]
+            locked.save(update_fields=[*changed, "updated_at"])
+            if _budget_room(locked, now) > before:
+                clinic_id = locked.clinic_id
+                transaction.on_commit(
+                    lambda: budget_raised.send(sender=CreditAccount, clinic_id=clinic_id),
+                    robust=True,
+                )
+    for name in wanted:
+        setattr(account, name, getattr(locked, name))
+    return locked
+
+
+def _budget_room(account: CreditAccount, now) -> tuple[bool, int]:
+    """(running, credits the caps still allow now); ordered, so more room compares greater."""
+    week_spent, month_spent = account.spent_at(now)
+    caps = [(account.weekly_cap, week_spent), (account.monthly_cap, month_spent)]
+    room = min((cap - spent for cap, spent in caps if cap is not None), default=MAX_BUDGET_CAP)
+    return not account.is_paused_at(now), room

@@ -13,3 +13,7 @@ overdraft_raised = Signal()
 # the entry), credits (negative). Whoever keeps a level above billing (payments' automatic
 # top-up) decides from it whether the level was crossed; billing never learns who listens.
 balance_lowered = Signal()
+
+# Sent after the transaction that gave a clinic's budget more room commits (a cap raised or
+# removed, a pause ended); kwargs: clinic_id. Leads waiting over budget may now be charged.
+budget_raised = Signal()

@@ -1,18 +1,21 @@
 """Billing pages of the clinic portal."""
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from antidote.csv import NUMBER, TEXT, TIME, export_csv  # memos are user text: no formulas
+from antidote.errors import AntidoteError
 from antidote.filters import bad_filters_csv
 from antidote.portal import clinic_member_required
-from billing import api
-from billing.forms import HistoryFilterForm
+from billing import api, services
+from billing.forms import BudgetForm, HistoryFilterForm
 from billing.selectors import (
     account_of,
+    budget_summary,
     credit_lots,
     leads_by_tier,
     lot_split,
@@ -140,3 +143,48 @@ def _history_page(request):
     context = {"form": form, "page": page, "query": query.urlencode()}
     template = "billing/history.html#history-table" if request.htmx else "billing/history.html"
     return render(request, template, context, status=200 if valid else 400)
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required
+def budget(request):
+    """Caps and pause (owners and billing members): spend this IST week and month against
+    them and the next resets; changes go through ``services.set_budget``."""
+    account = account_of(clinic=request.clinic)
+    if account.is_paused_at(timezone.now()):
+        pause = BudgetForm.UNTIL_DATE if account.pause_ends_at else BudgetForm.UNTIL_RESUMED
+    else:
+        pause = BudgetForm.RUNNING
+    initial = {
+        "weekly_cap": account.weekly_cap,
+        "monthly_cap": account.monthly_cap,
+        "pause": pause,
+        "pause_until": account.pause_ends_at and timezone.localdate(account.pause_ends_at),
+    }
+    form = BudgetForm(request.POST if request.method == "POST" else None, initial=initial)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.set_budget(
+                    account=account,
+                    actor=request.user,
+                    weekly_cap=data["weekly_cap"],
+                    monthly_cap=data["monthly_cap"],
+                    paused=data["pause"] != BudgetForm.RUNNING,
+                    pause_until=data["pause_until"],
+                    reason="Set in the portal",
+                )
+            except AntidoteError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(request, "Budget saved.")
+                return redirect("billing:budget")
+    context = {
+        "form": form,
+        "summary": budget_summary(clinic=request.clinic),
+        "history": account.history.select_related("history_user").order_by("-history_id")[:10],
+    }
+    return render(request, "billing/budget.html", context, status=status)

@@ -88,6 +88,7 @@ def check_disputable(lead: Lead) -> None:
     if lead.billing_state != Lead.Billing.CHARGED:
         state = {
             Lead.Billing.HELD: "held and not yet charged",
+            Lead.Billing.OVER_BUDGET: "waiting over the clinic's budget and not yet charged",
             Lead.Billing.FREE_TECHNICAL_ERROR: "free of charge (a technical error at the source)",
         }.get(lead.billing_state, "a duplicate and was never charged")
         raise AntidoteError(f"Lead #{lead.pk} is {state}, so there is nothing to dispute.")

@@ -100,7 +100,7 @@ def outcome_buckets(*, clinic_ids, months=None) -> dict[tuple, dict]:
     for row in leads.annotate(
         leads=Count("id"),
         duplicates=Count("id", filter=Q(billing_state=Lead.Billing.DUPLICATE)),
-        held=Count("id", filter=Q(billing_state=Lead.Billing.HELD)),
+        held=Count("id", filter=Q(billing_state__in=Lead.WAITING_STATES)),
         charged=Count("id", filter=Q(billing_state=Lead.Billing.CHARGED)),
         contacted=Count("id", filter=Q(first_contacted_at__isnull=False)),
         booked=Count("id", filter=Q(status__in=[Lead.Status.BOOKED, Lead.Status.TREATED])),

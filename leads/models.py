@@ -172,6 +172,7 @@ class Lead(models.Model):
     class Billing(models.TextChoices):
         CHARGED = "charged", "Charged"
         HELD = "held", "Held: waiting for credits"
+        OVER_BUDGET = "over_budget", "Over budget: waiting for the clinic's cap or pause"
         DUPLICATE = "duplicate", "Duplicate: not charged"
         FREE_TECHNICAL_ERROR = "free_tech_error", "Free: technical error"
 
@@ -229,8 +230,9 @@ class Lead(models.Model):
     )
 
     # The states of a lead waiting in its clinic's queue to be charged: held for credits (a
-    # clinic in debt has its leads held too). One queue per clinic, strictly oldest first.
-    WAITING_STATES = (Billing.HELD,)
+    # clinic in debt has its leads held too), or over the clinic's own budget (a cap or a
+    # pause). One queue per clinic, strictly oldest first, whatever each lead waits for.
+    WAITING_STATES = (Billing.HELD, Billing.OVER_BUDGET)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -246,7 +248,7 @@ class Lead(models.Model):
             ),
             # A flagged lead never waits to be charged, and only a flagged lead goes free.
             models.CheckConstraint(
-                condition=Q(technical_error=False) | ~Q(billing_state="held"),
+                condition=Q(technical_error=False) | ~Q(billing_state__in=["held", "over_budget"]),
                 name="flagged_lead_never_waits",
             ),
             models.CheckConstraint(

@@ -1,14 +1,15 @@
-"""Held leads are charged and released when their clinic receives credits, or staff raise its
-overdraft limit."""
+"""Waiting leads are charged and released when their clinic receives credits, staff raise its
+overdraft limit, or its budget gets more room (a cap raised, a pause ended)."""
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from billing.signals import credits_added, overdraft_raised
+from billing.signals import budget_raised, credits_added, overdraft_raised
 
 
 @receiver(credits_added, dispatch_uid="leads_release_held_leads")
 @receiver(overdraft_raised, dispatch_uid="leads_release_held_leads_on_overdraft")
+@receiver(budget_raised, dispatch_uid="leads_release_held_leads_on_budget")
 def release_held_leads_on_credit(sender, clinic_id, **kwargs):
     from leads.services import release_held_leads
 

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from billing.selectors import lead_net_charge
+from billing.selectors import clinics_not_taking_enquiries, lead_net_charge, tier_price_range
 from leads.models import (
     CONTACT_PAID_FOR,
     ClinicMember,
@@ -17,6 +17,7 @@ from leads.models import (
     Lead,
     LeadEvent,
     LeadNote,
+    Package,
 )
 
 
@@ -178,3 +179,26 @@ def open_invitations(*, clinic):
     return Invitation.objects.filter(
         clinic=clinic, accepted_at__isnull=True, revoked_at__isnull=True
     ).select_related("invited_by")
+
+
+def other_clinics_in_tier(*, clinic, prices, limit: int = 6) -> list[Package]:
+    """Active packages of other active clinics, taking enquiries, in the price tiers of
+    ``prices`` (package prices in paise; None for a general enquiry): where a patient of a
+    paused or capped clinic may turn instead. One package per clinic, cheapest first."""
+    in_tiers = Q()
+    for price in set(prices) or {None}:
+        low, high = tier_price_range(price_paise=price)
+        in_tiers |= Q(price_paise__gte=low) & (Q(price_paise__lt=high) if high else Q())
+    candidates = list(
+        Package.objects.filter(in_tiers, is_active=True, clinic__is_active=True)
+        .exclude(clinic=clinic)
+        .select_related("clinic")
+        .order_by("price_paise", "pk")[: limit * 4]
+    )
+    closed = clinics_not_taking_enquiries(clinic_ids={p.clinic_id for p in candidates})
+    chosen, seen = [], set()
+    for package in candidates:
+        if package.clinic_id not in closed and package.clinic_id not in seen:
+            seen.add(package.clinic_id)
+            chosen.append(package)
+    return chosen[:limit]

@@ -1,7 +1,9 @@
 """Lead intake and billing: every delivered lead is charged exactly once at its snapshot price.
 
 A lead the clinic cannot afford is *held* (saved, contact masked) and charged and released,
-oldest first, as soon as credits arrive; while any lead waits, a new one queues behind it.
+oldest first, as soon as credits arrive; one its own budget does not allow (a cap, a pause)
+waits the same way, *over budget*, until the period rolls over or the budget gets room.
+While any lead waits, a new one queues behind it.
 The patient's experience never depends on billing.
 
 Lock order, the same on every path that charges or refunds a lead: the clinic row (intake,
@@ -26,7 +28,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.errors import AntidoteError, InsufficientCredits, OverBudget
 from antidote.money import format_number, format_paise
 from billing import services as billing
 from billing.selectors import lead_net_charged
@@ -110,10 +112,14 @@ def submit_enquiry(
         quote = billing.quote_lead_price(package_price_paise=price)
         original = duplicate_original(clinic_id=clinic.pk, phone=phone)
         # One queue per clinic, strictly oldest first: while any lead waits, a new one joins
-        # behind it, even if the clinic could pay for the newcomer alone.
-        queue_waiting = Lead.objects.filter(
-            clinic=clinic, billing_state__in=Lead.WAITING_STATES
-        ).exists()
+        # behind it, even if the clinic could pay for the newcomer alone, and waits for what
+        # the head of the queue waits for (credits, or room in the budget).
+        queue_head = (
+            Lead.objects.filter(clinic=clinic, billing_state__in=Lead.WAITING_STATES)
+            .order_by("created_at", "pk")
+            .values_list("billing_state", flat=True)
+            .first()
+        )
         lead = Lead.objects.create(
             clinic=clinic,
             package=package,
@@ -124,20 +130,27 @@ def submit_enquiry(
             package_price_paise=price,
             tier_min_price_paise=quote.tier_min_price_paise,
             price_credits=quote.credits,
-            billing_state=Lead.Billing.DUPLICATE if original else Lead.Billing.HELD,
+            billing_state=Lead.Billing.DUPLICATE if original else queue_head or Lead.Billing.HELD,
             duplicate_of=original,
         )
         if original is None:
-            charged = not queue_waiting and _try_charge(lead)
-            _emit_lead_event(lead, "delivered" if charged else "held")
+            charged = queue_head is None and _try_charge(lead)
+            _emit_lead_event(lead, "delivered" if charged else lead.billing_state)
     return lead
 
 
 def _try_charge(lead: Lead) -> bool:
-    """Charge a held lead and release it; False (and still held) if the clinic can't pay."""
+    """Charge a waiting lead and release it; False if the clinic can't pay for it (it stays
+    held) or its budget does not allow it (it waits over budget)."""
     try:
         billing.charge_lead(lead=lead)
-    except InsufficientCredits:
+    except (InsufficientCredits, OverBudget) as refusal:
+        waits_for = (
+            Lead.Billing.OVER_BUDGET if isinstance(refusal, OverBudget) else Lead.Billing.HELD
+        )
+        if lead.billing_state != waits_for:
+            lead.billing_state = waits_for
+            lead.save(update_fields=["billing_state"])
         return False
     lead.billing_state = Lead.Billing.CHARGED
     lead.charged_at = timezone.now()
@@ -163,8 +176,14 @@ def release_held_leads(*, clinic_id: int) -> list[Lead]:
         )
         if held and not clinic.is_active:
             raise AntidoteError(f"{clinic} is inactive; its {len(held)} held lead(s) wait.")
-        for lead in sorted(held, key=lambda lead: (lead.created_at, lead.pk)):
+        queue = sorted(held, key=lambda lead: (lead.created_at, lead.pk))
+        for position, lead in enumerate(queue):
             if not _try_charge(lead):
+                # The leads behind wait for what the head now waits for (credits or budget).
+                for behind in queue[position + 1 :]:
+                    if behind.billing_state != lead.billing_state:
+                        behind.billing_state = lead.billing_state
+                        behind.save(update_fields=["billing_state"])
                 break
             released.append(lead)
         for lead in released:
@@ -452,7 +471,15 @@ def _emit_lead_event(lead: Lead, event: str) -> None:
     clinic = lead.clinic
     path = settings.SITE_URL + reverse("leads:lead-detail", args=[lead.pk])
     package = f" about {lead.package.name}" if lead.package else ""
-    if event == "held":
+    if event == Lead.Billing.OVER_BUDGET:
+        event_type = EventType.LEAD_HELD
+        subject = f"A new enquiry is waiting over your budget (lead #{lead.pk})"
+        body = (
+            f"{clinic.name} received an enquiry while its leads are paused or its weekly or "
+            "monthly cap is reached. It is kept, not charged, and released oldest first when "
+            f"the period rolls over or you raise the cap or resume.\n\nOpen it: {path}"
+        )
+    elif event == "held":
         event_type = EventType.LEAD_HELD
         subject = f"A new enquiry is waiting: top up to see it (lead #{lead.pk})"
         body = (
@@ -485,7 +512,7 @@ def _emit_lead_event(lead: Lead, event: str) -> None:
             "url": path,
         }
     }
-    if event != "held":  # a held lead's contact stays masked until it is paid for
+    if event not in Lead.WAITING_STATES:  # a waiting lead's contact is masked until paid for
         data["lead"].update(patient_name=lead.patient_name, phone=lead.phone, email=lead.email)
     notifications.emit(
         type=event_type,

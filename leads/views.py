@@ -50,6 +50,7 @@ from leads.selectors import (
     leads_this_month,
     notes_for,
     open_invitations,
+    other_clinics_in_tier,
     team_history,
     team_members,
 )
@@ -65,13 +66,32 @@ def package_list(request):
     return render(request, "leads/package_list.html", {"packages": packages})
 
 
+NOT_TAKING_ENQUIRIES = (
+    "{clinic} is not taking new enquiries at the moment. Please try again later, or ask "
+    "one of the clinics below."
+)
+
+
+def _budget_context(clinic, prices) -> dict:
+    """A paused or capped clinic takes no new enquiries: its pages say so and suggest other
+    clinics with packages in the same price tier (empty when it takes enquiries)."""
+    if clinic.pk not in billing.clinics_not_taking_enquiries(clinic_ids=[clinic.pk]):
+        return {}
+    return {
+        "not_taking": NOT_TAKING_ENQUIRIES.format(clinic=clinic.name),
+        "alternatives": other_clinics_in_tier(clinic=clinic, prices=prices),
+    }
+
+
 @require_GET
 def package_detail(request, pk):
     package = get_object_or_404(
         Package.objects.select_related("clinic"), pk=pk, is_active=True, clinic__is_active=True
     )
     form = EnquiryForm(initial={"package": package.pk})
-    return render(request, "leads/package_detail.html", {"package": package, "form": form})
+    context = {"package": package, "form": form}
+    context.update(_budget_context(package.clinic, [package.price_paise]))
+    return render(request, "leads/package_detail.html", context)
 
 
 @require_GET
@@ -79,11 +99,9 @@ def clinic_page(request, slug):
     clinic = get_object_or_404(Clinic, slug=slug, is_active=True)
     form = EnquiryForm(initial={"clinic": clinic.pk})
     packages = clinic.packages.filter(is_active=True)
-    return render(
-        request,
-        "leads/clinic_page.html",
-        {"page_clinic": clinic, "packages": packages, "form": form},
-    )
+    context = {"page_clinic": clinic, "packages": packages, "form": form}
+    context.update(_budget_context(clinic, [p.price_paise for p in packages]))
+    return render(request, "leads/clinic_page.html", context)
 
 
 @require_POST
@@ -97,6 +115,11 @@ def contact_clinic(request):
             return redirect("leads:enquiry-sent")  # a bot: look successful, record nothing
         return _enquiry_page_with_errors(request, form)
     data = form.cleaned_data
+    if data["clinic"].pk in billing.clinics_not_taking_enquiries(clinic_ids=[data["clinic"].pk]):
+        # Paused or capped when the patient sent it: nothing is recorded, the page says why.
+        # (One that races the cap past this point is kept, over budget, by submit_enquiry.)
+        form.add_error(None, NOT_TAKING_ENQUIRIES.format(clinic=data["clinic"].name))
+        return _enquiry_page_with_errors(request, form, status=409)
     refusal = throttle.admit_enquiry(request, phone=data["phone"])
     if refusal is not None:
         return _refused(request, form, refusal)
@@ -130,13 +153,12 @@ def _enquiry_page_with_errors(request, form, *, status=400):
     package, clinic = parsed.get("package"), parsed.get("clinic")
     if package is not None:
         context = {"package": package, "form": form}
+        context.update(_budget_context(package.clinic, [package.price_paise]))
         return render(request, "leads/package_detail.html", context, status=status)
     if clinic is not None:
-        context = {
-            "page_clinic": clinic,
-            "packages": clinic.packages.filter(is_active=True),
-            "form": form,
-        }
+        packages = clinic.packages.filter(is_active=True)
+        context = {"page_clinic": clinic, "packages": packages, "form": form}
+        context.update(_budget_context(clinic, [p.price_paise for p in packages]))
         return render(request, "leads/clinic_page.html", context, status=status)
     return render(request, "leads/enquiry_invalid.html", {"form": form}, status=status)
 
@@ -158,8 +180,9 @@ def dashboard(request):
         "month": billing.month_summary(clinic=clinic),
         "tiers": billing.pricing_tiers(),
         "recent": billing.transactions_for(clinic=clinic)[:8],
-        "held_count": Lead.objects.filter(
-            clinic=clinic, billing_state__in=Lead.WAITING_STATES
+        "held_count": Lead.objects.filter(clinic=clinic, billing_state=Lead.Billing.HELD).count(),
+        "over_budget_count": Lead.objects.filter(
+            clinic=clinic, billing_state=Lead.Billing.OVER_BUDGET
         ).count(),
     }
     return render(request, "leads/dashboard.html", context)

@@ -38,9 +38,10 @@ def held_leads_summary(*, clinic) -> HeldLeads:
     """The clinic's leads waiting for credits and what would release all of them.
 
     Release goes oldest first while the balance stays above the floor, so all of them are
-    released once the balance covers their total down to the overdraft floor.
+    released once the balance covers their total down to the overdraft floor. Leads waiting
+    over the clinic's own budget are not counted: credits do not release them.
     """
-    held = Lead.objects.filter(clinic=clinic, billing_state__in=Lead.WAITING_STATES)
+    held = Lead.objects.filter(clinic=clinic, billing_state=Lead.Billing.HELD)
     total = held.aggregate(count=Count("pk"), credits=Sum("price_credits"))
     credits = total["credits"] or 0
     account = account_of(clinic=clinic)

@@ -148,10 +148,10 @@ def test_release_held_leads_charges_what_is_now_affordable_and_is_safe_twice(cli
     assert run("release_held_leads", "--dry-run")[1].startswith("3 held lead(s) in 1 clinic(s)")
     code, output = run("release_held_leads")
     assert code == 0
-    assert "2 lead(s) released; 1 still held" in output
+    assert "2 lead(s) released; 1 still waiting" in output
     assert account_balance(clinic=clinic) == -200
     assert run("release_held_leads")[1].endswith(
-        "0 lead(s) released; 1 still held for lack of credits.\n"
+        "0 lead(s) released; 1 still waiting (credits or budget).\n"
     )
     assert Lead.objects.get(pk=held[2].pk).billing_state == "held"
 

@@ -11,6 +11,11 @@ Credit lots ride along: grants of both kinds get random expiries, the clock jump
 the expiry job runs at random, and after every step lots hold exactly max(balance, 0), no
 allocation touched a lot after its expiry, every debit is fully allocated, and each charge
 drew its lots in consumption order (soonest expiry, bonus before paid, oldest first).
+
+So do budget caps: weekly and monthly caps and a pause are set at random, the model predicts
+an over-budget refusal from the gross charges of the current IST week and month (the clock
+jumps across them), and after every step the account's spend counters match the model and
+``budget_problems`` finds no charge past the cap in force.
 """
 
 from datetime import timedelta
@@ -22,10 +27,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from antidote.errors import AntidoteError, InsufficientCredits
+from antidote.errors import AntidoteError, InsufficientCredits, OverBudget
 from billing import services
-from billing.models import CreditAccount, CreditLot, CreditTransaction, Kind, LotAllocation
-from billing.selectors import ledger_discrepancies
+from billing.models import (
+    CreditAccount,
+    CreditLot,
+    CreditTransaction,
+    Kind,
+    LotAllocation,
+    ist_periods,
+)
+from billing.selectors import budget_problems, ledger_discrepancies
 from leads.models import Clinic, Lead
 from tests.factories import ClinicFactory, LeadFactory, StaffFactory
 
@@ -53,7 +65,22 @@ class LedgerMachine(RuleBasedStateMachine):
         self.grants = []  # (key, kind, credits) of every grant that posted
         self.keys = 0
         self.expired = 0  # credits the model has seen expire
+        self.caps = {"weekly_cap": None, "monthly_cap": None, "paused": False}
+        self.spent = {}  # ("week" | "month", first day) -> gross lead charges in it
         CLOCK["offset"] = timedelta(0)
+
+    def periods(self):
+        week, month = ist_periods(timezone.now())
+        return ("week", week), ("month", month)
+
+    def over_budget(self, credits) -> bool:
+        week, month = (self.spent.get(period, 0) + credits for period in self.periods())
+        weekly, monthly = self.caps["weekly_cap"], self.caps["monthly_cap"]
+        return (
+            self.caps["paused"]
+            or (weekly is not None and week > weekly)
+            or (monthly is not None and month > monthly)
+        )
 
     def due(self) -> int:
         """Credits in lots already past their expiry (posted or not: the spendable balance
@@ -149,6 +176,11 @@ class LedgerMachine(RuleBasedStateMachine):
             with pytest.raises(AntidoteError, match=INACTIVE):
                 services.charge_lead(lead=lead)
             return
+        if self.over_budget(lead.price_credits):
+            with pytest.raises(OverBudget):
+                services.charge_lead(lead=lead)
+            self.sync_expiries()
+            return
         if self.expected - self.due() - lead.price_credits < -self.overdraft:
             with pytest.raises(InsufficientCredits):
                 services.charge_lead(lead=lead)
@@ -160,6 +192,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.check_consumption_order(entry)
         self.expected -= lead.price_credits
         self.charged[lead.pk] = lead.price_credits
+        for period in self.periods():
+            self.spent[period] = self.spent.get(period, 0) + lead.price_credits
 
     @precondition(lambda self: self.charged)
     @rule(pick=st.integers(min_value=0))
@@ -226,6 +260,30 @@ class LedgerMachine(RuleBasedStateMachine):
         post()
         self.sync_expiries()
         self.expected += credits
+
+    @rule(
+        weekly=st.one_of(st.none(), st.integers(min_value=1, max_value=2_000)),
+        monthly=st.one_of(st.none(), st.integers(min_value=1, max_value=5_000)),
+        paused=st.booleans(),
+    )
+    def set_budget(self, weekly, monthly, paused):
+        """Any cap is accepted, even one below what the period already spent."""
+        account = CreditAccount.objects.get(clinic=self.clinic)
+        services.set_budget(
+            account=account,
+            actor=self.staff,
+            weekly_cap=weekly,
+            monthly_cap=monthly,
+            paused=paused,
+        )
+        self.caps = {"weekly_cap": weekly, "monthly_cap": monthly, "paused": paused}
+
+    @rule(cap=st.sampled_from([0, -1, 1.5, "10", True]), which=st.sampled_from(["w", "m"]))
+    def set_a_nonsense_cap(self, cap, which):
+        account = CreditAccount.objects.get(clinic=self.clinic)
+        caps = {**self.caps, ("weekly_cap" if which == "w" else "monthly_cap"): cap}
+        with pytest.raises(AntidoteError):
+            services.set_budget(account=account, actor=self.staff, **caps)
 
     @rule(days=st.integers(min_value=1, max_value=40))
     def clock_jumps(self, days):
@@ -312,6 +370,16 @@ class LedgerMachine(RuleBasedStateMachine):
         assert held - max(0, -balance) == balance  # below zero is unallocated
         # No allocation after its lot's expiry; every debit fully allocated; chains intact.
         assert list(ledger_discrepancies()) == []
+
+    @invariant()
+    def spend_counters_match_the_model_and_no_charge_passed_a_cap(self):
+        account = CreditAccount.objects.get(clinic=self.clinic)
+        week, month = self.periods()
+        assert account.spent_at(timezone.now()) == (
+            self.spent.get(week, 0),
+            self.spent.get(month, 0),
+        )
+        assert budget_problems() == []
 
     def teardown(self):
         assert list(ledger_discrepancies()) == []

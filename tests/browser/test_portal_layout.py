@@ -95,6 +95,7 @@ def _pages(world):
         "team": "/clinic/team",
         "analytics": "/clinic/analytics",
         "two-factor": "/clinic/two-factor",
+        "budget": "/clinic/budget",
         "public-list": "/packages/",
         "public-package": f"/packages/{world['package'].pk}/",
         "public-clinic": f"/clinics/{world['clinic'].slug}/",

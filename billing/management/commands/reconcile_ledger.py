@@ -7,7 +7,7 @@ from antidote.logs import logged_command
 from billing import services
 from billing.finance import identity_problems
 from billing.models import CreditAccount, CreditTransaction
-from billing.selectors import lead_problems, ledger_discrepancies
+from billing.selectors import budget_problems, lead_problems, ledger_discrepancies
 
 
 @logged_command
@@ -17,7 +17,9 @@ class Command(BaseCommand):
         "entry's balance_after chains from the previous one; its lots hold max(balance, 0); "
         "every debit's lot allocations add up to it and none touched an expired lot; each "
         "lot's remaining matches its allocations and the finance identity holds for every "
-        "clinic and month. Also lists leads flagged as a "
+        "clinic and month; no lead charge passed the weekly or monthly cap (or the pause) "
+        "in force when it was posted, and the current week's and month's spend counters "
+        "match the ledger. Also lists leads flagged as a "
         "technical error that are still charged, and each clinic's oldest waiting lead older "
         "than HELD_LEAD_ALERT_MINUTES that the clinic could pay for. Exits 1 if it finds any "
         "of these. Read-only: it never changes money."
@@ -54,13 +56,16 @@ class Command(BaseCommand):
         for problem in identity_problems():
             self.stdout.write(self.style.ERROR(problem))
             on_finance.append(problem)
+        on_budget = budget_problems()
+        for problem in on_budget:
+            self.stdout.write(self.style.ERROR(problem))
         for problem in on_leads:
             self.stdout.write(
                 self.style.ERROR(
                     f"{problem.clinic_name} (clinic #{problem.clinic_id}): {problem.problem}"
                 )
             )
-        if problems or on_leads or on_finance:
+        if problems or on_leads or on_finance or on_budget:
             found = []
             if problems:
                 accounts = len({p.account_id for p in problems})
@@ -69,6 +74,8 @@ class Command(BaseCommand):
                 found.append(f"{len(on_leads)} lead(s) with money wrong")
             if on_finance:
                 found.append(f"{len(on_finance)} finance problem(s)")
+            if on_budget:
+                found.append(f"{len(on_budget)} budget problem(s)")
             summary = "; ".join(found)
             services.record_reconciliation(name="ledger", ok=False, summary=summary)
             raise CommandError(f"Ledger check FAILED: {summary}.", returncode=1)
@@ -81,7 +88,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Ledger OK: {accounts:,} accounts, {entries:,} entries; every balance equals "
                 "the sum of its entries and every chain is unbroken; lots and the finance "
-                "identity agree; no flagged lead is charged and no clinic could pay for a lead "
-                "kept waiting."
+                "identity agree; no charge passed a budget; no flagged lead is charged and no "
+                "clinic could pay for a lead kept waiting."
             )
         )

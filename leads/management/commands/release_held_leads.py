@@ -1,4 +1,5 @@
-"""Charge and release held leads that their clinics can now afford."""
+"""Charge and release waiting leads (held for credits, or over budget) that their clinics can
+now afford and whose budgets now allow them."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -11,8 +12,10 @@ from leads.services import release_held_leads
 @logged_command
 class Command(BaseCommand):
     help = (
-        "For every clinic with held leads, charge and release them oldest first while the "
-        "clinic can afford them (top-ups already do this; this catches anything missed). "
+        "For every clinic with waiting leads (held for credits or over its budget), charge "
+        "and release them oldest first while the clinic can afford them and its caps and "
+        "pause allow (top-ups and budget changes already do this; this catches anything "
+        "missed, and releases over-budget leads when a week, month or pause ends). "
         "A clinic that fails (an inactive one, say) is reported on stderr and the others are "
         "still released; the exit code is then 1. Safe to run twice: a lead is charged once."
     )
@@ -49,7 +52,7 @@ class Command(BaseCommand):
             if done % 100 == 0:
                 self.stderr.write(f"  {done:,}/{len(clinic_ids):,} clinics")
         still = Lead.objects.filter(billing_state__in=Lead.WAITING_STATES).count()
-        summary = f"{released} lead(s) released; {still} still held for lack of credits."
+        summary = f"{released} lead(s) released; {still} still waiting (credits or budget)."
         if failed:
             raise CommandError(
                 f"{summary} {len(failed)} clinic(s) could not be released: {', '.join(failed)}.",
