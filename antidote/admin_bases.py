@@ -14,6 +14,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from antidote.errors import AntidoteError
 from antidote.fields import RupeesField
+from antidote.paging import EstimatedCountPaginator
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -27,6 +28,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class BigListMixin:
+    """For lists that grow to millions of rows: no COUNT(*) of the whole table beside a
+    filtered one ("5 results (5,000,000 total)"), and the page links from an estimated count
+    (antidote.paging) instead of an exact one."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 class HistoryAdmin(SimpleHistoryAdmin):

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import (
+    BigListMixin,
     ChangeReasonAdmin,
     ReadOnlyAdmin,
     RefusalAsMessageMixin,
@@ -80,7 +81,7 @@ class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
 
 
 @admin.register(CreditTransaction)
-class CreditTransactionAdmin(ReadOnlyAdmin):
+class CreditTransactionAdmin(BigListMixin, ReadOnlyAdmin):
     """The ledger, read-only: corrections are new entries made through the services."""
 
     list_display = [

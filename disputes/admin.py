@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import MoneyActionConfirmation, MoneyMove
+from antidote.admin_bases import BigListMixin, MoneyActionConfirmation, MoneyMove
 from antidote.errors import AntidoteError
 from antidote.money import format_number
 from antidote.when import format_ist
@@ -67,7 +67,7 @@ class DisputeEventInline(admin.TabularInline):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
+class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
     list_display = [
         "id",
         "opened",

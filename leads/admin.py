@@ -4,7 +4,12 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from antidote.admin_bases import HistoryAdmin, NoRevertMixin, RefusalAsMessageMixin
+from antidote.admin_bases import (
+    BigListMixin,
+    HistoryAdmin,
+    NoRevertMixin,
+    RefusalAsMessageMixin,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
 from billing.selectors import lead_net_charge
@@ -37,7 +42,7 @@ class TechnicalErrorForm(forms.Form):
 # A lead's billing changes only through its services; no old version is ever saved back
 # (the history also leaves the patient's details out, so a revert would blank them).
 @admin.register(Lead)
-class LeadAdmin(NoRevertMixin, HistoryAdmin):
+class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
         "created_at",
