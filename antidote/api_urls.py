@@ -15,7 +15,7 @@ from billing.api import BalanceView, LedgerEntryViewSet
 from disputes.api import DisputeViewSet
 from leads.api import LeadViewSet
 from notifications.api import WebhookEndpointViewSet
-from payments.api import DocumentViewSet, PaymentViewSet
+from payments.api import DocumentViewSet, PaymentViewSet, TaxDocumentViewSet
 
 app_name = "api-v1"
 
@@ -35,6 +35,7 @@ router.register("ledger-entries", LedgerEntryViewSet, basename="ledger-entry")
 router.register("disputes", DisputeViewSet, basename="dispute")
 router.register("payments", PaymentViewSet, basename="payment")
 router.register("documents", DocumentViewSet, basename="document")
+router.register("tax-documents", TaxDocumentViewSet, basename="tax-document")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 

@@ -62,6 +62,8 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "payments:test-checkout": MONEY,
     "payments:invoice": MONEY,
     "payments:invoice-pdf": MONEY,
+    "payments:credit-note": MONEY,
+    "payments:credit-note-pdf": MONEY,
     "payments:tax-details": MONEY,
     "payments:billing-state": MONEY,
     "leads:team": OWNERS,

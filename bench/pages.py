@@ -46,6 +46,7 @@ CLINICS = 10_000
 TOTAL_ROWS = 5_000_000
 P95_LIMIT_MS = 150
 GROWTH_LIMIT = 2.0
+ONLY = ""  # --only
 
 # The filler: every other clinic gets the same number of +1 bonus entries (the chain is the
 # running count) and a balance to match.
@@ -264,6 +265,8 @@ def compare(demo, big, staff, requests: int) -> bool:
     demo_client, big_client = client_for(demo_user), client_for(big_user)
     small_pages, big_pages = portal_pages(demo_clinic), portal_pages(big_clinic)
     for label in small_pages:
+        if ONLY not in label:
+            continue
         line, ok = row(
             label,
             timed(demo_client, small_pages[label], requests),
@@ -278,6 +281,8 @@ def compare(demo, big, staff, requests: int) -> bool:
     staff_client = Client()
     login_with_otp(staff_client, staff)
     for label, url in ADMIN_LISTS.items():
+        if ONLY not in label:
+            continue
         narrowed = f"{url}?{ADMIN_DEMO_FILTER[label]}={demo_clinic.pk}"
         line, ok = row(
             label + " (all clinics)",
@@ -295,6 +300,8 @@ def scaling(demo, big, sizes, requests: int) -> bool:
     all_ok = True
     clients = [(client_for(user), portal_pages(clinic)) for _, (clinic, user) in sizes]
     for label in clients[0][1]:
+        if ONLY not in label:
+            continue
         figures = [p95(timed(client, pages[label], requests)) for client, pages in clients]
         ok = figures[-1] <= GROWTH_LIMIT * figures[0]
         all_ok &= ok
@@ -306,7 +313,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--scaling", action="store_true", help="10k, 100k and 1M rows")
+    parser.add_argument("--only", default="", help="only the pages whose name contains this")
     args = parser.parse_args()
+    global ONLY
+    ONLY = args.only
     ensure_database(DB_URL)
     import django
 

@@ -13,6 +13,7 @@ from antidote.admin_bases import (
     ChangeReasonAdmin,
     ReadOnlyAdmin,
     RefusalAsMessageMixin,
+    one_clinic_filter,
     record_history_baseline,
 )
 from antidote.errors import AntidoteError
@@ -95,7 +96,7 @@ class CreditTransactionAdmin(BigListMixin, ReadOnlyAdmin):
         "actor_link",
         "memo",
     ]
-    list_filter = ["kind", "created_at", "account__clinic"]
+    list_filter = ["kind", "created_at", one_clinic_filter("account__clinic")]
     search_fields = ["account__clinic__name", "idempotency_key", "memo"]
     list_select_related = ["account__clinic", "actor", "lead"]
     date_hierarchy = "created_at"

@@ -9,6 +9,7 @@ from antidote.admin_bases import (
     HistoryAdmin,
     NoRevertMixin,
     RefusalAsMessageMixin,
+    one_clinic_filter,
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
@@ -23,7 +24,7 @@ register_entry_source(prefix="refund:technical-error:lead", model=Lead, label="l
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):
     list_display = ["name", "clinic", "price_rupees", "is_active"]
-    list_filter = ["is_active", "clinic"]
+    list_filter = ["is_active", one_clinic_filter("clinic")]
     search_fields = ["name", "clinic__name"]
 
     @admin.display(description="Price", ordering="price_paise")
@@ -53,7 +54,13 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
         "price_credits",
         "technical_error",
     ]
-    list_filter = ["status", "billing_state", "technical_error", "archived", "clinic"]
+    list_filter = [
+        "status",
+        "billing_state",
+        "technical_error",
+        "archived",
+        one_clinic_filter("clinic"),
+    ]
     search_fields = ["id", "phone", "patient_name", "clinic__name"]
     list_select_related = ["clinic", "package"]
     date_hierarchy = "created_at"

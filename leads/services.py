@@ -17,13 +17,11 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import partial
 
 import phonenumbers
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -644,7 +642,7 @@ def invite_member(*, clinic, email: str, role: str, actor) -> Invitation:
             raise AntidoteError(
                 f"{email} was invited a moment ago; reload the team page.", code="conflict"
             ) from None
-        transaction.on_commit(partial(_send_invitation_quietly, invitation), robust=True)
+        _emit_invitation(invitation)
     return invitation
 
 
@@ -709,19 +707,22 @@ def create_account_and_accept(*, invitation: Invitation, username: str, password
     return user
 
 
-def _send_invitation_quietly(invitation: Invitation) -> None:
-    try:
-        link = settings.SITE_URL + reverse(
-            "leads:accept-invitation", args=[invitation_token(invitation)]
-        )
-        inviter = invitation.invited_by.get_username() if invitation.invited_by else "Antidote"
-        send_mail(
-            f"Join {invitation.clinic.name} on Antidote",
+def _emit_invitation(invitation: Invitation) -> None:
+    """The invitation email goes through the outbox, so it leaves after commit, is retried if the
+    mail server is down, and never holds up the owner's request."""
+    link = settings.SITE_URL + reverse(
+        "leads:accept-invitation", args=[invitation_token(invitation)]
+    )
+    inviter = invitation.invited_by.get_username() if invitation.invited_by else "Antidote"
+    notifications.emit(
+        type=EventType.TEAM_INVITED,
+        clinic_id=invitation.clinic_id,
+        data={"invitation": {"id": invitation.pk, "role": invitation.role}},
+        subject=f"Join {invitation.clinic.name} on Antidote",
+        text=(
             f"{inviter} invited you to {invitation.clinic.name}'s team on Antidote as "
             f"{invitation.get_role_display().lower()}.\n\nAccept within 7 days: {link}\n\n"
-            "If you did not expect this, ignore this email.",
-            settings.DEFAULT_FROM_EMAIL,
-            [invitation.email],
-        )
-    except Exception:
-        logger.exception("Could not send invitation #%s", invitation.pk)
+            "If you did not expect this, ignore this email."
+        ),
+        to=[invitation.email],
+    )

@@ -28,11 +28,15 @@ class EventType(models.TextChoices):
     # Not subscribable: a clinic's "Send test event" and the notice of a disabled endpoint.
     WEBHOOK_TEST = "webhook.test", "Test event"
     ENDPOINT_DISABLED = "webhook_endpoint.disabled", "Webhook endpoint disabled"
+    # Not subscribable either: an invitation is addressed to the invited person, not the clinic.
+    TEAM_INVITED = "team.invited", "Team invitation"
 
 
 # What a clinic may subscribe an endpoint or a channel to.
 SUBSCRIBABLE = [
-    t for t in EventType if t not in (EventType.WEBHOOK_TEST, EventType.ENDPOINT_DISABLED)
+    t
+    for t in EventType
+    if t not in (EventType.WEBHOOK_TEST, EventType.ENDPOINT_DISABLED, EventType.TEAM_INVITED)
 ]
 
 

@@ -62,12 +62,14 @@ def emit(
     subject: str = "",
     text: str = "",
     contact_email: str = "",
+    to: Iterable[str] = (),
 ) -> Event:
     """Record an event and its messages in the caller's transaction; send after commit.
 
     ``subject`` and ``text`` are what people read (email, SMS, WhatsApp); ``data`` is what
     webhooks receive. ``contact_email`` is the clinic's address, used where a preference names
-    no recipients.
+    no recipients. ``to`` addresses a message to people rather than the clinic (an invitation):
+    those email addresses only, whatever the clinic's preferences say.
     """
     if type not in EventType.values:
         raise AntidoteError(f"Unknown event type {type!r}.")
@@ -84,7 +86,11 @@ def emit(
                 next_attempt_at=now,
                 give_up_at=now + RETRY_WINDOW,
             )
-            for channel, recipient in _human_recipients(event, contact_email)
+            for channel, recipient in (
+                [(Channel.EMAIL, address) for address in dict.fromkeys(to)]
+                if to
+                else _human_recipients(event, contact_email)
+            )
         ]
         if type in SUBSCRIBABLE:
             rows += [

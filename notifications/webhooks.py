@@ -38,7 +38,8 @@ def payload(event) -> bytes:
 
 
 def check_url(url: str) -> str:
-    """A URL we may post to, or a clear error: http(s), a host, and only public addresses."""
+    """A URL we may post to, or a clear error: https, a host, and only public addresses (plain
+    http only to loopback, which itself needs ``WEBHOOK_ALLOW_LOOPBACK``)."""
     url = (url or "").strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -48,10 +49,20 @@ def check_url(url: str) -> str:
     if len(url) > 500:
         raise AntidoteError("A webhook URL is at most 500 characters.")
     try:
-        _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        _address(parts)
     except ValueError:
         raise AntidoteError("That URL has an invalid port.") from None
     return url
+
+
+def _address(parts) -> str:
+    """The checked address to connect to for a split URL (also at send time, for endpoints
+    saved before a rule tightened). Payloads carry patients' contact details and our
+    signature: plain http only to a receiver on this machine, where tests run theirs."""
+    address = _resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    if parts.scheme == "http" and not ipaddress.ip_address(address.split("%", 1)[0]).is_loopback:
+        raise AntidoteError("Use an https:// URL: webhooks carry patients' contact details.")
+    return address
 
 
 def _allowed(address: str) -> bool:
@@ -107,7 +118,7 @@ def post_event(*, endpoint, event) -> Result:
     parts = urlsplit(endpoint.url)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        address = _resolve(parts.hostname, port)
+        address = _address(parts)
     except (AntidoteError, ValueError) as error:
         return Result(ok=False, error=str(error))
     connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection

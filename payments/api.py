@@ -2,9 +2,10 @@
 and the REST API's payments and documents (API keys)."""
 
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.response import Response
 
 from antidote.errors import AntidoteError
@@ -14,8 +15,9 @@ from antidote.restapi import ByIdCursor, ClinicApiViewSet
 from billing.selectors import account_balance
 from payments import services
 from payments.gateway import PaymentUnavailable, get_gateway
-from payments.models import PaymentOrder
-from payments.selectors import payment_orders_for, receipts_for
+from payments.models import PaymentOrder, TaxDocument
+from payments.pdf import tax_document_pdf_response
+from payments.selectors import payment_orders_for, receipts_for, tax_documents_for
 
 
 def _refusal(error: AntidoteError) -> Response:
@@ -300,7 +302,7 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-DOCUMENT_TYPES = [("receipt", "receipt")]  # GST invoices and credit notes will join it
+DOCUMENT_TYPES = [("receipt", "receipt")]  # tax invoices and credit notes: /tax-documents/
 
 
 class DocumentSerializer(serializers.Serializer):
@@ -346,9 +348,79 @@ class PaymentViewSet(ClinicListViewSet):
         return payment_orders_for(clinic=self.clinic)
 
 
-@extend_schema_view(list=extend_schema(summary="The clinic's documents (receipts for now)"))
+@extend_schema_view(list=extend_schema(summary="The clinic's payment receipts"))
 class DocumentViewSet(ClinicListViewSet):
     serializer_class = DocumentSerializer
 
     def rows(self):
         return receipts_for(clinic=self.clinic)
+
+
+class TaxDocumentSerializer(serializers.ModelSerializer):
+    payment = serializers.IntegerField(source="order_id", help_text="The payment it is for.")
+    original = serializers.CharField(
+        source="original.number",
+        default=None,
+        allow_null=True,
+        help_text="A credit note's invoice number; null for an invoice.",
+    )
+    url = serializers.SerializerMethodField(help_text="The document in the portal.")
+    pdf = serializers.SerializerMethodField(help_text="The PDF, with this API key.")
+
+    class Meta:
+        model = TaxDocument
+        fields = [
+            "id",
+            "kind",
+            "number",
+            "issued_on",
+            "payment",
+            "original",
+            "recipient_legal_name",
+            "recipient_gstin",
+            "place_of_supply",
+            "sac",
+            "credits",
+            "taxable_paise",
+            "rate_bp",
+            "cgst_paise",
+            "sgst_paise",
+            "igst_paise",
+            "total_paise",
+            "url",
+            "pdf",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, document) -> str:
+        if document.kind == TaxDocument.Kind.INVOICE:
+            return reverse("payments:invoice", args=[document.order_id])
+        return reverse("payments:credit-note", args=[document.pk])
+
+    def get_pdf(self, document) -> str:
+        return reverse("api-v1:tax-document-pdf", args=[document.pk])
+
+
+@extend_schema_view(
+    list=extend_schema(summary="The clinic's tax invoices and credit notes, newest first"),
+    retrieve=extend_schema(summary="One tax invoice or credit note"),
+)
+class TaxDocumentViewSet(ClinicListViewSet):
+    serializer_class = TaxDocumentSerializer
+
+    def rows(self):
+        return tax_documents_for(clinic=self.clinic)
+
+    def get_queryset(self):
+        return self.rows()
+
+    def retrieve(self, request, pk):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    @extend_schema(
+        summary="The document as a PDF",
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def pdf(self, request, pk):
+        return tax_document_pdf_response(self.get_object())

@@ -7,6 +7,7 @@ has no rupee sign, so amounts print as "Rs."; the document's text is what the la
 
 from io import BytesIO
 
+from django.http import HttpResponse
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import getSampleStyleSheet
@@ -118,3 +119,14 @@ def tax_document_pdf(document: TaxDocument) -> bytes:
         story.append(para("Tax is not payable on reverse charge."))
     pdf.build(story)
     return buffer.getvalue()
+
+
+def tax_document_pdf_response(document: TaxDocument) -> HttpResponse:
+    """A file we serve back (portal and API): an attachment, never sniffed, sandboxed if
+    opened."""
+    response = HttpResponse(tax_document_pdf(document), content_type="application/pdf")
+    name = document.number.replace("/", "-")
+    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response

@@ -100,6 +100,15 @@ def with_promo_report(promos):
     )
 
 
+def tax_documents_for(*, clinic):
+    """The clinic's tax invoices and credit notes, newest first (ids are in issue order)."""
+    return (
+        TaxDocument.objects.filter(order__clinic=clinic)
+        .select_related("order", "original")
+        .order_by("-id")
+    )
+
+
 def receipts_for(*, clinic):
     """The clinic's documents: a receipt for each paid order (GST invoices will join them)."""
     return PaymentOrder.objects.filter(clinic=clinic, status=PaymentOrder.Status.PAID)

@@ -25,6 +25,8 @@ urlpatterns = [
     path("payments/link-return", views.payment_link_return, name="link-return"),
     path("clinic/payments/<int:pk>/invoice", views.invoice, name="invoice"),
     path("clinic/payments/<int:pk>/invoice.pdf", views.invoice_pdf, name="invoice-pdf"),
+    path("clinic/credit-notes/<int:pk>", views.credit_note, name="credit-note"),
+    path("clinic/credit-notes/<int:pk>.pdf", views.credit_note_pdf, name="credit-note-pdf"),
     path("clinic/billing/tax-details", views.tax_details, name="tax-details"),
     path("clinic/credits/billing-state", views.billing_state, name="billing-state"),
     path(

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,7 +22,7 @@ from payments.forms import (
 )
 from payments.gateway import TestModeGateway, get_gateway, test_checkout_allowed, test_payment_mode
 from payments.models import ClinicTaxDetails, PaymentOrder, TaxDocument
-from payments.pdf import tax_document_pdf
+from payments.pdf import tax_document_pdf_response
 from payments.selectors import (
     active_packages,
     held_leads_summary,
@@ -30,6 +30,7 @@ from payments.selectors import (
     leads_released_by,
     order_state,
     payment_orders_for,
+    tax_documents_for,
 )
 
 
@@ -116,25 +117,18 @@ def tax_details(request):
 
 def _own_invoice(request, pk) -> TaxDocument:
     return get_object_or_404(
-        TaxDocument.objects.select_related("order"),
-        order__pk=pk,
-        order__clinic=request.clinic,
-        kind=TaxDocument.Kind.INVOICE,
+        tax_documents_for(clinic=request.clinic), order__pk=pk, kind=TaxDocument.Kind.INVOICE
+    )
+
+
+def _own_credit_note(request, pk) -> TaxDocument:
+    return get_object_or_404(
+        tax_documents_for(clinic=request.clinic), pk=pk, kind=TaxDocument.Kind.CREDIT_NOTE
     )
 
 
 def tax_document_html(request, document: TaxDocument, *, pdf_url: str):
     return render(request, "payments/tax_document.html", {"document": document, "pdf_url": pdf_url})
-
-
-def tax_document_pdf_response(document: TaxDocument) -> HttpResponse:
-    """A file we serve back: an attachment, never sniffed, sandboxed if opened."""
-    response = HttpResponse(tax_document_pdf(document), content_type="application/pdf")
-    name = document.number.replace("/", "-")
-    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
 
 
 @require_GET
@@ -148,6 +142,19 @@ def invoice(request, pk):
 @clinic_member_required
 def invoice_pdf(request, pk):
     return tax_document_pdf_response(_own_invoice(request, pk))
+
+
+@require_GET
+@clinic_member_required
+def credit_note(request, pk):
+    document = _own_credit_note(request, pk)
+    return tax_document_html(request, document, pdf_url=f"/clinic/credit-notes/{pk}.pdf")
+
+
+@require_GET
+@clinic_member_required
+def credit_note_pdf(request, pk):
+    return tax_document_pdf_response(_own_credit_note(request, pk))
 
 
 def _own_order(request, razorpay_order_id):
@@ -268,7 +275,7 @@ def payment_history(request):
     cursor = CursorForm(request.GET)
     if not cursor.is_valid():
         return render(request, "payments/history.html", {"cursor": cursor}, status=400)
-    orders = payment_orders_for(clinic=request.clinic).prefetch_related("attempts")
+    orders = payment_orders_for(clinic=request.clinic).prefetch_related("attempts", "tax_documents")
     page = cursor.page_of(orders, size=PAYMENTS_PAGE_SIZE)
     rows = [(order, order_state(order=order)) for order in page.rows]
     return render(request, "payments/history.html", {"rows": rows, "page": page})

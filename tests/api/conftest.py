@@ -46,6 +46,7 @@ class Side:
     held: Lead
     dispute: object
     order: object
+    invoice: object  # the order's tax invoice
     endpoint: object
 
     def client(self, scope="write") -> ApiClient:
@@ -74,7 +75,10 @@ def build_side(name: str, phone_base: int) -> Side:
     endpoint = notifications.create_webhook_endpoint(
         clinic=clinic, url=f"http://127.0.0.1:9/{name.split()[0].lower()}", events=["lead.held"]
     )
-    return Side(clinic, owner, write, read, charged, booked, held, dispute, order, endpoint)
+    invoice = order.tax_documents.get()
+    return Side(
+        clinic, owner, write, read, charged, booked, held, dispute, order, invoice, endpoint
+    )
 
 
 @pytest.fixture

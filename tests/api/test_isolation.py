@@ -23,6 +23,7 @@ LISTS = {
     "api-v1:dispute-list": ["dispute"],
     "api-v1:payment-list": ["order"],
     "api-v1:document-list": ["order"],
+    "api-v1:tax-document-list": ["invoice"],
     "api-v1:webhook-endpoint-list": ["endpoint"],
     "api-v1:ledger-entry-list": [],  # checked by lead and balance below
 }
@@ -34,6 +35,8 @@ OBJECTS = {
         ("patch", "booked", {"status": "lost"}),
     ],
     "api-v1:dispute-detail": [("get", "dispute", None)],
+    "api-v1:tax-document-detail": [("get", "invoice", None)],
+    "api-v1:tax-document-pdf": [("get", "invoice", None)],
     "api-v1:dispute-cancel": [("post", "dispute", {})],
     "api-v1:webhook-endpoint-detail": [
         ("get", "endpoint", None),
@@ -79,6 +82,7 @@ def test_lists_show_only_own_rows_by_their_clinic(a, b, name):
         "api-v1:dispute-list": {b.dispute.pk},
         "api-v1:payment-list": {b.order.pk},
         "api-v1:document-list": {f"receipt-{b.order.pk}"},
+        "api-v1:tax-document-list": {b.invoice.pk},
         "api-v1:webhook-endpoint-list": {b.endpoint.pk},
     }.get(name)
     if expected is not None:

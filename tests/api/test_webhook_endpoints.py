@@ -51,6 +51,7 @@ def test_list_is_the_clinics_endpoints_newest_first(a):
         ("http://169.254.169.254/latest/meta-data", "private, loopback or link-local"),
         ("http://[::1]/hook", "private, loopback or link-local"),
         ("http://127.0.0.1:8000/hook", "private, loopback or link-local"),
+        ("http://93.184.216.34/hook", "Use an https:// URL"),
         ("ftp://example.com/hook", "http:// or https:// URL"),
         ("not a url", "http:// or https:// URL"),
         ("https://user:pw@127.0.0.1/hook", "Leave credentials out"),

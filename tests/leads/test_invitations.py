@@ -15,6 +15,7 @@ from django.utils import timezone
 from antidote.errors import AntidoteError
 from leads import services
 from leads.models import ClinicMember, Invitation
+from notifications.models import SUBSCRIBABLE, OutboxMessage
 from tests.factories import ClinicFactory, ClinicMemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,6 +77,22 @@ def test_a_failing_mail_server_does_not_fail_the_invitation(
         response = client.post("/clinic/team/invite", {"email": "a@example.com", "role": "billing"})
     assert response.status_code == 302
     assert Invitation.objects.filter(email="a@example.com").exists()
+    # The outbox keeps the message for a retry instead of logging it away.
+    (message,) = OutboxMessage.objects.filter(event__type="team.invited")
+    assert message.recipient == "a@example.com" and message.status != "sent"
+    assert message.attempts == 1 and message.next_attempt_at > message.created_at
+
+
+def test_the_invitation_goes_to_the_invited_address_only(client, clinic, owner):
+    # Neither the clinic's contact address nor its email preferences receive someone else's
+    # invitation link, and no webhook endpoint hears of it.
+    clinic.contact_email = "front@clinic.example"
+    clinic.save()
+    client.force_login(owner)
+    client.post("/clinic/team/invite", {"email": "a@example.com", "role": "billing"})
+    (message,) = OutboxMessage.objects.filter(event__type="team.invited")
+    assert message.channel == "email" and message.recipient == "a@example.com"
+    assert "team.invited" not in SUBSCRIBABLE
 
 
 def test_a_new_address_creates_its_account_and_joins_with_the_role(client, invitation, clinic):

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
-from notifications import services, signing
+from notifications import services, signing, webhooks
 from notifications.models import DeliveryAttempt, EventType, OutboxMessage
 from tests.factories import ClinicFactory
 from tests.notifications.receiver import Receiver
@@ -216,6 +216,24 @@ def test_private_link_local_and_malformed_urls_are_refused(url):
         _endpoint(ClinicFactory(), url)
 
 
+def test_plain_http_to_a_public_address_is_refused_https_is_not():
+    with pytest.raises(AntidoteError, match="Use an https:// URL"):
+        webhooks.check_url("http://93.184.216.34/hook")
+    assert webhooks.check_url(" https://93.184.216.34/hook ") == "https://93.184.216.34/hook"
+
+
+def test_an_http_endpoint_saved_before_the_https_rule_is_not_posted_to(
+    django_capture_on_commit_callbacks,
+):
+    clinic = ClinicFactory()
+    endpoint = _endpoint(clinic, "https://93.184.216.34/hook")
+    type(endpoint).objects.filter(pk=endpoint.pk).update(url="http://93.184.216.34/hook")
+    with django_capture_on_commit_callbacks(execute=True):
+        _emit(clinic)
+    attempt = DeliveryAttempt.objects.get(message__endpoint=endpoint)  # no connection made
+    assert "Use an https:// URL" in attempt.error
+
+
 def test_loopback_is_refused_unless_the_setting_allows_it(settings):
     settings.WEBHOOK_ALLOW_LOOPBACK = False
     with pytest.raises(AntidoteError, match="private, loopback or link-local"):
@@ -228,6 +246,6 @@ def test_a_redirect_is_a_failure_never_followed(django_capture_on_commit_callbac
         endpoint = _endpoint(clinic, receiver.url)
         with django_capture_on_commit_callbacks(execute=True):
             _emit(clinic)
-    attempt = DeliveryAttempt.objects.get(message__endpoint=endpoint)
+    attempt = DeliveryAttempt.objects.get(message__endpoint=endpoint)  # no connection made
     assert (attempt.ok, attempt.status_code) == (False, 302)
     assert len(receiver.requests) == 1

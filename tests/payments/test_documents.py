@@ -11,11 +11,13 @@ from django.db import IntegrityError, transaction
 from django.test import Client
 from pypdf import PdfReader
 
+from antidote import api_keys
 from antidote.errors import AntidoteError
 from payments import documents
 from payments import services as payments
 from payments.models import ClinicTaxDetails, PaymentOrder, TaxDocument, TaxDocumentCounter
 from payments.selectors import gst_report, gst_report_rows
+from tests.api.conftest import ApiClient
 from tests.commands import run_command
 from tests.factories import ClinicFactory, ClinicMemberFactory, StaffFactory
 from tests.payments.test_flow import growth, new_order, verify
@@ -292,3 +294,87 @@ def test_the_report_ties_out_to_the_documents(member_client, razorpay, clinic, t
     # Three ₹5,000 invoices with 18% GST; one ₹590 credit note.
     assert lines[-3] == "total_invoices,,,,,,,3,1500000,0,0,270000,1770000,"
     assert lines[-2] == "total_credit_notes,,,,,,,1,50000,0,0,9000,59000,"
+
+
+@pytest.fixture
+def refunded(member_client, razorpay, registered):
+    """A paid order with its invoice, and a credit note for ₹1,180 that went back."""
+    order, payment = pay_growth(member_client, razorpay)
+    refund_event(member_client, razorpay.refund(payment["id"], 1_180_00))
+    return order, TaxDocument.objects.get(kind="credit_note")
+
+
+def test_the_clinic_sees_its_credit_notes_from_the_payments_page(member_client, refunded):
+    _order, note = refunded
+    history = member_client.get("/clinic/payments").content.decode()
+    assert f'href="/clinic/credit-notes/{note.pk}"' in history and note.number in history
+    page = member_client.get(f"/clinic/credit-notes/{note.pk}").content.decode()
+    assert note.number in page and note.original.number in page and "₹1,180" in page
+    response = member_client.get(f"/clinic/credit-notes/{note.pk}.pdf")
+    assert response["Content-Type"] == "application/pdf"
+    assert note.number in PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    # A credit note's id is not an order's invoice, nor the other way round.
+    invoice = note.original
+    assert member_client.get(f"/clinic/credit-notes/{invoice.pk}").status_code == 404
+
+
+def test_another_clinic_gets_a_404_for_a_credit_note_not_its_own(refunded):
+    _order, note = refunded
+    stranger = Client()
+    stranger.force_login(ClinicMemberFactory(clinic=ClinicFactory()).user)
+    for suffix in ("", ".pdf"):
+        assert stranger.get(f"/clinic/credit-notes/{note.pk}{suffix}").status_code == 404
+
+
+def test_the_api_lists_invoices_and_credit_notes_with_their_pdfs(clinic, refunded):
+    order, note = refunded
+    owner = clinic.members.get().user
+    token = api_keys.create_api_key(clinic=clinic, name="Books", scope="read", actor=owner).token
+    client = ApiClient(token)
+    rows = client.get("/api/v1/tax-documents/").json()["results"]
+    assert [(r["kind"], r["number"]) for r in rows] == [
+        ("credit_note", note.number),
+        ("invoice", note.original.number),
+    ]
+    assert rows[0] | {"id": 0} == {
+        "id": 0,
+        "kind": "credit_note",
+        "number": note.number,
+        "issued_on": note.issued_on.isoformat(),
+        "payment": order.pk,
+        "original": note.original.number,
+        "recipient_legal_name": "Glow Skin Clinic Pvt Ltd",
+        "recipient_gstin": CLINIC_GSTIN,
+        "place_of_supply": "27",
+        "sac": note.sac,
+        "credits": note.credits,
+        "taxable_paise": 1_000_00,
+        "rate_bp": 1800,
+        "cgst_paise": 0,
+        "sgst_paise": 0,
+        "igst_paise": 180_00,
+        "total_paise": 1_180_00,
+        "url": f"/clinic/credit-notes/{note.pk}",
+        "pdf": f"/api/v1/tax-documents/{note.pk}/pdf/",
+    }
+    assert rows[1]["original"] is None and rows[1]["url"] == f"/clinic/payments/{order.pk}/invoice"
+    assert client.get(f"/api/v1/tax-documents/{note.pk}/").json()["number"] == note.number
+    pdf = client.get(rows[1]["pdf"])
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+
+
+def test_another_clinics_api_key_sees_none_of_these_documents(refunded):
+    _order, note = refunded
+    other = ClinicFactory()
+    owner = ClinicMemberFactory(clinic=other).user
+    client = ApiClient(
+        api_keys.create_api_key(clinic=other, name="Books", scope="read", actor=owner).token
+    )
+    assert client.get("/api/v1/tax-documents/").json()["results"] == []
+    for path in (f"{note.pk}/", f"{note.pk}/pdf/", f"{note.original.pk}/pdf/"):
+        response = client.get(f"/api/v1/tax-documents/{path}")
+        assert response.status_code == 404 and response["Content-Type"].startswith(
+            "application/problem+json"
+        )
+    assert ApiClient().get(f"/api/v1/tax-documents/{note.pk}/pdf/").status_code == 401

@@ -135,6 +135,8 @@ def world():
         "payments:pay-link": order.pk,
         "payments:invoice": order.pk,
         "payments:invoice-pdf": order.pk,
+        "payments:credit-note": order.pk,  # no such note: a 404 for those let in, a 403 for others
+        "payments:credit-note-pdf": order.pk,
     }
     return members, values
 
