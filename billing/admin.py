@@ -99,7 +99,8 @@ class CreditTransactionAdmin(BigListMixin, ReadOnlyAdmin):
     list_filter = ["kind", "created_at", one_clinic_filter("account__clinic")]
     search_fields = ["account__clinic__name", "idempotency_key", "memo"]
     list_select_related = ["account__clinic", "actor", "lead"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its year links take DISTINCT years and MIN/MAX over the whole ledger
+    # (9 s with 5,000,000 rows); the created_at filter above narrows by date without a query.
 
     @admin.display(description="Clinic", ordering="account__clinic__name")
     def clinic(self, obj):
