@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import (
+    BigListMixin,
     MoneyActionConfirmation,
     MoneyMove,
     RefusalAsMessageMixin,
@@ -165,7 +166,7 @@ class BonusForm(AdjustForm):
 
 
 @admin.register(Clinic)
-class ClinicAdmin(MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdmin):
+class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "city",

@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.database import ensure_database  # noqa: E402
+from bench.fixtures import clinic_with_owner, insert_leads, insert_ledger  # noqa: E402
 
 DB_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_analytics"
@@ -41,103 +42,6 @@ os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 
 LEADS = 100_000
 LEDGER_ROWS = 1_000_000
-MONTHS = 36
-
-
-def clinic_with_owner(slug: str, city: str = "Bench city"):
-    from django.contrib.auth import get_user_model
-
-    from billing.models import CreditAccount
-    from leads.models import Clinic, ClinicMember, Package
-
-    clinic, _ = Clinic.objects.get_or_create(
-        slug=slug, defaults={"name": slug, "city": city, "contact_email": f"{slug}@example.com"}
-    )
-    CreditAccount.objects.get_or_create(clinic=clinic)
-    user, _ = get_user_model().objects.get_or_create(username=slug)
-    ClinicMember.objects.get_or_create(user=user, clinic=clinic, defaults={"role": "owner"})
-    packages = []
-    for price in (300_000, 750_000, 1_500_000):
-        package, _ = Package.objects.get_or_create(
-            clinic=clinic, name=f"{slug} ₹{price // 100}", defaults={"price_paise": price}
-        )
-        packages.append(package)
-    return clinic, user, packages
-
-
-# The leads: lead n (1-based) arrives n × (36 months / LEADS) ago, in package n mod 4 (the
-# fourth is "no package"); 90% charged, 5% held, 5% duplicates; outcomes by n mod 10.
-LEADS_SQL = """
-INSERT INTO leads_lead (
-    clinic_id, package_id, status, billing_state, patient_name, phone, email, message,
-    package_price_paise, tier_min_price_paise, price_credits, created_at, charged_at,
-    technical_error, archived, booked_for, revenue_paise, lost_reason, first_contacted_at
-)
-SELECT %(clinic)s,
-       (ARRAY[%(p1)s, %(p2)s, %(p3)s, NULL])[1 + n %% 4],
-       CASE WHEN n %% 20 IN (0, 1) THEN 'new'
-            WHEN n %% 10 IN (2, 3, 4) THEN 'contacted'
-            WHEN n %% 10 = 5 THEN 'booked'
-            WHEN n %% 10 IN (6, 7) THEN 'treated'
-            WHEN n %% 10 IN (8, 9) THEN 'lost'
-            ELSE 'new' END,
-       CASE WHEN n %% 20 = 0 THEN 'held' WHEN n %% 20 = 1 THEN 'duplicate' ELSE 'charged' END,
-       'Bench patient', '+9190' || lpad((n %% 100000000)::text, 8, '0'), '', '',
-       (ARRAY[300000, 750000, 1500000, NULL])[1 + n %% 4],
-       (ARRAY[0, 500000, 1000000, 0])[1 + n %% 4],
-       (ARRAY[100, 180, 250, 100])[1 + n %% 4],
-       now() - (n * interval '1 minute' * (%(minutes)s::float / %(leads)s)),
-       CASE WHEN n %% 20 IN (0, 1) THEN NULL
-            ELSE now() - (n * interval '1 minute' * (%(minutes)s::float / %(leads)s)) END,
-       false, false,
-       CASE WHEN n %% 20 NOT IN (0, 1) AND n %% 10 = 5 THEN date '2026-06-01' END,
-       CASE WHEN n %% 20 NOT IN (0, 1) AND n %% 10 IN (6, 7) THEN 2500000 + (n %% 7) * 100000 END,
-       CASE WHEN n %% 20 NOT IN (0, 1) AND n %% 10 IN (8, 9) THEN 'price' ELSE '' END,
-       CASE WHEN n %% 20 NOT IN (0, 1) AND n %% 10 BETWEEN 2 AND 8
-            THEN now() - (n * interval '1 minute' * (%(minutes)s::float / %(leads)s))
-                 + ((n %% 240) * interval '1 minute') END
-FROM generate_series(1, %(leads)s) AS n
-"""
-
-
-def insert_leads(cursor, clinic, packages, count: int) -> None:
-    cursor.execute(
-        LEADS_SQL,
-        {
-            "clinic": clinic.pk,
-            "p1": packages[0].pk,
-            "p2": packages[1].pk,
-            "p3": packages[2].pk,
-            "minutes": MONTHS * 30 * 24 * 60,
-            "leads": count,
-        },
-    )
-
-
-# The ledger: top-ups first (so the balance never dips), then one charge per charged lead,
-# then a refund on every 50th charged lead; balance_after is the running sum.
-LEDGER_SQL = """
-WITH charged AS (
-    SELECT id, price_credits, row_number() OVER (ORDER BY id) AS k
-    FROM leads_lead WHERE clinic_id = %(clinic)s AND billing_state = 'charged'
-),
-entries AS (
-    SELECT n AS seq, 'purchase' AS kind, 1000::bigint AS credits, NULL::bigint AS lead_id,
-           'bench:topup:%(account)s:' || n AS key
-    FROM generate_series(1, %(topups)s) AS n
-    UNION ALL
-    SELECT %(topups)s + k, 'lead_charge', -price_credits, id, 'bench:charge:' || id FROM charged
-    UNION ALL
-    SELECT %(topups)s + %(charges)s + k / 50, 'dispute_refund', price_credits, id,
-           'bench:refund:' || id
-    FROM charged WHERE k %% 50 = 0
-)
-INSERT INTO billing_credittransaction
-    (account_id, kind, credits, balance_after, lead_id, memo, idempotency_key, created_at)
-SELECT %(account)s, kind, credits, sum(credits) OVER (ORDER BY seq, kind), lead_id,
-       'bench fixture', key, now()
-FROM entries
-"""
 
 
 # The lots: the k-th charge draws from the paid lot of top-up (k - 1) / 4 + 1 (four charges
@@ -197,22 +101,7 @@ def load_big_clinic():
         with connection.cursor() as cursor:
             insert_leads(cursor, clinic, packages, LEADS)
             charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
-            refunds = charges // 50
-            cursor.execute(
-                LEDGER_SQL,
-                {
-                    "clinic": clinic.pk,
-                    "account": account.pk,
-                    "charges": charges,
-                    "topups": LEDGER_ROWS - charges - refunds,
-                },
-            )
-            cursor.execute(
-                "UPDATE billing_creditaccount SET balance = "
-                "(SELECT SUM(credits) FROM billing_credittransaction WHERE account_id = %s) "
-                "WHERE id = %s",
-                [account.pk, account.pk],
-            )
+            insert_ledger(cursor, clinic, account, topups=LEDGER_ROWS - charges - charges // 50)
             cursor.execute("ANALYZE")
     if not CreditLot.objects.filter(account=account).exists():
         with connection.cursor() as cursor:
@@ -240,11 +129,7 @@ def load_demo_clinic():
     if not Lead.objects.filter(clinic=clinic).exists():
         with connection.cursor() as cursor:
             insert_leads(cursor, clinic, packages, 100)
-            charges = Lead.objects.filter(clinic=clinic, billing_state="charged").count()
-            cursor.execute(
-                LEDGER_SQL,
-                {"clinic": clinic.pk, "account": account.pk, "charges": charges, "topups": 30},
-            )
+            insert_ledger(cursor, clinic, account, topups=30)  # 4 charges a lot, 90 charges
             write_lots(cursor, account)
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     return clinic, user

@@ -9,9 +9,11 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from antidote.admin_bases import (
+    BigListMixin,
     ChangeReasonAdmin,
     ReadOnlyAdmin,
     RefusalAsMessageMixin,
+    one_clinic_filter,
     record_history_baseline,
 )
 from antidote.errors import AntidoteError
@@ -100,7 +102,7 @@ class CreditAccountAdmin(RefusalAsMessageMixin, ChangeReasonAdmin):
 
 
 @admin.register(CreditTransaction)
-class CreditTransactionAdmin(ReadOnlyAdmin):
+class CreditTransactionAdmin(BigListMixin, ReadOnlyAdmin):
     """The ledger, read-only: corrections are new entries made through the services."""
 
     list_display = [
@@ -114,10 +116,11 @@ class CreditTransactionAdmin(ReadOnlyAdmin):
         "actor_link",
         "memo",
     ]
-    list_filter = ["kind", "created_at", "account__clinic"]
+    list_filter = ["kind", "created_at", one_clinic_filter("account__clinic")]
     search_fields = ["account__clinic__name", "idempotency_key", "memo"]
     list_select_related = ["account__clinic", "actor", "lead"]
-    date_hierarchy = "created_at"
+    # No date_hierarchy: its year links take DISTINCT years and MIN/MAX over the whole ledger
+    # (9 s with 5,000,000 rows); the created_at filter above narrows by date without a query.
 
     @admin.display(description="Clinic", ordering="account__clinic__name")
     def clinic(self, obj):

@@ -1,18 +1,24 @@
 """JSON for the portal (balance and transaction history, session-authenticated clinic users),
 and the REST API's balance and ledger entries (API keys)."""
 
-from django.core.paginator import EmptyPage, Paginator
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from antidote.paging import CursorForm, count_rows
 from antidote.portal import IsClinicMember
 from antidote.restapi import ByIdCursor, ClinicApiView, ClinicApiViewSet, dates_in_order
 from billing.forms import HistoryFilterForm
 from billing.models import CreditTransaction
-from billing.selectors import account_balance, account_of, transactions_for
+from billing.selectors import (
+    account_balance,
+    account_of,
+    is_own_entry,
+    transactions_for,
+)
 
 MAX_PAGE_SIZE = 100
 
@@ -56,23 +62,39 @@ class HistoryPageSerializer(serializers.Serializer):
 @api_view(["GET"])
 @permission_classes([IsClinicMember])
 def history(request):
+    """``?page=`` counts pages from the newest (OFFSET: fine near the top); ``?before=<id>``
+    (the ``next_before`` of the previous answer) walks on by keyset at any depth. ``total``
+    is exact up to 10,000 entries and an estimate above (``total_is_estimate``)."""
     form = HistoryFilterForm(request.query_params)
     if not form.is_valid():
         raise ValidationError(form.errors)
     paging = HistoryPageSerializer(data=request.query_params)
     paging.is_valid(raise_exception=True)
+    cursor = CursorForm(request.query_params)
+    if not cursor.is_valid():
+        raise ValidationError(cursor.errors)
     page_number = paging.validated_data["page"]
     limit = min(paging.validated_data["limit"], MAX_PAGE_SIZE)
-    paginator = Paginator(transactions_for(clinic=request.clinic, **form.cleaned_data), limit)
-    try:
-        items = paginator.page(page_number).object_list
-    except EmptyPage:
-        items = []
+    entries = transactions_for(clinic=request.clinic, **form.cleaned_data)
+    before, after = cursor.cleaned_data["before"], cursor.cleaned_data["after"]
+    edge = before or after
+    if edge and not is_own_entry(clinic=request.clinic, entry_id=edge):
+        raise Http404("That entry is not in this clinic's ledger.")
+    if before is not None or after is not None:
+        page = cursor.page_of(entries, size=limit)
+        items, more = page.rows, page.has_older
+    else:
+        offset = (page_number - 1) * limit
+        items = list(entries[offset : offset + limit + 1])
+        more, items = len(items) > limit, items[:limit]
+    total = count_rows(entries)
     return Response(
         {
             "transactions": TransactionSerializer(items, many=True).data,
-            "total": paginator.count,
+            "total": total.value,
+            "total_is_estimate": total.is_estimate,
             "page": page_number,
+            "next_before": items[-1].pk if more and items else None,
         }
     )
 

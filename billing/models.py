@@ -235,7 +235,12 @@ class CreditTransaction(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["account", "id"], name="ledger_account_id")]
+        indexes = [
+            models.Index(fields=["account", "id"], name="ledger_account_id"),
+            # The month's summaries and the history's date filters: a range of one clinic's
+            # entries by time, not all of them (the price: one more index entry a posting).
+            models.Index(fields=["account", "created_at"], name="ledger_account_created"),
+        ]
         constraints = [
             # A constraint rather than unique=True: no extra LIKE index on PostgreSQL.
             models.UniqueConstraint(

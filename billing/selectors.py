@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 
 from django.conf import settings
@@ -272,20 +272,43 @@ def pricing_tiers():
     return list(PricingTier.objects.order_by("min_price_paise"))
 
 
+def entries_of(*, clinic):
+    """A clinic's ledger entries, by its account's id as a literal.
+
+    Filtering through a join to the account hides which account it is from PostgreSQL's
+    planner: it then guesses a few hundred rows, reads all of a big clinic's entries and sorts
+    them (1.5 s for a page of 20 with a million). With the id it walks the (account, id) index
+    from the right end and stops, and knows from its statistics how many rows there are.
+    """
+    account_id = CreditAccount.objects.filter(clinic=clinic).values_list("id", flat=True).first()
+    return CreditTransaction.objects.filter(account_id=account_id)
+
+
 def transactions_for(*, clinic, kind=None, date_from=None, date_to=None):
     """A clinic's ledger entries, newest first."""
     entries = (
-        CreditTransaction.objects.filter(account__clinic=clinic)
+        entries_of(clinic=clinic)
         .select_related("lead")
         .prefetch_related("allocations")  # each row says which lots it drew from
     )
     if kind:
         entries = entries.filter(kind=kind)
+    # Local days as a range of instants, which the (account, created_at) index serves.
     if date_from:
-        entries = entries.filter(created_at__date__gte=date_from)
+        entries = entries.filter(created_at__gte=local_midnight(date_from))
     if date_to:
-        entries = entries.filter(created_at__date__lte=date_to)
+        entries = entries.filter(created_at__lt=local_midnight(date_to + timedelta(days=1)))
     return entries.order_by("-id")
+
+
+def local_midnight(day: date):
+    """The instant ``day`` starts in the project's time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def is_own_entry(*, clinic, entry_id: int) -> bool:
+    """Whether ``entry_id`` is one of the clinic's ledger entries (a cursor must be)."""
+    return entries_of(clinic=clinic).filter(pk=entry_id).exists()
 
 
 @dataclass(frozen=True)
@@ -307,9 +330,7 @@ def month_start():
 
 def month_summary(*, clinic) -> MonthSummary:
     """Credits spent on leads, bought (paid and bonus apart) and refunded this month."""
-    return _summary(
-        CreditTransaction.objects.filter(account__clinic=clinic, created_at__gte=month_start())
-    )
+    return _summary(entries_of(clinic=clinic).filter(created_at__gte=month_start()))
 
 
 def _summary(entries) -> MonthSummary:
@@ -345,9 +366,8 @@ def spend_per_day(*, clinic, days: int = 30) -> list[tuple[date, int]]:
     today = timezone.localdate()
     first = today - timedelta(days=days - 1)
     rows = dict(
-        CreditTransaction.objects.filter(
-            account__clinic=clinic, kind=Kind.LEAD_CHARGE, created_at__date__gte=first
-        )
+        entries_of(clinic=clinic)
+        .filter(kind=Kind.LEAD_CHARGE, created_at__gte=local_midnight(first))
         .annotate(day=TruncDate("created_at"))
         .values_list("day")
         .annotate(total=Sum("credits"))

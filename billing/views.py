@@ -1,8 +1,7 @@
 """Billing pages of the clinic portal."""
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
@@ -10,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from antidote.csv import NUMBER, TEXT, TIME, export_csv  # memos are user text: no formulas
 from antidote.errors import AntidoteError
 from antidote.filters import bad_filters_csv
+from antidote.paging import CursorForm, count_rows
 from antidote.portal import clinic_member_required
 from billing import api, services
 from billing.forms import BudgetForm, HistoryFilterForm
@@ -17,6 +17,7 @@ from billing.selectors import (
     account_of,
     budget_summary,
     credit_lots,
+    is_own_entry,
     leads_by_tier,
     lot_split,
     month_start,
@@ -115,6 +116,7 @@ CSV_COLUMNS = [
     ("lead_id", "lead_id", NUMBER),
     ("memo", "memo", TEXT),
 ]
+HISTORY_PAGE_SIZE = 20
 
 
 @clinic_member_required
@@ -137,12 +139,28 @@ def _history_page(request):
         name = f"credits-{request.clinic.slug}-{stamp}.csv"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-    page = Paginator(entries, 20).get_page(request.GET.get("page"))
+    cursor = CursorForm(request.GET)
+    if not cursor.is_valid():
+        form.add_error(None, [e for errors in cursor.errors.values() for e in errors])
+        return render(request, _history_template(request), {"form": form}, status=400)
+    edge = cursor.cleaned_data["before"] or cursor.cleaned_data["after"]
+    if edge and not is_own_entry(clinic=request.clinic, entry_id=edge):
+        raise Http404("That page of history is not in this clinic's ledger.")
+    page = cursor.page_of(entries, size=HISTORY_PAGE_SIZE)
     query = request.GET.copy()
-    query.pop("page", None)
-    context = {"form": form, "page": page, "query": query.urlencode()}
-    template = "billing/history.html#history-table" if request.htmx else "billing/history.html"
-    return render(request, template, context, status=200 if valid else 400)
+    for name in ("before", "after", "page"):
+        query.pop(name, None)
+    context = {
+        "form": form,
+        "page": page,
+        "count": count_rows(entries) if valid else None,
+        "query": query.urlencode(),
+    }
+    return render(request, _history_template(request), context, status=200 if valid else 400)
+
+
+def _history_template(request) -> str:
+    return "billing/history.html#history-table" if request.htmx else "billing/history.html"
 
 
 @require_http_methods(["GET", "POST"])

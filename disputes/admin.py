@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import MoneyActionConfirmation, MoneyMove
+from antidote.admin_bases import BigListMixin, MoneyActionConfirmation, MoneyMove, one_clinic_filter
 from antidote.errors import AntidoteError
 from antidote.money import format_number
 from antidote.when import format_ist
@@ -67,7 +67,7 @@ class DisputeEventInline(admin.TabularInline):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
+class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
     list_display = [
         "id",
         "opened",
@@ -79,7 +79,7 @@ class DisputeAdmin(MoneyActionConfirmation, admin.ModelAdmin):
         "clinic_quality",
         "evidence_count",
     ]
-    list_filter = ["status", "dispute_type", "clinic", AgeFilter]
+    list_filter = ["status", "dispute_type", one_clinic_filter("clinic"), AgeFilter]
     search_fields = ["clinic__name", "lead__phone", "=lead__id", "=id"]
     list_select_related = ["clinic", "lead"]
     # The queue: pending disputes first, oldest first (the longest wait is decided first); then

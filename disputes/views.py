@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from antidote.accounts import verified_staff_required
 from antidote.errors import AntidoteError
+from antidote.paging import CursorForm
 from antidote.portal import clinic_member_required, role_may_open
 from disputes import services
 from disputes.forms import DisputeFilterForm, DisputeForm, ResolveForm
@@ -18,18 +19,27 @@ from disputes.selectors import dispute_rate_by_package, disputes_for, quality_sc
 from leads.models import ClinicMember, Lead
 from leads.selectors import lead_contact
 
+DISPUTES_PAGE_SIZE = 50
+
 
 @require_GET
 @clinic_member_required
 def dispute_list(request):
     form = DisputeFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    disputes = disputes_for(clinic=request.clinic, **filters)
-    refunds = disputes_for(clinic=request.clinic, status=Dispute.Status.APPROVED)
+    cursor = CursorForm(request.GET)
+    if not cursor.is_valid():
+        return render(request, "disputes/list.html", {"form": form, "cursor": cursor}, status=400)
+    page = cursor.page_of(disputes_for(clinic=request.clinic, **filters), size=DISPUTES_PAGE_SIZE)
+    query = request.GET.copy()
+    for name in ("before", "after"):
+        query.pop(name, None)
     context = {
         "form": form,
-        "disputes": disputes,
-        "refunds": refunds,
+        "disputes": page.rows,
+        "page": page,
+        "query": query.urlencode(),
+        "refunds": disputes_for(clinic=request.clinic, status=Dispute.Status.APPROVED).count(),
         "score": quality_score(clinic=request.clinic),
         "packages": dispute_rate_by_package(clinic=request.clinic),
         "quality_days": settings.QUALITY_WINDOW_DAYS,

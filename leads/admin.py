@@ -4,7 +4,13 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from antidote.admin_bases import HistoryAdmin, NoRevertMixin, RefusalAsMessageMixin
+from antidote.admin_bases import (
+    BigListMixin,
+    HistoryAdmin,
+    NoRevertMixin,
+    RefusalAsMessageMixin,
+    one_clinic_filter,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
 from billing.selectors import lead_net_charge
@@ -18,7 +24,7 @@ register_entry_source(prefix="refund:technical-error:lead", model=Lead, label="l
 @admin.register(Package)
 class PackageAdmin(admin.ModelAdmin):
     list_display = ["name", "clinic", "price_rupees", "is_active"]
-    list_filter = ["is_active", "clinic"]
+    list_filter = ["is_active", one_clinic_filter("clinic")]
     search_fields = ["name", "clinic__name"]
 
     @admin.display(description="Price", ordering="price_paise")
@@ -37,7 +43,7 @@ class TechnicalErrorForm(forms.Form):
 # A lead's billing changes only through its services; no old version is ever saved back
 # (the history also leaves the patient's details out, so a revert would blank them).
 @admin.register(Lead)
-class LeadAdmin(NoRevertMixin, HistoryAdmin):
+class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
         "created_at",
@@ -48,10 +54,16 @@ class LeadAdmin(NoRevertMixin, HistoryAdmin):
         "price_credits",
         "technical_error",
     ]
-    list_filter = ["status", "billing_state", "technical_error", "archived", "clinic"]
+    list_filter = [
+        "status",
+        "billing_state",
+        "technical_error",
+        "archived",
+        "created_at",  # not date_hierarchy: DISTINCT years over every lead on each load
+        one_clinic_filter("clinic"),
+    ]
     search_fields = ["id", "phone", "patient_name", "clinic__name"]
     list_select_related = ["clinic", "package"]
-    date_hierarchy = "created_at"
     readonly_fields = [
         "clinic",
         "package",

@@ -239,6 +239,8 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["clinic", "phone", "created_at"]),
             models.Index(fields=["clinic", "first_contacted_at"], name="lead_clinic_contacted"),
+            # The dashboard's waiting leads and the inbox's state filter, one clinic's only.
+            models.Index(fields=["clinic", "billing_state"], name="lead_clinic_billing_state"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(price_credits__gt=0), name="lead_price_positive"),

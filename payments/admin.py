@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_GET
 
 from antidote.admin_bases import (
+    BigListMixin,
     ChangeReasonAdmin,
     HistoryAdmin,
     MoneyActionConfirmation,
@@ -179,7 +180,7 @@ class OverrunFilter(admin.SimpleListFilter):
 
 
 @admin.register(PaymentOrder)
-class PaymentOrderAdmin(MoneyActionConfirmation, ReadOnlyAdmin):
+class PaymentOrderAdmin(BigListMixin, MoneyActionConfirmation, ReadOnlyAdmin):
     list_display = [
         "id",
         "created_at",

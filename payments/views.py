@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from antidote.errors import AntidoteError
+from antidote.paging import CursorForm
 from antidote.portal import clinic_member_required
 from payments import autotopup, services
 from payments.api import OrderSerializer, quote_request
@@ -276,12 +277,19 @@ def payment_link_return(request):
     return redirect(f"{reverse('payments:success')}?order={order.razorpay_order_id}")
 
 
+PAYMENTS_PAGE_SIZE = 50
+
+
 @require_GET
 @clinic_member_required
 def payment_history(request):
+    cursor = CursorForm(request.GET)
+    if not cursor.is_valid():
+        return render(request, "payments/history.html", {"cursor": cursor}, status=400)
     orders = payment_orders_for(clinic=request.clinic).prefetch_related("attempts", "tax_documents")
-    rows = [(order, order_state(order=order)) for order in orders]
-    return render(request, "payments/history.html", {"rows": rows})
+    page = cursor.page_of(orders, size=PAYMENTS_PAGE_SIZE)
+    rows = [(order, order_state(order=order)) for order in page.rows]
+    return render(request, "payments/history.html", {"rows": rows, "page": page})
 
 
 @require_GET

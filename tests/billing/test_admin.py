@@ -305,3 +305,16 @@ def test_a_charge_from_another_connection_during_a_settings_save_is_kept(client,
     assert response.status_code == 302
     assert_balance_matches_ledger(clinic, 900)
     assert CreditAccount.objects.get(clinic=clinic).overdraft_limit == 100
+
+
+def test_the_clinic_filter_lists_the_chosen_clinic_only_and_refuses_a_bad_id(admin_client, books):
+    _, lotus = books
+    url = "/admin/billing/credittransaction/"
+    unfiltered = admin_client.get(url).text
+    assert "Lotus" not in unfiltered.split('id="changelist-filter"')[1]  # no link per clinic
+    chosen = admin_client.get(f"{url}?account__clinic__id__exact={lotus.pk}")
+    assert chosen.context["cl"].result_count == 1
+    assert lotus.name in chosen.text.split('id="changelist-filter"')[1]
+    assert chosen.context["cl"].show_full_result_count is False  # no COUNT(*) of the ledger
+    bad = admin_client.get(f"{url}?account__clinic__id__exact=abc")
+    assert bad.status_code in (200, 302) and "e=1" in (bad.get("Location") or "e=1")
