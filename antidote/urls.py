@@ -23,7 +23,7 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("notifications.urls")),
 ]
-urlpatterns.append(path("bench/reference", unavailable.reference))
+urlpatterns.append(path("bench/reference", unavailable.reference, name="bench-reference"))
 
 # Outages (database, Redis, broker) answer 503 with a page; any other crash a friendly 500.
 handler500 = "antidote.unavailable.server_error"

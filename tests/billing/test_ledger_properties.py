@@ -379,7 +379,11 @@ class LedgerMachine(RuleBasedStateMachine):
             self.spent.get(week, 0),
             self.spent.get(month, 0),
         )
-        assert budget_problems() == []
+        # This clinic's only: earlier examples' clinics (one transaction) and rows a PostgreSQL
+        # concurrency test committed were charged under another offset of the moved clock, so
+        # their "current week" is not theirs.
+        own = (f"Account #{account.pk}:", f"{self.clinic}:")
+        assert [p for p in budget_problems() if p.startswith(own)] == []
 
     def teardown(self):
         assert list(ledger_discrepancies()) == []

@@ -36,6 +36,7 @@ NOT_PORTAL = {
     "disputes:admin-queue": "staff with a second factor",
     "disputes:admin-resolve": "staff with a second factor",
     "leads:accept-invitation": "the invitee, not a member yet (tests/leads/test_invitations.py)",
+    "bench-reference": "the load test's one-query view, a 404 unless BENCH_REFERENCE_VIEW",
     "login": "accounts",
     "logout": "accounts",
     "password_reset": "accounts",

@@ -31,7 +31,7 @@ from django.utils import timezone
 from antidote.logs import logged_command
 from antidote.management.commands.staff_totp import enrol
 from billing import services as billing
-from billing.models import CreditAccount
+from billing.models import CreditAccount, PricingTier
 from billing.selectors import account_balance
 from disputes import services as disputes
 from leads import services as leads
@@ -302,6 +302,21 @@ class Command(BaseCommand):
                 actor=staff,
                 reason="Demo: correcting a test top-up",
                 idempotency_key="demo:adjust:glow",
+            )
+            # A weekly cap with room for a cheap lead only: the dearest package's next enquiry
+            # waits over budget (contact masked) until the week rolls over or the cap is raised.
+            account = CreditAccount.objects.get(clinic=clinic)
+            week_spent, _ = account.spent_at(timezone.now())
+            billing.set_budget(
+                account=account,
+                actor=staff,
+                weekly_cap=week_spent + PricingTier.objects.order_by("credits")[0].credits,
+                monthly_cap=None,
+                paused=False,
+                reason="Demo: a weekly cap",
+            )
+            leads.submit_enquiry(
+                clinic=clinic, package=packages[-1], name="Kiran Das", phone="9820066666"
             )
 
     def _print_logins(self):
