@@ -26,7 +26,8 @@ from django.utils import timezone
 from antidote.errors import AntidoteError
 from antidote.logs import log_event
 from antidote.money import format_paise
-from billing.models import CreditAccount, CreditTransaction, Kind
+from billing.models import CreditAccount, Kind
+from billing.selectors import entries_between
 from leads.models import Lead
 from notifications import services as notifications
 from notifications.models import EventType
@@ -283,9 +284,11 @@ def effective_threshold(rule: AutoTopUpRule, *, now=None) -> int:
     if not rule.top_up_early:
         return rule.threshold_credits
     since = (now or timezone.now()) - EARLY_WINDOW
-    spent = CreditTransaction.objects.filter(
-        account__clinic_id=rule.clinic_id, kind=Kind.LEAD_CHARGE, created_at__gte=since
-    ).aggregate(total=Sum("credits"))["total"]
+    spent = (
+        entries_between(clinic=rule.clinic_id, since=since)
+        .filter(kind=Kind.LEAD_CHARGE)
+        .aggregate(total=Sum("credits"))["total"]
+    )
     return rule.threshold_credits - (spent or 0)
 
 
