@@ -25,8 +25,9 @@ FROM generate_series(1, %(clinics)s) AS n
 """
 _ACCOUNTS_SQL = """
 INSERT INTO billing_creditaccount
-    (clinic_id, balance, overdraft_limit, low_balance_threshold, in_debt, updated_at)
-SELECT c.id, 0, 0, 0, false, now() FROM leads_clinic c
+    (clinic_id, balance, overdraft_limit, low_balance_threshold, in_debt, updated_at, paused,
+     week_spent, month_spent)
+SELECT c.id, 0, 0, 0, false, now(), false, 0, 0 FROM leads_clinic c
 WHERE c.slug LIKE %(pattern)s AND NOT EXISTS (
     SELECT 1 FROM billing_creditaccount a WHERE a.clinic_id = c.id)
 """

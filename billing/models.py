@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import connections, models
 from django.db.models import F, Q
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -208,20 +207,36 @@ class LedgerQuerySet(models.QuerySet):
 
         On PostgreSQL the range is first narrowed to a range of ids, found by bisection on the
         (account, id) index (``billing_first_entry_at``, migration 0011), with a day's slack
-        each side; an index on (account, created_at) would cost every posting.
+        each side; an index on (account, created_at) would cost every posting. The ids are
+        asked for first and written into the query as numbers: as a function call in the
+        query, the planner cannot see the range and may scan another index, calling the
+        function for every row (3.4 s for a month of a million-row clinic).
         """
         entries = self.filter(account_id=account_id)
-        postgres = connections[self.db].vendor == "postgresql"
-        for bound, lookup, id_lookup, slack in [
-            (since, "created_at__gte", "id__gte", -ENTRY_TIME_SLACK),
-            (until, "created_at__lt", "id__lt", ENTRY_TIME_SLACK),
-        ]:
-            if bound is None:
-                continue
-            entries = entries.filter(**{lookup: bound})
-            if postgres:
-                first = RawSQL("billing_first_entry_at(%s, %s)", (account_id, bound + slack))
-                entries = entries.filter(**{id_lookup: first})
+        if since is not None:
+            entries = entries.filter(created_at__gte=since)
+        if until is not None:
+            entries = entries.filter(created_at__lt=until)
+        connection = connections[self.db]
+        unbounded = since is None and until is None
+        if connection.vendor != "postgresql" or account_id is None or unbounded:
+            return entries
+        # Both ends as ids, even an open one (the account's last id): with one end alone the
+        # planner guesses the range's share of the whole table, not of this account's rows.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT billing_first_entry_at(%(account)s, %(since)s), "
+                "billing_first_entry_at(%(account)s, %(until)s)",
+                {
+                    "account": account_id,
+                    "since": since - ENTRY_TIME_SLACK if since else "-infinity",
+                    "until": until + ENTRY_TIME_SLACK if until else "infinity",
+                },
+            )
+            first, after = cursor.fetchone()
+        if since is not None:
+            entries = entries.filter(id__gte=first)
+        return entries.filter(id__lt=after)
         return entries
 
     def update(self, **kwargs):
