@@ -5,7 +5,8 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -24,8 +25,9 @@ from billing import services as billing
 from billing.forms import CreditAccountSettingsForm
 from billing.models import CreditAccount, Kind
 from billing.selectors import entry_exists
+from disputes.models import Dispute
 from disputes.selectors import quality_scores
-from leads.models import Clinic, ClinicMember
+from leads.models import Clinic, ClinicMember, Lead
 
 
 class CreditAccountInline(admin.StackedInline):
@@ -165,6 +167,14 @@ class BonusForm(AdjustForm):
     )
 
 
+def _per_clinic_count(rows):
+    """A clinic's count of ``rows``, as a subquery PostgreSQL runs for the clinics on the page
+    only. Counting through joins grouped every lead and dispute of every clinic first (and the
+    city filter's DISTINCT did it again): over 40 s at 5,000,000 rows."""
+    counted = rows.filter(clinic=OuterRef("pk")).order_by().values("clinic")
+    return Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0)
+
+
 @admin.register(Clinic)
 class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdmin):
     list_display = [
@@ -190,10 +200,8 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
             super()
             .get_queryset(request)
             .annotate(
-                lead_total=Count("leads", distinct=True),
-                dispute_total=Count(
-                    "disputes", filter=~Q(disputes__status="cancelled"), distinct=True
-                ),
+                lead_total=_per_clinic_count(Lead.objects.all()),
+                dispute_total=_per_clinic_count(Dispute.objects.exclude(status="cancelled")),
             )
         )
 

@@ -50,3 +50,18 @@ def test_clinic_list_makes_no_query_per_row(client):
         fund(ClinicFactory(), 1_000)
     twenty = queries_for(client, url)
     assert twenty == one, f"{one} queries for 1 clinic, {twenty} for 20"
+
+
+def test_clinic_list_counts_each_clinics_leads_and_live_disputes(client):
+    login_with_otp(client, StaffFactory(is_superuser=True))
+    busy, quiet = ClinicFactory(), ClinicFactory()
+    fund(busy, 10_000)
+    open_disputes(range(3), [busy])
+    leads.submit_enquiry(clinic=busy, name="Ravi", phone="9000099999")
+    cancelled = busy.disputes.first()
+    disputes.cancel_dispute(dispute=cancelled, user=None)
+    rows = {c.pk: c for c in client.get("/admin/leads/clinic/").context["cl"].result_list}
+    assert (rows[busy.pk].lead_total, rows[busy.pk].dispute_total) == (4, 2)
+    assert (rows[quiet.pk].lead_total, rows[quiet.pk].dispute_total) == (0, 0)
+    ordered = client.get("/admin/leads/clinic/?o=7").context["cl"].result_list
+    assert [c.pk for c in ordered][-1] == busy.pk  # sorting by the count still works
