@@ -60,7 +60,8 @@ FILLER_ACCOUNTS_SQL = """
 INSERT INTO billing_creditaccount
     (clinic_id, balance, overdraft_limit, low_balance_threshold, updated_at, in_debt, paused,
      week_spent, month_spent)
-SELECT id, %(rows)s, 0, 0, now(), false, false, 0, 0 FROM leads_clinic WHERE slug LIKE 'bench-filler-%%'
+SELECT id, %(rows)s, 0, 0, now(), false, false, 0, 0
+FROM leads_clinic WHERE slug LIKE 'bench-filler-%%'
 """
 FILLER_LEDGER_SQL = """
 INSERT INTO billing_credittransaction
