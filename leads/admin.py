@@ -63,7 +63,7 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
         one_clinic_filter("clinic"),
     ]
     search_fields = ["id", "phone", "patient_name", "clinic__name"]
-    list_select_related = ["clinic", "package"]
+    list_select_related = ["clinic", "package__clinic"]  # a package names its clinic
     readonly_fields = [
         "clinic",
         "package",
