@@ -79,11 +79,33 @@ WHERE s.account_id = a.id
   AND a.clinic_id IN (SELECT id FROM leads_clinic WHERE slug LIKE %(pattern)s)
 """
 
+# The budget counters of the current IST week and month, as lead charges would have moved
+# them (reconcile_ledger checks them against the ledger).
+_COUNTERS_SQL = """
+WITH p AS (
+    SELECT date_trunc('week', now() AT TIME ZONE 'Asia/Kolkata')::date AS week,
+           date_trunc('month', now() AT TIME ZONE 'Asia/Kolkata')::date AS month
+)
+UPDATE billing_creditaccount a
+SET week_start = p.week, month_start = p.month,
+    week_spent = COALESCE((
+        SELECT -SUM(t.credits) FROM billing_credittransaction t
+        WHERE t.account_id = a.id AND t.kind = 'lead_charge'
+          AND t.created_at >= p.week::timestamp AT TIME ZONE 'Asia/Kolkata'), 0),
+    month_spent = COALESCE((
+        SELECT -SUM(t.credits) FROM billing_credittransaction t
+        WHERE t.account_id = a.id AND t.kind = 'lead_charge'
+          AND t.created_at >= p.month::timestamp AT TIME ZONE 'Asia/Kolkata'), 0)
+FROM p
+WHERE a.clinic_id IN (SELECT id FROM leads_clinic WHERE slug LIKE %(pattern)s)
+"""
+
 
 def _fill(cursor, *, pattern: str, rows: int) -> None:
     """Entries, lots, allocations and balances for the accounts of clinics matching ``pattern``."""
     assert rows % CYCLE == 0, "whole cycles keep every lot at 100 credits"
-    for statement in (_ACCOUNTS_SQL, _ENTRIES_SQL, _LOTS_SQL, _ALLOCATIONS_SQL, _BALANCES_SQL):
+    statements = (_ACCOUNTS_SQL, _ENTRIES_SQL, _LOTS_SQL, _ALLOCATIONS_SQL, _BALANCES_SQL)
+    for statement in (*statements, _COUNTERS_SQL):
         cursor.execute(statement, {"pattern": pattern, "rows": rows})
     cursor.execute("ANALYZE")
 
