@@ -196,6 +196,10 @@ CREDIT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS, Kind.DISP
 DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE, Kind.EXPIRY})
 
 
+# The longest credits may stay valid (ten years), for grants, packages and promos alike: more
+# is a typo (a year of 20260 days), and would keep deferred revenue on the books for ever.
+MAX_VALIDITY_DAYS = 3650
+
 # Within an account, entries' times follow their ids except by the time a posting waited for
 # the account's lock (it takes its time before): far less than this.
 ENTRY_TIME_SLACK = timedelta(days=1)

@@ -26,6 +26,7 @@ from billing.models import (
     CREDIT_KINDS,
     DEBIT_KINDS,
     IST,
+    MAX_VALIDITY_DAYS,
     CreditAccount,
     CreditLot,
     CreditTransaction,
@@ -602,12 +603,21 @@ def charge_lead(*, lead, actor=None) -> CreditTransaction:
     )
 
 
+def _check_not_too_late(expires_at, now) -> None:
+    if expires_at > now + timedelta(days=MAX_VALIDITY_DAYS):
+        raise AntidoteError(
+            f"Credits may stay valid for at most {format_number(MAX_VALIDITY_DAYS)} days "
+            f"(until {now + timedelta(days=MAX_VALIDITY_DAYS):%Y-%m-%d}); pick an earlier expiry."
+        )
+
+
 def lot_expiry(*, kind: str, validity_days: int | None = None, expires_at=None, now=None):
     """When a new lot expires: an explicit time, else ``validity_days``, else the setting."""
     now = now or timezone.now()
     if expires_at is not None:
         if expires_at <= now:
             raise AntidoteError("Credits must expire in the future; pick a later expiry.")
+        _check_not_too_late(expires_at, now)
         return expires_at
     if validity_days is None:
         validity_days = (
@@ -619,7 +629,9 @@ def lot_expiry(*, kind: str, validity_days: int | None = None, expires_at=None, 
         raise AntidoteError(
             f"Credits must stay valid for at least one day; got {validity_days!r} days."
         )
-    return now + timedelta(days=validity_days)
+    expires_at = now + timedelta(days=validity_days)
+    _check_not_too_late(expires_at, now)
+    return expires_at
 
 
 def grant_credits(
@@ -942,6 +954,7 @@ def extend_lot_expiry(*, lot: CreditLot, expires_at, actor, reason: str) -> Cred
                 f"Lot #{locked.pk} already expires on {locked.expires_at:%Y-%m-%d}; "
                 "an extension must be later."
             )
+        _check_not_too_late(expires_at, now)
         LotExpiryChange.objects.create(
             lot=locked,
             old_expires_at=locked.expires_at,

@@ -16,6 +16,7 @@ from django.db.models.functions import Upper
 from simple_history.models import HistoricalRecords
 
 from antidote.errors import AntidoteError
+from billing.models import MAX_VALIDITY_DAYS
 from payments.gst import STATE_CHOICES, amount_in_words, clean_gstin, state_label
 
 
@@ -27,10 +28,6 @@ def normalise_promo_code(text: str) -> str:
     whose ``UPPER`` differs from Python's for such letters.
     """
     return unicodedata.normalize("NFKC", text).strip().casefold().upper()
-
-
-# The longest validity a package or promo may give its credits (ten years): more is a typo.
-MAX_VALIDITY_DAYS = 3650
 
 
 def _validity_days(credits: str):

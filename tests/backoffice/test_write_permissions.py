@@ -12,6 +12,7 @@ that this test cannot classify fail it, with a message saying what to add.
 import re
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 from django import forms
@@ -22,6 +23,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from disputes import services as disputes
 from leads import services as leads
@@ -129,7 +131,8 @@ def action_payloads(world):
         "payments.paymentorder:action:acknowledge_overrun": {},
         "billing.creditlot:action:extend_expiry": {
             "stage": "apply",
-            "expires_at": "2099-01-01 12:00:00",
+            # Later than the lot's expiry, within the ten years credits may stay valid.
+            "expires_at": f"{timezone.localdate() + timedelta(days=3000):%Y-%m-%d} 12:00:00",
             "reason": "Test",
         },
         "payments.paymentorder:action:refund_unused_credits": {

@@ -494,3 +494,17 @@ def test_where_reconcile_finds_nothing_every_month_s_identity_holds(clinic):
     month = timezone.localdate().replace(day=1)
     for figures in finance_months(month=month).values():
         assert figures.identity_gap() == 0
+
+
+def test_a_validity_past_ten_years_is_refused_as_a_typo(clinic):
+    staff = StaffFactory()
+    too_late = timezone.now() + timedelta(days=3651)
+    for kwargs in ({"validity_days": 3651}, {"expires_at": too_late}):
+        with pytest.raises(AntidoteError, match="at most 3,650 days"):
+            bonus(clinic, 100, **kwargs)
+    assert not CreditLot.objects.exists() and not CreditTransaction.objects.exists()
+    lot = lot_of(bonus(clinic, 100, validity_days=3650))  # the limit itself is allowed
+    with pytest.raises(AntidoteError, match="at most 3,650 days"):
+        services.extend_lot_expiry(lot=lot, expires_at=too_late, actor=staff, reason="typo")
+    lot.refresh_from_db()
+    assert lot.expires_at < too_late and not lot.expiry_changes.exists()
