@@ -129,8 +129,9 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
     ):
         figures = report[row["account_id"]]
         new = row["created_at"] >= start
+        moved_in = row["source__kind"] == Kind.TRANSFER_IN
         if row["kind"] == BONUS:
-            if new:
+            if new and not moved_in:  # bonus moved between locations was issued once
                 figures.bonus["bonus_issued"] += row["granted"]
             continue
         per_credit = Fraction(row["value_paise"], row["value_credits"])
@@ -141,6 +142,8 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
             figures.paise["opening"] += worth
         elif row["memo"].startswith(MIGRATED):
             figures.paise["carried_in"] += worth
+        elif moved_in:
+            figures.paise["transferred"] += worth
         elif row["source__kind"] == Kind.DISPUTE_REFUND or row["restored_from"] is not None:
             figures.paise["restored"] += worth
         else:
@@ -154,8 +157,9 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
         .annotate(total=Sum("credits"))
     )
     for row in draws:
+        moved_out = row["entry__kind"] == Kind.TRANSFER_OUT
         if row["lot__kind"] == BONUS:
-            if row["in_month"] and not row["given_back"]:
+            if row["in_month"] and not row["given_back"] and not moved_out:
                 line = "bonus_expired" if row["entry__kind"] == Kind.EXPIRY else "bonus_consumed"
                 report[row["lot__account_id"]].bonus[line] += row["total"]
             continue
@@ -167,6 +171,8 @@ def finance_months(*, month: date, clinic=None) -> dict[int, FinanceMonth]:
             figures.paise["opening"] -= worth
         elif row["given_back"]:
             figures.paise["restored"] -= worth  # given back: a negative draw
+        elif moved_out:
+            figures.paise["transferred"] -= worth  # signed: out of this location
         else:
             figures.paise[_DRAW_LINE[row["entry__kind"]]] += worth
     return dict(report)

@@ -190,10 +190,14 @@ class Kind(models.TextChoices):
     ADMIN_ADJUSTMENT = "admin_adjustment", "Admin adjustment"
     REVERSAL = "reversal", "Reversal"
     EXPIRY = "expiry", "Expiry"
+    TRANSFER_OUT = "transfer_out", "Transfer out"
+    TRANSFER_IN = "transfer_in", "Transfer in"
 
 
-CREDIT_KINDS = frozenset({Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS, Kind.DISPUTE_REFUND})
-DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE, Kind.EXPIRY})
+CREDIT_KINDS = frozenset(
+    {Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS, Kind.DISPUTE_REFUND, Kind.TRANSFER_IN}
+)
+DEBIT_KINDS = frozenset({Kind.LEAD_CHARGE, Kind.EXPIRY, Kind.TRANSFER_OUT})
 
 
 # The longest credits may stay valid (ten years), for grants, packages and promos alike: more

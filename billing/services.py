@@ -163,6 +163,10 @@ class LotTerms:
     value_paise: int = 0
     memo: str = ""
     restored_from_id: int | None = None  # a paid lot these credits go back to, in effect
+    # One piece of an entry's credits, when they go into several lots (a transfer): how many,
+    # and the paid credits ``value_paise`` bought (the lot they came from keeps its fraction).
+    credits: int | None = None
+    value_credits: int | None = None
 
 
 @dataclass
@@ -186,7 +190,7 @@ def post_entry(
     actor_id: int | None = None,
     memo: str = "",
     real_money: bool = False,
-    lot: LotTerms | None = None,
+    lot: LotTerms | list[LotTerms] | None = None,
     draw_first_from_key: str | None = None,
 ) -> CreditTransaction:
     """Post one ledger entry exactly once per ``idempotency_key``.
@@ -196,13 +200,15 @@ def post_entry(
     recorded. A ``reversal`` is the one kind that may take the balance below the floor: the
     part below is debt, and the account is flagged ``in_debt`` until it is paid off.
 
-    A credit creates the lot ``lot`` describes (a refund instead restores the lots its charge
-    drew from); a debit draws from the lots, first from the lot created by the entry keyed
-    ``draw_first_from_key`` if given (a reversal's own order).
+    A credit creates the lot ``lot`` describes, or one lot per piece if it is a list (a refund
+    instead restores the lots its charge drew from); a debit draws from the lots, first from
+    the lot created by the entry keyed ``draw_first_from_key`` if given (a reversal's own
+    order).
 
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
-    ``-overdraft_limit`` raises ``InsufficientCredits`` and writes nothing (but lots found
+    ``-overdraft_limit`` (for a transfer out, below zero: only credits held can move) raises
+    ``InsufficientCredits`` and writes nothing (but lots found
     expired meanwhile are expired, which stands). A lead charge while the clinic is paused, or
     one that would take the gross lead charges of the current IST week or month past its cap,
     raises ``OverBudget`` and writes nothing.
@@ -219,6 +225,8 @@ def post_entry(
         raise AntidoteError("Every entry needs an idempotency key of at most 120 characters.")
     if len(memo) > 255:
         raise AntidoteError("A memo is at most 255 characters.")
+    if isinstance(lot, list) and sum(piece.credits for piece in lot) != credits:
+        raise AntidoteError("The lots of a credit must add up to its credits.")
     if credits > 0 and kind != Kind.DISPUTE_REFUND and lot is None:
         lot_kind = PAID if kind == Kind.PURCHASE else BONUS
         lot = LotTerms(
@@ -367,7 +375,8 @@ def _post_locked(
                 before = balances[account_id]
                 lots = [lot for lot in lots if lot[2] > now]
             balance = before + credits
-            if balance < -overdraft_limit and not params["may_pass_floor"]:
+            floor = 0 if kind == Kind.TRANSFER_OUT else -overdraft_limit
+            if balance < floor and not params["may_pass_floor"]:
                 return None
         at = {**params, "account_id": account_id, "balance_after": balance}
         cursor.execute(_INSERT_ENTRY, at)
@@ -454,17 +463,19 @@ def _place_credit(posting: _Posting, *, credits, kind, lot, params, now) -> None
     if kind == Kind.DISPUTE_REFUND:
         unplaced = _restore_to_lots(posting, credits=credits, lead_id=params["lead_id"], now=now)
     else:
-        value = (lot.value_paise, credits) if lot.kind == PAID else (0, 0)
-        _new_lot(
-            posting,
-            kind=lot.kind,
-            granted=credits,
-            expires_at=lot.expires_at,
-            now=now,
-            value=value,
-            memo=lot.memo[:255],
-            restored_from_id=lot.restored_from_id,
-        )
+        for piece in lot if isinstance(lot, list) else [lot]:
+            granted = piece.credits or credits
+            value = (piece.value_paise, piece.value_credits or granted)
+            _new_lot(
+                posting,
+                kind=piece.kind,
+                granted=granted,
+                expires_at=piece.expires_at,
+                now=now,
+                value=value if piece.kind == PAID else (0, 0),
+                memo=piece.memo[:255],
+                restored_from_id=piece.restored_from_id,
+            )
     surplus = max(posting.balance_before, 0) + credits - unplaced - max(posting.balance_after, 0)
     if surplus > 0:
         _draw(posting, need=surplus, now=now)
@@ -573,6 +584,12 @@ def _replay_or_refuse(*, params: dict, kind: Kind, now) -> CreditTransaction:
     )
     if over_budget:
         raise OverBudget(over_budget)
+    if kind == Kind.TRANSFER_OUT:
+        raise InsufficientCredits(
+            f"{account.clinic} has {format_number(max(account.balance, 0))} credits to move; "
+            f"a transfer of {format_number(-params['credits'])} would take it below zero "
+            "(only credits held can move, not an overdraft)."
+        )
     if params["credits"] < 0:
         raise InsufficientCredits(
             f"{account.clinic} has {format_number(account.balance)} credits; "
@@ -832,6 +849,87 @@ def restore_paid_credits(
             restored_from_id=source.pk,
         ),
     )
+
+
+# Transfers between the locations of an organisation ----------------------------------------
+
+
+def may_transfer(actor, organisation) -> bool:
+    """Staff who may adjust credits, or an owner of the organisation."""
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_staff:
+        return actor.has_perm("billing.adjust_credits")
+    return organisation.members.filter(user=actor, role="owner").exists()
+
+
+def transfer_credits(
+    *, source, target, credits: int, idempotency_key: str, actor, memo: str = ""
+) -> tuple[CreditTransaction, CreditTransaction]:
+    """Move credits from one location of an organisation to another, lots and all.
+
+    The credits leave ``source``'s lots in the order a charge draws them and arrive at
+    ``target`` as lots of the same kind, value per credit and expiry. Both entries post in one
+    transaction, keyed ``transfer:<key>:out`` and ``transfer:<key>:in``: a repeat returns the
+    same pair, and the same key for another transfer is refused. Only credits the source holds
+    can move: an overdraft is no credit to give, so the source may not go below zero.
+    """
+    _check_credits(credits)
+    if credits < 0:
+        raise AntidoteError("A transfer moves a positive number of credits.")
+    if not idempotency_key or len(idempotency_key) > 100:
+        raise AntidoteError("A transfer needs an idempotency key of at most 100 characters.")
+    if source.pk == target.pk:
+        raise AntidoteError("Credits move between two different locations.")
+    organisation = source.organisation
+    if organisation is None:
+        raise AntidoteError(f"{source} belongs to no organisation; it has no one to move to.")
+    if target.organisation_id != organisation.pk:
+        raise AntidoteError(
+            f"{target} is not a location of {organisation}; credits move only within one."
+        )
+    if not may_transfer(actor, organisation):
+        raise AntidoteError(f"Only an owner of {organisation} or staff can move its credits.")
+    memo = (memo or "").strip()
+    key = f"transfer:{idempotency_key}"
+    with transaction.atomic():
+        # Both accounts are locked in id order first, so transfers between the same two
+        # locations in opposite directions wait for each other instead of deadlocking.
+        list(
+            CreditAccount.objects.select_for_update()
+            .filter(clinic_id__in=[source.pk, target.pk])
+            .order_by("pk")
+            .values_list("pk")
+        )
+        out = post_entry(
+            clinic_id=source.pk,
+            kind=Kind.TRANSFER_OUT,
+            credits=-credits,
+            idempotency_key=f"{key}:out",
+            actor_id=actor.pk,
+            memo=(memo or f"Transfer to {target}")[:255],
+        )
+        pieces = [
+            LotTerms(
+                kind=drawn.lot.kind,
+                expires_at=drawn.lot.expires_at,
+                value_paise=drawn.lot.value_paise,
+                value_credits=drawn.lot.value_credits or None,
+                credits=drawn.credits,
+                memo=f"From lot #{drawn.lot_id} of {source}"[:255],
+            )
+            for drawn in out.allocations.select_related("lot").order_by("id")
+        ]
+        received = post_entry(
+            clinic_id=target.pk,
+            kind=Kind.TRANSFER_IN,
+            credits=credits,
+            idempotency_key=f"{key}:in",
+            actor_id=actor.pk,
+            memo=(memo or f"Transfer from {source}")[:255],
+            lot=pieces,
+        )
+    return out, received
 
 
 # Expiry -------------------------------------------------------------------------------------

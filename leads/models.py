@@ -7,6 +7,51 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
+class Organisation(models.Model):
+    """A clinic chain: locations (clinics) that belong together.
+
+    For now each location keeps its own balance, and the chain's owners move credits between
+    its locations (``billing.services.transfer_credits``). A shared pool is still to come.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class OrganisationMember(models.Model):
+    """An owner of a chain: sees every location and moves credits between them."""
+
+    class Role(models.TextChoices):
+        OWNER = "owner", "Owner"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organisation_memberships"
+    )
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.OWNER)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organisation"], name="one_membership_per_user_organisation"
+            ),
+            models.CheckConstraint(condition=Q(role="owner"), name="organisation_role_known"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} @ {self.organisation} ({self.role})"
+
+
 class Clinic(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200, unique=True)
@@ -14,6 +59,14 @@ class Clinic(models.Model):
     contact_email = models.EmailField()
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    organisation = models.ForeignKey(
+        Organisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clinics",
+        help_text="The chain this clinic is a location of, if any.",
+    )
 
     class Meta:
         ordering = ["name"]

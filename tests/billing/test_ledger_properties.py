@@ -16,6 +16,10 @@ So do budget caps: weekly and monthly caps and a pause are set at random, the mo
 an over-budget refusal from the gross charges of the current IST week and month (the clock
 jumps across them), and after every step the account's spend counters match the model and
 ``budget_problems`` finds no charge past the cap in force.
+
+And transfers: the clinic is a location of an organisation, and credits move out to a sibling
+location (refused past what the clinic holds after expiry, never into its overdraft) and in
+from it, lots and all; each move out draws in consumption order like a charge.
 """
 
 from datetime import timedelta
@@ -38,8 +42,8 @@ from billing.models import (
     ist_periods,
 )
 from billing.selectors import budget_problems, ledger_discrepancies
-from leads.models import Clinic, Lead
-from tests.factories import ClinicFactory, LeadFactory, StaffFactory
+from leads.models import Clinic, Lead, Organisation, OrganisationMember
+from tests.factories import ClinicFactory, LeadFactory, StaffFactory, UserFactory
 
 amounts = st.integers(min_value=1, max_value=5_000)
 GRANTS = [Kind.PURCHASE, Kind.BONUS, Kind.PROMO_BONUS]
@@ -54,7 +58,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize(overdraft=st.sampled_from([0, 0, 250]))
     def open_clinic(self, overdraft):
-        self.clinic = ClinicFactory()
+        chain = Organisation.objects.create(name=f"Chain {Organisation.objects.count()}")
+        self.clinic = ClinicFactory(organisation=chain)
+        self.sibling = ClinicFactory(organisation=chain)
+        services.grant_credits(
+            clinic=self.sibling,
+            credits=services.MAX_ENTRY_CREDITS,
+            idempotency_key=f"prop:sibling:{self.sibling.pk}",
+            validity_days=3_000,
+        )
+        self.chain_owner = UserFactory()
+        OrganisationMember.objects.create(user=self.chain_owner, organisation=chain)
         CreditAccount.objects.filter(clinic=self.clinic).update(overdraft_limit=overdraft)
         self.overdraft = overdraft
         self.active = True
@@ -260,6 +274,34 @@ class LedgerMachine(RuleBasedStateMachine):
         post()
         self.sync_expiries()
         self.expected += credits
+
+    @rule(credits=amounts, outward=st.booleans())
+    def transfer(self, credits, outward):
+        source, target = (self.clinic, self.sibling) if outward else (self.sibling, self.clinic)
+
+        def move():
+            return services.transfer_credits(
+                source=source,
+                target=target,
+                credits=credits,
+                idempotency_key=self.key(),
+                actor=self.chain_owner,
+            )
+
+        if not self.active:
+            with pytest.raises(AntidoteError, match=INACTIVE):
+                move()
+            return
+        if outward and self.expected - self.due() - credits < 0:
+            with pytest.raises(InsufficientCredits, match="credits to move"):
+                move()
+            self.sync_expiries()
+            return
+        out, _ = move()
+        self.sync_expiries()
+        self.expected += -credits if outward else credits
+        if outward:
+            self.check_consumption_order(out)
 
     @rule(
         weekly=st.one_of(st.none(), st.integers(min_value=1, max_value=2_000)),
