@@ -15,6 +15,7 @@ from antidote.admin_bases import (
     BigListMixin,
     MoneyActionConfirmation,
     MoneyMove,
+    ReadOnlyInline,
     RefusalAsMessageMixin,
     record_history_baseline,
 )
@@ -109,24 +110,13 @@ class CreditAccountInline(admin.StackedInline):
         )
 
 
-class ClinicMemberInline(admin.TabularInline):
+class ClinicMemberInline(ReadOnlyInline):
     """The team, to read: members are added, changed and removed in their own admin, through
     the services that keep the last-owner rule and record who did it."""
 
     model = ClinicMember
-    extra = 0
     fields = ["user", "role"]
     readonly_fields = ["user", "role"]
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class BelowThresholdFilter(admin.SimpleListFilter):
@@ -175,6 +165,24 @@ def _per_clinic_count(rows):
     return Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0)
 
 
+class ClinicForm(forms.ModelForm):
+    class Meta:
+        model = Clinic
+        fields = ["name", "slug", "city", "contact_email", "is_active", "organisation"]
+
+    def clean_organisation(self):
+        """A clinic is a location of one organisation at a time: it leaves one (save with the
+        field empty) before it joins another."""
+        old = self.instance.organisation if self.instance.pk else None
+        new = self.cleaned_data["organisation"]
+        if old is not None and new is not None and new != old:
+            raise forms.ValidationError(
+                f"{self.instance} is already a location of {old}. Remove it from {old} (save "
+                f"with this field empty) before it joins {new}."
+            )
+        return new
+
+
 @admin.register(Clinic)
 class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, admin.ModelAdmin):
     list_display = [
@@ -194,6 +202,8 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
     inlines = [CreditAccountInline, ClinicMemberInline]
     list_select_related = ["credit_account"]
     actions = ["adjust_credits", "grant_bonus"]
+    autocomplete_fields = ["organisation"]
+    form = ClinicForm
 
     def get_queryset(self, request):
         return (

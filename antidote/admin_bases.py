@@ -31,6 +31,23 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page, to read: they change on their own pages."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class BigListMixin:
     """For lists that grow to millions of rows: no COUNT(*) of the whole table beside a
     filtered one ("5 results (5,000,000 total)"), and the page links from an estimated count

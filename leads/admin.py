@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -8,6 +9,7 @@ from antidote.admin_bases import (
     BigListMixin,
     HistoryAdmin,
     NoRevertMixin,
+    ReadOnlyInline,
     RefusalAsMessageMixin,
     one_clinic_filter,
 )
@@ -16,9 +18,53 @@ from antidote.money import format_number, format_paise
 from billing.selectors import lead_net_charge
 from billing.sources import register_entry_source
 from leads import services
-from leads.models import ClinicMember, Invitation, Lead, Package
+from leads.models import (
+    Clinic,
+    ClinicMember,
+    Invitation,
+    Lead,
+    Organisation,
+    OrganisationMember,
+    Package,
+)
 
 register_entry_source(prefix="refund:technical-error:lead", model=Lead, label="lead")
+
+
+class LocationInline(ReadOnlyInline):
+    """The chain's locations, to read: a clinic joins or leaves on its own page."""
+
+    model = Clinic
+    fields = ["name", "city", "is_active", "balance"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("credit_account")
+
+    @admin.display(description="Balance")
+    def balance(self, obj):
+        return format_number(obj.credit_account.balance)
+
+
+class OrganisationMemberInline(admin.TabularInline):
+    model = OrganisationMember
+    fields = ["user", "role"]
+    autocomplete_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Organisation)
+class OrganisationAdmin(HistoryAdmin):
+    list_display = ["name", "location_count", "created_at"]
+    search_fields = ["name"]
+    inlines = [LocationInline, OrganisationMemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(locations=models.Count("clinics"))
+
+    @admin.display(description="Locations", ordering="locations")
+    def location_count(self, obj):
+        return obj.locations
 
 
 @admin.register(Package)

@@ -30,13 +30,6 @@ def staff_in(group, client):
     return user
 
 
-@pytest.fixture
-def boss(client):
-    user = StaffFactory(username="boss", is_superuser=True)
-    login_with_otp(client, user)
-    return user
-
-
 def act(client, action, clinics, **data):
     return client.post(
         CLINICS,

@@ -13,17 +13,9 @@ from disputes.models import Dispute
 from leads import services as leads
 from payments.models import CreditPackage, PaymentOrder, PromoCode
 from tests.disputes.conftest import DESCRIPTION
-from tests.factories import ClinicFactory, StaffFactory, fund
-from tests.otp import login_with_otp
+from tests.factories import ClinicFactory, fund
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def boss(client):
-    user = StaffFactory(username="boss", is_superuser=True)
-    login_with_otp(client, user)
-    return user
 
 
 @pytest.mark.parametrize(

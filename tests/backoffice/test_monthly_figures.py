@@ -15,7 +15,6 @@ from disputes.models import Dispute
 from leads import services as leads
 from payments.models import PromoCode
 from payments.services import create_order, quote_topup
-from tests.backoffice.test_admin import boss  # noqa: F401  (the superuser fixture)
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import ClinicFactory, ClinicMemberFactory, fund, paid_order
 
@@ -81,7 +80,7 @@ def test_months_without_activity_say_so_rather_than_divide_by_zero(db):
     assert empty.median_resolution_hours is None
 
 
-def test_admin_index_shows_the_figures_per_month(client, boss, month_of_activity):  # noqa: F811
+def test_admin_index_shows_the_figures_per_month(client, boss, month_of_activity):
     page = client.get("/admin/").text
     month = timezone.localdate().strftime("%Y-%m")
     row = re.search(rf'<tr data-month="{month}">.*?</tr>', page, re.S).group(0)
@@ -92,7 +91,7 @@ def test_admin_index_shows_the_figures_per_month(client, boss, month_of_activity
     assert re.search(r'data-figure="sold-total">', page)
 
 
-def test_sold_is_labelled_paid_bonus_and_total(client, boss):  # noqa: F811
+def test_sold_is_labelled_paid_bonus_and_total(client, boss):
     from billing import services as billing
 
     clinic = ClinicFactory()
@@ -104,7 +103,7 @@ def test_sold_is_labelled_paid_bonus_and_total(client, boss):  # noqa: F811
     assert re.search(r'data-figure="sold-total">1,150<', page)
 
 
-def test_promo_report_in_the_admin(client, boss, month_of_activity):  # noqa: F811
+def test_promo_report_in_the_admin(client, boss, month_of_activity):
     page = client.get("/admin/payments/promocode/").text
     row = re.search(r"<tr>.*?SAVE20.*?</tr>", page, re.S).group(0)
     assert "₹400" in row  # discount given

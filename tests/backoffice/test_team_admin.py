@@ -18,11 +18,6 @@ INVITATIONS = "/admin/leads/invitation/"
 
 
 @pytest.fixture
-def boss(client):
-    return login_with_otp(client, StaffFactory(username="boss", is_superuser=True))
-
-
-@pytest.fixture
 def owner(clinic):
     return ClinicMemberFactory(clinic=clinic, role="owner")
 

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from disputes import services as disputes
 from leads import services as leads
+from leads.models import Organisation, OrganisationMember
 from payments import gateway as payment_gateway
 from payments.models import PaymentOrder, PromoCode, WebhookEvent
 from tests.backoffice.admin_forms import form_data, page_post_data
@@ -224,8 +225,10 @@ def auto_topup_rows(clinic):
 @pytest.fixture
 def world():
     """One row of every registered model, a pending dispute and some history."""
-    clinic = ClinicFactory(name="Glow")
+    chain = Organisation.objects.create(name="Glow chain")
+    clinic = ClinicFactory(name="Glow", organisation=chain)
     owner = ClinicMemberFactory(clinic=clinic).user
+    OrganisationMember.objects.create(user=owner, organisation=chain)
     ClinicMemberFactory(clinic=clinic)  # a second owner, so removing the first writes
     leads.invite_member(clinic=clinic, email="new@example.com", role="billing", actor=owner)
     package = PackageFactory(clinic=clinic)

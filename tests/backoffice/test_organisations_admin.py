@@ -1,0 +1,67 @@
+"""Organisations in the back office: their locations and owners, joining and leaving."""
+
+import pytest
+
+from billing import services as billing
+from leads.models import Clinic, Organisation, OrganisationMember
+from tests.backoffice.admin_forms import page_post_data
+from tests.factories import ClinicFactory, UserFactory, fund
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_organisation_page_lists_its_locations_with_balances(client, boss):
+    chain = Organisation.objects.create(name="Glow chain")
+    fund(ClinicFactory(name="Glow Bandra", organisation=chain), 1_250)
+    ClinicFactory(name="Glow Pune", organisation=chain)
+    ClinicFactory(name="Elsewhere")
+    listing = client.get("/admin/leads/organisation/").text
+    assert "Glow chain" in listing
+    page = client.get(f"/admin/leads/organisation/{chain.pk}/change/").text
+    assert "Glow Bandra" in page and "1,250" in page and "Glow Pune" in page
+    assert "Elsewhere" not in page
+
+
+def test_staff_add_an_owner_on_the_organisation_page(client, boss):
+    chain = Organisation.objects.create(name="Glow chain")
+    owner = UserFactory(username="chain-owner")
+    url = f"/admin/leads/organisation/{chain.pk}/change/"
+    data = page_post_data(client.get(url))
+    data.update({"members-TOTAL_FORMS": "1", "members-0-user": owner.pk, "members-0-role": "owner"})
+    response = client.post(url, data, follow=True)
+    assert response.status_code == 200
+    assert OrganisationMember.objects.filter(user=owner, organisation=chain).exists()
+
+
+def test_a_clinic_joins_leaves_and_may_not_join_a_second_organisation(client, boss):
+    first = Organisation.objects.create(name="First chain")
+    second = Organisation.objects.create(name="Second chain")
+    clinic = ClinicFactory(name="Glow Bandra")
+    url = f"/admin/leads/clinic/{clinic.pk}/change/"
+    data = page_post_data(client.get(url))
+    client.post(url, {**data, "organisation": first.pk})
+    assert Clinic.objects.get(pk=clinic.pk).organisation == first
+
+    data = page_post_data(client.get(url))
+    refused = client.post(url, {**data, "organisation": second.pk})
+    assert refused.status_code == 200
+    assert "already a location of First chain" in refused.text
+    assert Clinic.objects.get(pk=clinic.pk).organisation == first
+
+    client.post(url, {**data, "organisation": ""})
+    assert Clinic.objects.get(pk=clinic.pk).organisation is None
+    data = page_post_data(client.get(url))
+    client.post(url, {**data, "organisation": second.pk})
+    assert Clinic.objects.get(pk=clinic.pk).organisation == second
+
+
+def test_a_transfer_shows_on_both_clinic_pages(client, boss):
+    chain = Organisation.objects.create(name="Glow chain")
+    one = ClinicFactory(name="Glow Bandra", organisation=chain)
+    two = ClinicFactory(name="Glow Pune", organisation=chain)
+    fund(one, 500)
+    billing.transfer_credits(
+        source=one, target=two, credits=200, idempotency_key="admin-view", actor=boss
+    )
+    assert "Transfer out" in client.get(f"/admin/leads/clinic/{one.pk}/change/").text
+    assert "Transfer in" in client.get(f"/admin/leads/clinic/{two.pk}/change/").text
