@@ -71,6 +71,8 @@ PORTAL_ACCESS: dict[str, frozenset] = {
     "payments:auto-topup-off": MONEY,
     "payments:auto-topup-method": MONEY,
     "payments:auto-topup-method-confirm": MONEY,
+    # Moving credits to a sibling location: a clinic owner who also owns the organisation.
+    "billing:transfer": OWNERS,
     "leads:team": OWNERS,
     "leads:team-role": OWNERS,
     "leads:team-remove": OWNERS,

@@ -5,7 +5,22 @@ from antidote.admin_bases import ChangeReasonForm, settings_form_in_rupees
 from antidote.errors import AntidoteError
 from antidote.money import format_number
 from billing.models import CreditAccount, Kind, PricingTier
-from billing.services import check_budget_cap
+from billing.services import MAX_ENTRY_CREDITS, check_budget_cap
+
+
+class TransferForm(forms.Form):
+    """Move credits from this location to another of its organisation."""
+
+    target = forms.ModelChoiceField(
+        queryset=None, label="To location", empty_label="Choose a location"
+    )
+    credits = forms.IntegerField(min_value=1, max_value=MAX_ENTRY_CREDITS, label="Credits")
+    memo = forms.CharField(max_length=200, required=False, label="Note (optional)")
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, locations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = locations
 
 
 class HistoryFilterForm(forms.Form):

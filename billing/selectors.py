@@ -674,6 +674,48 @@ def clinics_not_taking_enquiries(*, clinic_ids, now=None) -> set[int]:
     }
 
 
+@dataclass(frozen=True)
+class LocationFigures:
+    """One location of an organisation, for its owners' overview."""
+
+    clinic: object
+    balance: int
+    month_spent: int
+    monthly_cap: int | None
+    waiting_leads: int  # held for credits or over the budget
+
+
+def organisation_locations(*, organisation, now=None) -> list[LocationFigures]:
+    """Every location of ``organisation`` with its balance, this IST month's lead charges
+    against its cap (the counters: no SUM) and its leads waiting to be charged."""
+    now = now or timezone.now()
+    waiting = (
+        Lead.objects.filter(
+            clinic=OuterRef("pk"),
+            billing_state__in=[Lead.Billing.HELD, Lead.Billing.OVER_BUDGET],
+        )
+        .order_by()
+        .values("clinic")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    clinics = (
+        organisation.clinics.select_related("credit_account")
+        .annotate(waiting=Coalesce(Subquery(waiting), 0))
+        .order_by("name")
+    )
+    return [
+        LocationFigures(
+            clinic=clinic,
+            balance=clinic.credit_account.balance,
+            month_spent=clinic.credit_account.spent_at(now)[1],
+            monthly_cap=clinic.credit_account.monthly_cap,
+            waiting_leads=clinic.waiting,
+        )
+        for clinic in clinics
+    ]
+
+
 def tier_price_range(*, price_paise: int | None) -> tuple[int, int | None]:
     """The package prices (paise, [low, high)) of the tier ``price_paise`` falls in."""
     bounds = list(PricingTier.objects.values_list("min_price_paise", flat=True))

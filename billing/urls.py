@@ -9,4 +9,5 @@ urlpatterns = [
     path("clinic/credits/history", views.credits_history, name="history"),
     path("clinic/credits/balance", api.balance, name="balance"),
     path("clinic/budget", views.budget, name="budget"),
+    path("clinic/credits/transfer", views.transfer, name="transfer"),
 ]

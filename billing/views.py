@@ -1,5 +1,7 @@
 """Billing pages of the clinic portal."""
 
+import uuid
+
 from django.contrib import messages
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -9,10 +11,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 from antidote.csv import NUMBER, TEXT, TIME, export_csv  # memos are user text: no formulas
 from antidote.errors import AntidoteError
 from antidote.filters import bad_filters_csv
+from antidote.money import format_number
 from antidote.paging import CursorForm, count_rows
 from antidote.portal import clinic_member_required
 from billing import api, services
-from billing.forms import BudgetForm, HistoryFilterForm
+from billing.forms import BudgetForm, HistoryFilterForm, TransferForm
 from billing.selectors import (
     account_of,
     budget_summary,
@@ -22,6 +25,7 @@ from billing.selectors import (
     lot_split,
     month_start,
     month_summary,
+    organisation_locations,
     spend_per_day,
     transactions_for,
 )
@@ -206,3 +210,56 @@ def budget(request):
         "history": account.history.select_related("history_user").order_by("-history_id")[:10],
     }
     return render(request, "billing/budget.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@clinic_member_required
+def transfer(request):
+    """Move credits from this location to another of its organisation (its owners only):
+    lots, value and expiry go with them (``services.transfer_credits``). The form's token is
+    the transfer's key, so a double submit moves them once."""
+    clinic = request.clinic
+    organisation = clinic.organisation
+    allowed = organisation is not None and services.may_transfer(request.user, organisation)
+    locations = (
+        organisation.clinics.exclude(pk=clinic.pk).filter(is_active=True).order_by("name")
+        if allowed
+        else clinic.__class__.objects.none()
+    )
+    bound = request.method == "POST"
+    form = TransferForm(
+        request.POST if bound else None, locations=locations, initial={"token": uuid.uuid4()}
+    )
+    status = 200
+    if bound:
+        status = 400
+        if not allowed:
+            form.add_error(None, "Only an owner of this clinic's organisation can move credits.")
+        elif form.is_valid():
+            data = form.cleaned_data
+            try:
+                out, _ = services.transfer_credits(
+                    source=clinic,
+                    target=data["target"],
+                    credits=data["credits"],
+                    idempotency_key=str(data["token"]),
+                    actor=request.user,
+                    memo=data["memo"],
+                )
+            except AntidoteError as error:
+                form.add_error(None, error.message)
+            else:
+                messages.success(
+                    request,
+                    f"Moved {format_number(-out.credits)} credits to {data['target']}. "
+                    f"This location has {format_number(out.balance_after)} left.",
+                )
+                return redirect("billing:history")
+    context = {
+        "form": form,
+        "organisation": organisation,
+        "allowed": allowed,
+        "account": account_of(clinic=clinic),
+        "locations": organisation_locations(organisation=organisation) if allowed else [],
+    }
+    return render(request, "billing/transfer.html", context, status=status)

@@ -61,14 +61,19 @@ PORTAL_ROUTES = [r for r in ROUTES if r.name in PORTAL_ACCESS]
 MONEY_ROUTES = [
     r
     for r in PORTAL_ROUTES
-    if r.name.split(":")[0] in ("billing", "payments") or r.name == "leads:analytics"
+    if (r.name.split(":")[0] in ("billing", "payments") or r.name == "leads:analytics")
+    and r.name != "billing:transfer"
 ]
 TEAM_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("leads:team")]
 NOTIFICATION_ROUTES = [r for r in PORTAL_ROUTES if r.name.startswith("notifications:")]
 OWNER_ROUTES = [
     *TEAM_ROUTES,
     *NOTIFICATION_ROUTES,
-    *(r for r in PORTAL_ROUTES if r.name in ("two-factor", "api-keys", "api-key-revoke")),
+    *(
+        r
+        for r in PORTAL_ROUTES
+        if r.name in ("two-factor", "api-keys", "api-key-revoke", "billing:transfer")
+    ),
 ]
 
 
