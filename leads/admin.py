@@ -35,6 +35,7 @@ class LocationInline(ReadOnlyInline):
     """The chain's locations, to read: a clinic joins or leaves on its own page."""
 
     model = Clinic
+    verbose_name_plural = "Locations"
     fields = ["name", "city", "is_active", "balance"]
     readonly_fields = fields
 
@@ -57,6 +58,7 @@ class OrganisationMemberInline(admin.TabularInline):
 class OrganisationAdmin(HistoryAdmin):
     list_display = ["name", "location_count", "created_at"]
     search_fields = ["name"]
+    ordering = ["name"]  # the count's GROUP BY drops Meta.ordering; the autocomplete pages
     inlines = [LocationInline, OrganisationMemberInline]
 
     def get_queryset(self, request):

@@ -33,6 +33,24 @@ def test_staff_add_an_owner_on_the_organisation_page(client, boss):
     assert OrganisationMember.objects.filter(user=owner, organisation=chain).exists()
 
 
+def test_the_clinic_page_finds_organisations_by_name(client, boss):
+    # The organisation list counts locations with a GROUP BY, which drops Meta.ordering; the
+    # autocomplete then paginated an unordered list and answered 500 (found by the browser).
+    Organisation.objects.create(name="Glow chain")
+    Organisation.objects.create(name="Other chain")
+    found = client.get(
+        "/admin/autocomplete/",
+        {
+            "term": "glow",
+            "app_label": "leads",
+            "model_name": "clinic",
+            "field_name": "organisation",
+        },
+    )
+    assert found.status_code == 200
+    assert [row["text"] for row in found.json()["results"]] == ["Glow chain"]
+
+
 def test_a_clinic_joins_leaves_and_may_not_join_a_second_organisation(client, boss):
     first = Organisation.objects.create(name="First chain")
     second = Organisation.objects.create(name="Second chain")
