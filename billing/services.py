@@ -860,7 +860,7 @@ def may_transfer(actor, organisation) -> bool:
         return False
     if actor.is_staff:
         return actor.has_perm("billing.adjust_credits")
-    return organisation.members.filter(user=actor, role="owner").exists()
+    return organisation.owned_by(actor)
 
 
 def transfer_credits(

@@ -405,6 +405,38 @@ def clinic_report(*, clinic, months: int = 12) -> ClinicReport:
     )
 
 
+@dataclass
+class ChainReport:
+    """Each location's figures over the months shown, and the whole chain's."""
+
+    organisation: object
+    locations: list[tuple[Clinic, OutcomeLine]]
+    total: OutcomeLine
+
+    @property
+    def headings(self) -> list[str]:
+        return [heading for heading, _, _ in COLUMNS]
+
+
+def chain_report(*, organisation, months: int = 12) -> ChainReport:
+    """The last ``months`` months of every location of ``organisation``, from the same
+    buckets as each location's own report, so a location's line is its report's total."""
+    since = last_months(months)[0]
+    clinics = list(organisation.clinics.order_by("name"))
+    refresh_outcome_months(clinic_ids=[clinic.pk for clinic in clinics])
+    lines = {clinic.pk: OutcomeLine() for clinic in clinics}
+    for row in OutcomeMonth.objects.filter(clinic__in=clinics, month__gte=since):
+        lines[row.clinic_id].add(row)
+    total = OutcomeLine()
+    for line in lines.values():
+        total.add(line)
+    return ChainReport(
+        organisation=organisation,
+        locations=[(clinic, lines[clinic.pk]) for clinic in clinics],
+        total=total,
+    )
+
+
 def median_response_seconds(*, clinic_ids=None, since=None, until=None) -> int | None:
     """Speed to lead: the median time from a lead's contact being shown to the clinic (when it
     was charged, or arrived if never charged) to its first contact, over leads first contacted
@@ -479,19 +511,24 @@ def report_rows(report: ClinicReport):
     """The CSV: one row per month, package and tier, then the month's total, then the total."""
     yield ["Month", "Package", "Price tier from", *(heading for heading, _, _ in COLUMNS)]
 
-    def cells(line):
-        return [show(value(line), kind) for _, value, kind in COLUMNS]
-
     for month in report.months:
         for line in month.children:
             yield [
                 f"{line.month:%Y-%m}",
                 line.package_name,
                 format_paise(line.tier_min_price_paise),
-                *cells(line),
+                *line.cells,
             ]
-        yield [f"{month.month:%Y-%m}", "All", "All", *cells(month)]
-    yield ["Total", "All", "All", *cells(report.total)]
+        yield [f"{month.month:%Y-%m}", "All", "All", *month.cells]
+    yield ["Total", "All", "All", *report.total.cells]
+
+
+def chain_rows(report: ChainReport):
+    """The chain's CSV: one row per location, then all locations."""
+    yield ["Location", *report.headings]
+    for clinic, line in report.locations:
+        yield [clinic.name, *line.cells]
+    yield [f"All locations of {report.organisation}", *report.total.cells]
 
 
 # The staff report -----------------------------------------------------------------------------

@@ -280,3 +280,8 @@ class AnalyticsForm(forms.Form):
     format = forms.ChoiceField(
         choices=[("", "page"), ("csv", "CSV")], required=False, label="Format"
     )
+    scope = forms.ChoiceField(
+        choices=[("", "This location"), ("chain", "Every location")],
+        required=False,
+        label="Scope",
+    )

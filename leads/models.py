@@ -25,6 +25,9 @@ class Organisation(models.Model):
     def __str__(self):
         return self.name
 
+    def owned_by(self, user) -> bool:
+        return user.is_authenticated and self.members.filter(user=user, role="owner").exists()
+
 
 class OrganisationMember(models.Model):
     """An owner of a chain: sees every location and moves credits between them."""

@@ -188,6 +188,14 @@ def dashboard(request):
     return render(request, "leads/dashboard.html", context)
 
 
+def _csv_download(rows, name: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(csv_lines(rows), content_type="text/csv; charset=utf-8")
+    filename = f"{name}-{timezone.localdate():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @require_GET
 @clinic_member_required
 def analytics(request):
@@ -198,16 +206,26 @@ def analytics(request):
         if request.GET.get("format") == "csv":
             return bad_filters_csv(form)
         return render(request, "leads/analytics.html", {"form": form}, status=400)
-    report = outcomes.clinic_report(clinic=request.clinic, months=form.cleaned_data["months"] or 12)
-    if form.cleaned_data["format"] == "csv":
-        response = StreamingHttpResponse(
-            csv_lines(outcomes.report_rows(report)), content_type="text/csv; charset=utf-8"
-        )
-        name = f"analytics-{request.clinic.slug}-{timezone.localdate():%Y-%m-%d}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+    months = form.cleaned_data["months"] or 12
+    organisation = request.clinic.organisation
+    # An owner of the clinic's organisation also sees every location, and the chain in all.
+    chain = None
+    if organisation is not None and organisation.owned_by(request.user):
+        chain = outcomes.chain_report(organisation=organisation, months=months)
+    if form.cleaned_data["scope"] == "chain" and chain is None:
+        form.add_error("scope", "Only an owner of this clinic's organisation sees every location.")
+        if form.cleaned_data["format"] == "csv":
+            return bad_filters_csv(form)
+        return render(request, "leads/analytics.html", {"form": form}, status=400)
+    csv = form.cleaned_data["format"] == "csv"
+    if csv and form.cleaned_data["scope"] == "chain":
+        return _csv_download(outcomes.chain_rows(chain), f"analytics-{organisation.pk}-chain")
+    report = outcomes.clinic_report(clinic=request.clinic, months=months)
+    if csv:
+        return _csv_download(outcomes.report_rows(report), f"analytics-{request.clinic.slug}")
     context = {
         "form": form,
+        "chain": chain,
         "report": report,
         "columns": outcomes.COLUMNS,
         "peer_minimum": outcomes.PEER_COHORT_MINIMUM,
@@ -308,11 +326,7 @@ def _leads_csv(request, leads):
                 "yes" if lead.archived else "no",
             ]
 
-    response = StreamingHttpResponse(csv_lines(rows()), content_type="text/csv; charset=utf-8")
-    name = f"leads-{request.clinic.slug}-{timezone.localdate().isoformat()}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _csv_download(rows(), f"leads-{request.clinic.slug}")
 
 
 def _lead_or_404(request, pk):

@@ -19,7 +19,7 @@ from billing import services as billing
 from billing.models import CreditLot, LotAllocation
 from disputes import services as disputes
 from leads import analytics, services
-from leads.models import Lead, OutcomeDirty, OutcomeMonth
+from leads.models import Clinic, Lead, Organisation, OrganisationMember, OutcomeDirty, OutcomeMonth
 from tests.disputes.conftest import DESCRIPTION
 from tests.factories import (
     ClinicFactory,
@@ -416,3 +416,58 @@ def test_a_rebuild_from_scratch_gives_the_same_rows(clinic, month_of_leads):
     analytics.rebuild_outcome_months(clinic_id=clinic.pk)
     after = sorted(OutcomeMonth.objects.values_list("month", "package_key", "leads", "booked"))
     assert before == after and before
+
+
+# A chain's locations --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def chain(clinic, owner, month_of_leads):
+    """The fixture's clinic and a sibling with one treated lead, owned by the clinic's owner."""
+    organisation = Organisation.objects.create(name="Glow chain")
+    Clinic.objects.filter(pk=clinic.pk).update(organisation=organisation)
+    sibling = ClinicFactory(name="Glow Sibling", organisation=organisation)
+    fund(sibling, 500)
+    lead = enquire(sibling, "9100000001")
+    services.update_lead_status(lead=lead, status="treated", actor=owner.user, revenue_paise=10)
+    OrganisationMember.objects.create(user=owner.user, organisation=organisation)
+    return organisation, sibling
+
+
+def test_an_organisation_owner_sees_each_location_and_the_chain(logged_in, clinic, chain):
+    organisation, sibling = chain
+    report = analytics.chain_report(organisation=organisation, months=12)
+    own = analytics.clinic_report(clinic=clinic, months=12).total
+    other = analytics.clinic_report(clinic=sibling, months=12).total
+    assert [line.cells for _, line in report.locations] == [own.cells, other.cells]
+    assert report.total.leads == own.leads + other.leads
+    assert report.total.credits_spent == own.credits_spent + other.credits_spent
+    page = logged_in.get("/clinic/analytics").text
+    assert 'data-testid="chain-table"' in page and "Glow Sibling" in page
+    response = logged_in.get("/clinic/analytics?scope=chain&format=csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row[0] for row in rows] == [
+        "Location",
+        clinic.name,
+        "Glow Sibling",
+        "All locations of Glow chain",
+    ]
+    assert rows[-1][1:] == report.total.cells
+
+
+def test_a_member_who_does_not_own_the_chain_sees_only_the_location(client, clinic, chain):
+    manager = ClinicMemberFactory(clinic=clinic, role="owner").user
+    client.force_login(manager)
+    page = client.get("/clinic/analytics").text
+    assert "chain-table" not in page and "Glow Sibling" not in page
+    refused = client.get("/clinic/analytics?scope=chain")
+    assert refused.status_code == 400 and "Only an owner of this clinic" in refused.text
+    csv_refused = client.get("/clinic/analytics?scope=chain&format=csv")
+    assert csv_refused.status_code == 400
+    assert "Glow Sibling" not in csv_refused.text
+
+
+def test_a_clinic_without_an_organisation_has_no_chain_and_a_bad_scope_is_refused(logged_in):
+    assert "chain-table" not in logged_in.get("/clinic/analytics").text
+    assert logged_in.get("/clinic/analytics?scope=chain").status_code == 400
+    assert logged_in.get("/clinic/analytics?scope=everything").status_code == 400
