@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -215,7 +217,10 @@ class CreditLotAdmin(ReadOnlyAdmin):
     def value(self, lot):
         if lot.kind != CreditLot.LotKind.PAID:
             return "bonus: no rupee value"
-        return f"{format_paise(lot.value_paise)} for {lot.value_credits:,} paid credits"
+        # A lot moved or restored from another keeps that lot's fraction; show its own credits.
+        worth = Fraction(lot.value_paise * lot.granted, lot.value_credits)
+        paise = (worth.numerator * 2 + worth.denominator) // (worth.denominator * 2)
+        return f"{format_paise(paise)} for {lot.granted:,} paid credits"
 
     @admin.display(description="Source")
     def source_entry(self, lot):

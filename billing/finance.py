@@ -37,6 +37,8 @@ _DRAW_LINE = {
     Kind.BONUS: "recognised",
     Kind.PROMO_BONUS: "recognised",
     Kind.DISPUTE_REFUND: "recognised",
+    Kind.TRANSFER_IN: "recognised",
+    # Kind.TRANSFER_OUT: the "transferred" line, signed, in finance_months.
 }
 LINES = [
     ("opening", "Opening deferred revenue"),

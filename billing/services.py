@@ -192,6 +192,7 @@ def post_entry(
     real_money: bool = False,
     lot: LotTerms | list[LotTerms] | None = None,
     draw_first_from_key: str | None = None,
+    at: datetime | None = None,
 ) -> CreditTransaction:
     """Post one ledger entry exactly once per ``idempotency_key``.
 
@@ -203,7 +204,8 @@ def post_entry(
     A credit creates the lot ``lot`` describes, or one lot per piece if it is a list (a refund
     instead restores the lots its charge drew from); a debit draws from the lots, first from
     the lot created by the entry keyed ``draw_first_from_key`` if given (a reversal's own
-    order).
+    order). ``at`` is the entry's time when two entries must share one (a transfer's halves
+    fall in the same month).
 
     A repeat with the same key and the same entry returns the original; the same key for a
     different entry is refused. A debit that would take the balance below
@@ -225,7 +227,10 @@ def post_entry(
         raise AntidoteError("Every entry needs an idempotency key of at most 120 characters.")
     if len(memo) > 255:
         raise AntidoteError("A memo is at most 255 characters.")
-    if isinstance(lot, list) and sum(piece.credits for piece in lot) != credits:
+    pieces = lot if isinstance(lot, list) else [lot] if lot else []
+    if any(piece.credits is not None for piece in pieces) and (
+        sum(piece.credits or 0 for piece in pieces) != credits
+    ):
         raise AntidoteError("The lots of a credit must add up to its credits.")
     if credits > 0 and kind != Kind.DISPUTE_REFUND and lot is None:
         lot_kind = PAID if kind == Kind.PURCHASE else BONUS
@@ -237,7 +242,7 @@ def post_entry(
         )
 
     db = connections[DEFAULT_DB_ALIAS]  # resolved once: the proxy costs per attribute
-    now = timezone.now()
+    now = at or timezone.now()
     params = {
         "clinic_id": clinic_id,
         "kind": kind.value,
@@ -309,7 +314,9 @@ def post_entry(
             lambda: credits_added.send(sender=CreditTransaction, clinic_id=clinic_id, entry=entry),
             robust=True,
         )
-    elif balance_lowered.receivers:
+    elif balance_lowered.receivers and kind != Kind.TRANSFER_OUT:
+        # Not for a move to a sibling location: topping the source up by card would undo a
+        # deliberate move with real money. Its next lead charge is seen as usual.
         transaction.on_commit(
             lambda: balance_lowered.send(
                 sender=CreditTransaction, clinic_id=clinic_id, balance=balance, credits=credits
@@ -891,7 +898,9 @@ def transfer_credits(
     if not may_transfer(actor, organisation):
         raise AntidoteError(f"Only an owner of {organisation} or staff can move its credits.")
     memo = (memo or "").strip()
-    key = f"transfer:{idempotency_key}"
+    # Scoped by the source: a key is the caller's (a form's token), and keys are global.
+    key = f"transfer:{source.pk}:{idempotency_key}"
+    now = timezone.now()  # one time for both halves: they fall in the same month
     with transaction.atomic():
         # Both accounts are locked in id order first, so transfers between the same two
         # locations in opposite directions wait for each other instead of deadlocking.
@@ -901,6 +910,13 @@ def transfer_credits(
             .order_by("pk")
             .values_list("pk")
         )
+        # Under the lock, both are still locations of the organisation (staff may have just
+        # moved one out).
+        still = type(source).objects.filter(
+            pk__in=[source.pk, target.pk], organisation=organisation
+        )
+        if still.count() != 2:
+            raise AntidoteError(f"{source} and {target} are no longer both in {organisation}.")
         out = post_entry(
             clinic_id=source.pk,
             kind=Kind.TRANSFER_OUT,
@@ -908,17 +924,21 @@ def transfer_credits(
             idempotency_key=f"{key}:out",
             actor_id=actor.pk,
             memo=(memo or f"Transfer to {target}")[:255],
+            at=now,
         )
+        parts = list(out.allocations.select_related("lot").order_by("id"))
+        if any(part.lot is None for part in parts):  # lots hold the whole positive balance
+            raise AntidoteError(f"{source}'s lots do not cover its balance; run reconcile_ledger.")
         pieces = [
             LotTerms(
-                kind=drawn.lot.kind,
-                expires_at=drawn.lot.expires_at,
-                value_paise=drawn.lot.value_paise,
-                value_credits=drawn.lot.value_credits or None,
-                credits=drawn.credits,
-                memo=f"From lot #{drawn.lot_id} of {source}"[:255],
+                kind=part.lot.kind,
+                expires_at=part.lot.expires_at,
+                value_paise=part.lot.value_paise,
+                value_credits=part.lot.value_credits or None,
+                credits=part.credits,
+                memo=f"From lot #{part.lot_id} of {source}"[:255],
             )
-            for drawn in out.allocations.select_related("lot").order_by("id")
+            for part in parts
         ]
         received = post_entry(
             clinic_id=target.pk,
@@ -928,6 +948,7 @@ def transfer_credits(
             actor_id=actor.pk,
             memo=(memo or f"Transfer from {source}")[:255],
             lot=pieces,
+            at=now,
         )
     return out, received
 

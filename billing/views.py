@@ -212,6 +212,9 @@ def budget(request):
     return render(request, "billing/budget.html", context, status=status)
 
 
+_USED_FORM = "This form was already used for another move; reload the page to make a new one."
+
+
 @require_http_methods(["GET", "POST"])
 @clinic_member_required
 def transfer(request):
@@ -247,7 +250,8 @@ def transfer(request):
                     memo=data["memo"],
                 )
             except AntidoteError as error:
-                form.add_error(None, error.message)
+                conflict = error.code == "idempotency_conflict"
+                form.add_error(None, _USED_FORM if conflict else error.message)
             else:
                 messages.success(
                     request,

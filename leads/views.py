@@ -209,16 +209,17 @@ def analytics(request):
     months = form.cleaned_data["months"] or 12
     organisation = request.clinic.organisation
     # An owner of the clinic's organisation also sees every location, and the chain in all.
-    chain = None
-    if organisation is not None and organisation.owned_by(request.user):
-        chain = outcomes.chain_report(organisation=organisation, months=months)
-    if form.cleaned_data["scope"] == "chain" and chain is None:
+    owns_chain = organisation is not None and organisation.owned_by(request.user)
+    csv, whole_chain = form.cleaned_data["format"] == "csv", form.cleaned_data["scope"] == "chain"
+    if whole_chain and not owns_chain:
         form.add_error("scope", "Only an owner of this clinic's organisation sees every location.")
-        if form.cleaned_data["format"] == "csv":
+        if csv:
             return bad_filters_csv(form)
         return render(request, "leads/analytics.html", {"form": form}, status=400)
-    csv = form.cleaned_data["format"] == "csv"
-    if csv and form.cleaned_data["scope"] == "chain":
+    chain = None
+    if owns_chain and (whole_chain or not csv):
+        chain = outcomes.chain_report(organisation=organisation, months=months)
+    if csv and whole_chain:
         return _csv_download(outcomes.chain_rows(chain), f"analytics-{organisation.pk}-chain")
     report = outcomes.clinic_report(clinic=request.clinic, months=months)
     if csv:

@@ -3,6 +3,7 @@
 import pytest
 
 from billing import services as billing
+from billing.models import CreditLot
 from leads.models import Clinic, Organisation, OrganisationMember
 from tests.backoffice.admin_forms import page_post_data
 from tests.factories import ClinicFactory, UserFactory, fund
@@ -77,9 +78,13 @@ def test_a_transfer_shows_on_both_clinic_pages(client, boss):
     chain = Organisation.objects.create(name="Glow chain")
     one = ClinicFactory(name="Glow Bandra", organisation=chain)
     two = ClinicFactory(name="Glow Pune", organisation=chain)
-    fund(one, 500)
+    billing.grant_credits(clinic=one, credits=300, paid_paise=250_00, idempotency_key="buy")
     billing.transfer_credits(
-        source=one, target=two, credits=200, idempotency_key="admin-view", actor=boss
+        source=one, target=two, credits=70, idempotency_key="admin-view", actor=boss
     )
+    moved = CreditLot.objects.get(account__clinic=two)
+    page = client.get(f"/admin/billing/creditlot/{moved.pk}/change/").text
+    # 70 credits at ₹250 for 300: ₹58.33 (it said "₹250.00 for 300", the source lot's terms).
+    assert "₹58.33 for 70 paid credits" in page
     assert "Transfer out" in client.get(f"/admin/leads/clinic/{one.pk}/change/").text
     assert "Transfer in" in client.get(f"/admin/leads/clinic/{two.pk}/change/").text

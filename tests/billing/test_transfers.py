@@ -1,5 +1,6 @@
 """Moving credits between the locations of an organisation: lots, refusals and the books."""
 
+from datetime import timedelta
 from fractions import Fraction
 
 import pytest
@@ -11,6 +12,7 @@ from billing import services
 from billing.finance import finance_months, finance_report, identity_problems
 from billing.models import CreditAccount, CreditLot, CreditTransaction, Kind
 from billing.selectors import account_balance, ledger_discrepancies
+from billing.signals import balance_lowered
 from leads import services as leads
 from leads.models import Lead, Organisation, OrganisationMember
 from tests.factories import ClinicFactory, LeadFactory, StaffFactory, UserFactory, fund
@@ -187,6 +189,62 @@ def test_a_transfer_into_an_overdraft_covers_it_first(chain):
     )
     assert list(ledger_discrepancies()) == []
     assert identity_problems() == []
+    # The move paid for the lead already charged: revenue at the location it arrived at. The
+    # report once failed here (no line for a transfer-in's draw).
+    month = finance_months(month=timezone.localdate().replace(day=1))
+    target = month[two.credit_account.pk]
+    assert (target.paise["transferred"], target.paise["recognised"]) == (150_00, 100_00)
+    assert target.identity_gap() == 0
+
+
+def test_every_kind_of_draw_has_its_finance_line():
+    from billing.finance import _DRAW_LINE
+
+    assert set(Kind) - set(_DRAW_LINE) == {Kind.TRANSFER_OUT}  # signed, on its own line
+
+
+def test_both_halves_share_one_time_so_a_move_never_straddles_a_month(chain, monkeypatch):
+    _, one, two, owner = chain
+    fund(one, 100)
+    ticks = iter(range(10))
+    real_now = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real_now() + timedelta(seconds=next(ticks)))
+    out, received = move(one, two, 40, owner)
+    monkeypatch.undo()
+    stored = CreditTransaction.objects.filter(pk__in=[out.pk, received.pk])
+    assert len({entry.created_at for entry in stored}) == 1
+
+
+def test_a_move_out_does_not_set_off_the_source_s_automatic_top_up(
+    chain, django_capture_on_commit_callbacks
+):
+    _, one, two, owner = chain
+    fund(one, 500)
+    lowered = []
+
+    def record(sender, clinic_id, credits, **kwargs):
+        lowered.append((clinic_id, credits))
+
+    balance_lowered.connect(record)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            move(one, two, 300, owner)
+            services.charge_lead(lead=LeadFactory(clinic=one))
+    finally:
+        balance_lowered.disconnect(record)
+    assert lowered == [(one.pk, -100)]  # the charge, not the move
+
+
+def test_a_single_lot_piece_must_match_the_credit():
+    clinic = ClinicFactory()
+    piece = services.LotTerms(
+        kind="bonus", expires_at=timezone.now() + timedelta(days=5), credits=9
+    )
+    with pytest.raises(AntidoteError, match="must add up to its credits"):
+        services.post_entry(
+            clinic_id=clinic.pk, kind=Kind.BONUS, credits=10, idempotency_key="x", lot=piece
+        )
+    assert account_balance(clinic=clinic) == 0
 
 
 def test_the_finance_report_shows_the_move_and_keeps_the_identity(chain):
