@@ -65,12 +65,14 @@ class QualityScore:
 
 
 def quality_window_start() -> date:
-    """The first IST day of the score's window: today and the QUALITY_WINDOW_DAYS - 1 before.
+    """The first IST day of the score's window: the day that held the instant
+    QUALITY_WINDOW_DAYS days ago, and every day since, today included.
 
-    Whole days, because the counts are kept per day (``QualityDay``): a lead counts from the day
-    it arrived until the window's last day has passed, not to the minute.
+    Whole days, because the counts are kept per day (``QualityDay``): the window holds every
+    lead of the last QUALITY_WINDOW_DAYS × 24 hours, and the rest of its first day's.
     """
-    return timezone.now().astimezone(IST).date() - timedelta(days=settings.QUALITY_WINDOW_DAYS - 1)
+    now = timezone.now().astimezone(IST)
+    return now.date() - timedelta(days=settings.QUALITY_WINDOW_DAYS)
 
 
 def _window(clinic_ids=None):

@@ -382,7 +382,7 @@ def rebuild_quality_days(*, clinic_ids=None) -> None:
             leads.annotate(day=TruncDate("created_at", tzinfo=IST))
             .values("clinic_id", "day", "package_id")
             .annotate(
-                leads=Count("id"),
+                leads=Count("id", distinct=True),
                 disputes=Count("disputes", filter=Q(disputes__status__in=STANDING), distinct=True),
             )
             .order_by()

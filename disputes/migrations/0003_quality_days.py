@@ -20,7 +20,7 @@ def backfill(apps, schema_editor):
         .annotate(day=TruncDate("created_at", tzinfo=ZoneInfo("Asia/Kolkata")))
         .values("clinic_id", "day", "package_id")
         .annotate(
-            leads=Count("id"),
+            leads=Count("id", distinct=True),
             disputes=Count(
                 "disputes",
                 filter=Q(disputes__status__in=["pending", "approved"]),
