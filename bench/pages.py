@@ -112,6 +112,7 @@ def build_clinic(slug: str, *, leads: int, rows: int, extras: bool = False):
     from django.db import connection, transaction
 
     from billing.models import CreditAccount
+    from disputes.services import rebuild_quality_days
     from leads.models import Lead
 
     clinic, user, packages = clinic_with_owner(slug)
@@ -127,6 +128,9 @@ def build_clinic(slug: str, *, leads: int, rows: int, extras: bool = False):
             cursor.execute(ORDERS_SQL, {"clinic": clinic.pk, "count": max(rows // 100, 10)})
             cursor.execute(DISPUTES_SQL, {"clinic": clinic.pk, "count": max(leads // 20, 5)})
             cursor.execute(LOTS_SQL, {"account": account.pk, "count": max(rows // 1000, 10)})
+        # Leads and disputes written behind the services' back: count them for the quality
+        # score as the migration's backfill would.
+        rebuild_quality_days(clinic_ids=[clinic.pk])
     return clinic, user
 
 

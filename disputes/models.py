@@ -138,3 +138,39 @@ class DisputeEvent(models.Model):
 
     def __str__(self):
         return f"{self.action} by {self.actor or 'system'}"
+
+
+class QualityDay(models.Model):
+    """The quality score's counts for one clinic, IST day of arrival and package: its charged
+    leads, and how many of them have a dispute that stands (pending or approved).
+
+    Derived data, kept in the same transaction as each change it counts, so the score sums at
+    most a window's days (times the clinic's packages) instead of counting every lead:
+    a lead charged (``leads.signals.lead_charged``, from the one place that charges a lead), a
+    dispute opened, and a pending one rejected or cancelled. Nothing else moves a count: a
+    charged lead stays charged (a refund, by a dispute or a technical-error flag, leaves its
+    billing state), an approved dispute still stands, and a lead's clinic, package and arrival
+    never change. ``disputes.services.rebuild_quality_days`` recounts from the leads for rows
+    written behind the services' back; a test compares the counts with the direct count after
+    random operations.
+    """
+
+    clinic = models.ForeignKey("leads.Clinic", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()  # the lead's arrival, in IST
+    package = models.ForeignKey(
+        "leads.Package", on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    package_key = models.PositiveBigIntegerField(default=0)  # the package's id, 0 for none
+    charged_leads = models.IntegerField(default=0)
+    standing_disputes = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            # One row per bucket; package_key and not package, as NULLs are never equal.
+            models.UniqueConstraint(
+                fields=["clinic", "day", "package_key"], name="one_quality_row_per_bucket"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.clinic_id} {self.day:%Y-%m-%d} {self.package_key or '—'}"

@@ -1,15 +1,16 @@
 """Reads for disputes: lists, eligibility, quality scores and dispute rates."""
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from disputes.models import Dispute
-from leads.models import Lead
+from billing.models import IST
+from disputes.models import Dispute, QualityDay
 
 
 def disputes_for(*, clinic, status=None, dispute_type=None):
@@ -63,41 +64,50 @@ class QualityScore:
         return 0 if not self.leads else self.disputes * 100 // self.leads
 
 
-def _recent_charged(clinic_ids=None):
-    since = timezone.now() - timedelta(days=settings.QUALITY_WINDOW_DAYS)
-    leads = Lead.objects.filter(billing_state=Lead.Billing.CHARGED, created_at__gte=since)
-    return leads if clinic_ids is None else leads.filter(clinic_id__in=clinic_ids)
+def quality_window_start() -> date:
+    """The first IST day of the score's window: the day that held the instant
+    QUALITY_WINDOW_DAYS days ago, and every day since, today included.
+
+    Whole days, because the counts are kept per day (``QualityDay``): the window holds every
+    lead of the last QUALITY_WINDOW_DAYS × 24 hours, and the rest of its first day's.
+    """
+    now = timezone.now().astimezone(IST)
+    return now.date() - timedelta(days=settings.QUALITY_WINDOW_DAYS)
 
 
-# Disputes that stand: pending or approved. Rejected ones mean the lead was good.
-_DISPUTED = Count(
-    "disputes",
-    filter=Q(disputes__status__in=[Dispute.Status.PENDING, Dispute.Status.APPROVED]),
-    distinct=True,
-)
+def _window(clinic_ids=None):
+    """The counters of charged leads that arrived in the window, and of their standing disputes
+    (see ``QualityDay``): at most a window's days times the packages per clinic, whatever the
+    number of leads."""
+    rows = QualityDay.objects.filter(day__gte=quality_window_start()).order_by()
+    return rows if clinic_ids is None else rows.filter(clinic_id__in=clinic_ids)
+
+
+_TOTALS = {
+    "leads": Coalesce(Sum("charged_leads"), 0),
+    "disputes": Coalesce(Sum("standing_disputes"), 0),
+}
 
 
 def quality_score(*, clinic) -> QualityScore:
-    """Over the clinic's charged leads of the last QUALITY_WINDOW_DAYS days."""
-    totals = _recent_charged([clinic.pk]).aggregate(leads=Count("id"), disputes=_DISPUTED)
+    """Over the clinic's charged leads that arrived in the last QUALITY_WINDOW_DAYS days."""
+    totals = _window([clinic.pk]).aggregate(**_TOTALS)
     return QualityScore(leads=totals["leads"], disputes=totals["disputes"])
 
 
 def quality_scores(*, clinic_ids) -> dict[int, QualityScore]:
-    rows = (
-        _recent_charged(clinic_ids)
-        .values("clinic_id")
-        .annotate(leads=Count("id"), disputes=_DISPUTED)
-    )
+    rows = _window(clinic_ids).values("clinic_id").annotate(**_TOTALS)
     scores = {row["clinic_id"]: QualityScore(row["leads"], row["disputes"]) for row in rows}
     return {pk: scores.get(pk, QualityScore(0, 0)) for pk in clinic_ids}
 
 
 def dispute_rate_by_package(*, clinic=None):
     """Which offers produce bad leads: leads and live disputes per package, worst first."""
-    leads = _recent_charged(None if clinic is None else [clinic.pk]).exclude(package=None)
-    rows = leads.values("package_id", "package__name", "clinic__name").annotate(
-        leads=Count("id"), disputes=_DISPUTED
+    counters = _window(None if clinic is None else [clinic.pk]).exclude(package=None)
+    rows = (
+        counters.values("package_id", "package__name", "clinic__name")
+        .annotate(**_TOTALS)
+        .filter(leads__gt=0)
     )
     return sorted(
         ({**row, "score": QualityScore(row["leads"], row["disputes"])} for row in rows),

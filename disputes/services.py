@@ -3,17 +3,20 @@
 import logging
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
 from antidote.logs import log_event
 from billing import services as billing
+from billing.models import IST
 from billing.selectors import lead_net_charged
-from disputes.models import Dispute, DisputeEvent, Evidence
+from disputes.models import Dispute, DisputeEvent, Evidence, QualityDay
 from leads.models import Lead
 from leads.selectors import duplicate_original
 from notifications import services as notifications
@@ -182,6 +185,9 @@ def open_dispute(*, lead: Lead, user, dispute_type: str, description: str, evide
         if reason:
             approve_dispute(dispute=dispute, actor=None, notes=reason, automatic=True)
             dispute.refresh_from_db()
+        # Pending or approved, it stands. Counted last, after the account an automatic
+        # refund locked: counter rows come last on every path (see leads.services).
+        count_quality(lead=lead, standing_disputes=1)
     return dispute
 
 
@@ -256,6 +262,7 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
         locked.decided_by = actor
         locked.decided_at = timezone.now()
         locked.save()
+        count_quality(lead=locked.lead, standing_disputes=-1)  # a rejected one means a good lead
         _record(locked, "rejected", actor, notes)
         log_event(
             logger,
@@ -270,11 +277,12 @@ def reject_dispute(*, dispute: Dispute, actor, notes: str) -> Dispute:
 
 def cancel_dispute(*, dispute: Dispute, user) -> Dispute:
     with transaction.atomic():
-        locked = Dispute.objects.select_for_update().get(pk=dispute.pk)
+        locked = Dispute.objects.select_for_update().select_related("lead").get(pk=dispute.pk)
         if locked.status != Dispute.Status.PENDING:
             raise AntidoteError("Only a pending dispute can be cancelled.")
         locked.status = Dispute.Status.CANCELLED
         locked.save(update_fields=["status"])
+        count_quality(lead=locked.lead, standing_disputes=-1)
         _record(locked, "cancelled", user)
     return locked
 
@@ -311,3 +319,85 @@ def _emit_decision(dispute: Dispute) -> None:
         text=body + f"\n\n{settings.SITE_URL}/clinic/disputes",
         contact_email=clinic.contact_email,
     )
+
+
+# The quality score's counters (QualityDay) ----------------------------------------------------
+
+# Disputes that stand: pending or approved. A rejected one means the lead was good, a
+# cancelled one was withdrawn.
+STANDING = (Dispute.Status.PENDING, Dispute.Status.APPROVED)
+
+
+def quality_day(moment) -> date:
+    """The IST day a lead arrived on: the counters' and the score window's unit."""
+    return moment.astimezone(IST).date()
+
+
+def count_quality(*, lead: Lead, charged_leads: int = 0, standing_disputes: int = 0) -> None:
+    """Add to the counts of the lead's (clinic, IST day, package), in the caller's transaction.
+
+    An UPDATE of the row, or an INSERT when it is the bucket's first; two first writers race
+    on the unique constraint, and the loser adds to the winner's row. The row stays locked
+    until the caller commits, so every path takes it last (see leads.services' lock order).
+    """
+    bucket = {
+        "clinic_id": lead.clinic_id,
+        "day": quality_day(lead.created_at),
+        "package_key": lead.package_id or 0,
+    }
+    changes = {
+        "charged_leads": F("charged_leads") + charged_leads,
+        "standing_disputes": F("standing_disputes") + standing_disputes,
+    }
+    if QualityDay.objects.filter(**bucket).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            QualityDay.objects.create(
+                **bucket,
+                package_id=lead.package_id,
+                charged_leads=charged_leads,
+                standing_disputes=standing_disputes,
+            )
+    except IntegrityError:
+        QualityDay.objects.filter(**bucket).update(**changes)
+
+
+def count_charged_lead(*, lead: Lead) -> None:
+    count_quality(lead=lead, charged_leads=1)
+
+
+def rebuild_quality_days(*, clinic_ids=None) -> None:
+    """Recount the counters from the leads and their disputes (the migration's backfill does
+    the same): for rows written behind the services' back, as the benchmarks' fixtures do.
+    Run it while the clinics take no leads and no disputes."""
+    with transaction.atomic():
+        counters = QualityDay.objects.all()
+        leads = Lead.objects.filter(billing_state=Lead.Billing.CHARGED)
+        if clinic_ids is not None:
+            counters = counters.filter(clinic_id__in=clinic_ids)
+            leads = leads.filter(clinic_id__in=clinic_ids)
+        counters.delete()
+        buckets = (
+            leads.annotate(day=TruncDate("created_at", tzinfo=IST))
+            .values("clinic_id", "day", "package_id")
+            .annotate(
+                leads=Count("id", distinct=True),
+                disputes=Count("disputes", filter=Q(disputes__status__in=STANDING), distinct=True),
+            )
+            .order_by()
+        )
+        QualityDay.objects.bulk_create(
+            (
+                QualityDay(
+                    clinic_id=row["clinic_id"],
+                    day=row["day"],
+                    package_id=row["package_id"],
+                    package_key=row["package_id"] or 0,
+                    charged_leads=row["leads"],
+                    standing_disputes=row["disputes"],
+                )
+                for row in buckets.iterator()
+            ),
+            batch_size=1000,
+        )

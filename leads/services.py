@@ -8,11 +8,12 @@ The patient's experience never depends on billing.
 
 Lock order, the same on every path that charges or refunds a lead: the clinic row (intake,
 release and flagging, which decide the queue), then lead rows in primary-key order, then the
-clinic's credit account (taken inside ``billing.post_entry``). Leads are locked ``FOR NO KEY
-UPDATE``, never ``FOR UPDATE``: a ledger entry's foreign-key check takes ``FOR KEY SHARE`` on
-its lead *after* the account lock, and that share lock conflicts only with ``FOR UPDATE``. So a
-charge that arrives through billing directly never waits on a lead that a release holds while
-waiting for the account.
+clinic's credit account (taken inside ``billing.post_entry``), then, last of all, the counter
+rows of the quality score (``disputes.QualityDay``, through ``lead_charged``). Leads are
+locked ``FOR NO KEY UPDATE``, never ``FOR UPDATE``: a ledger entry's foreign-key check takes
+``FOR KEY SHARE`` on its lead *after* the account lock, and that share lock conflicts only
+with ``FOR UPDATE``. So a charge that arrives through billing directly never waits on a lead
+that a release holds while waiting for the account.
 """
 
 import logging
@@ -43,6 +44,7 @@ from leads.models import (
     Package,
 )
 from leads.selectors import duplicate_original
+from leads.signals import lead_charged
 from notifications import services as notifications
 from notifications.models import EventType
 
@@ -155,6 +157,9 @@ def _try_charge(lead: Lead) -> bool:
     lead.billing_state = Lead.Billing.CHARGED
     lead.charged_at = timezone.now()
     lead.save(update_fields=["billing_state", "charged_at"])
+    # Counted by the apps that keep figures of charged leads (disputes' quality score), in
+    # this transaction. The only place a lead becomes charged; nothing makes it uncharged.
+    lead_charged.send(sender=Lead, lead=lead)
     return True
 
 
