@@ -11,6 +11,8 @@ from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from simple_history.admin import SimpleHistoryAdmin
 
 from antidote.errors import AntidoteError
@@ -38,6 +40,17 @@ class BigListMixin:
 
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    def action_checkbox(self, obj):
+        # Django renders each row's checkbox as a CheckboxInput through the form template
+        # engine (three templates a row): a third of a 100-row page's Python. The same markup,
+        # formatted directly.
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            admin.helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(_("Select this object for an action - {}"), str(obj)),
+        )
 
     def lookup_allowed(self, lookup, value, request=None):
         # A one_clinic_filter's parameter is its own (Django checks it as a field path first).

@@ -1,0 +1,70 @@
+"""The admin's big lists render a page of 100 rows without per-row template or URL work, and
+still show staff Django's own markup: the checkbox actions read, the links they follow."""
+
+import pytest
+from django.contrib import admin
+
+from disputes import services as disputes
+from disputes.models import Dispute
+from leads import services as leads
+from leads.models import Clinic, Lead
+from payments.models import PaymentOrder
+from tests.disputes.conftest import DESCRIPTION
+from tests.factories import ClinicFactory, LeadFactory, PackageFactory, StaffFactory, fund
+from tests.otp import login_with_otp
+
+pytestmark = pytest.mark.django_db
+
+LISTS = {
+    "disputes": "/admin/disputes/dispute/",
+    "orders": "/admin/payments/paymentorder/",
+    "leads": "/admin/leads/lead/",
+    "clinics": "/admin/leads/clinic/",
+}
+
+
+def add_rows(count):
+    """``count`` more rows in each of the four lists."""
+    for _ in range(count):
+        add_rows.made += 1
+        clinic = ClinicFactory()
+        fund(clinic, 1_000)
+        lead = leads.submit_enquiry(clinic=clinic, name="Asha", phone=f"90000{add_rows.made:05d}")
+        disputes.open_dispute(lead=lead, user=None, dispute_type="spam", description=DESCRIPTION)
+        LeadFactory(clinic=clinic, package=PackageFactory(clinic=clinic))  # names its package
+        PaymentOrder.objects.create(
+            clinic=clinic, base_amount_paise=5_000_00, amount_paise=5_000_00, credits=5_000
+        )
+
+
+add_rows.made = 0
+
+
+@pytest.fixture
+def staff_client(client):
+    login_with_otp(client, StaffFactory(is_superuser=True))
+    return client
+
+
+def templates_for(client, url):
+    response = client.get(url)
+    assert response.status_code == 200
+    return sorted(t.name for t in response.templates)
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_big_list_renders_no_template_per_row(staff_client, name):
+    # Django's row checkbox is a form widget: three templates a row, a third of the page's time.
+    add_rows(1)
+    one = templates_for(staff_client, LISTS[name])
+    add_rows(2)
+    three = templates_for(staff_client, LISTS[name])
+    assert three == one, f"{len(one)} templates for 1 row, {len(three)} for 3"
+
+
+@pytest.mark.parametrize("model", [Dispute, PaymentOrder, Lead, Clinic])
+def test_big_list_checkbox_is_djangos_markup(model):
+    add_rows(1)
+    model_admin = admin.site._registry[model]
+    obj = model.objects.first()
+    assert model_admin.action_checkbox(obj) == admin.ModelAdmin.action_checkbox(model_admin, obj)
