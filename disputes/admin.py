@@ -12,7 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import BigListMixin, MoneyActionConfirmation, MoneyMove, one_clinic_filter
+from antidote.admin_bases import (
+    BigListMixin,
+    MoneyActionConfirmation,
+    MoneyMove,
+    change_urls,
+    one_clinic_filter,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_number
 from antidote.when import format_ist
@@ -150,15 +156,20 @@ class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # One query for the page's clinics; the scores ride on this request's objects.
+        # One query for the page's clinics; the scores ride on this request's objects, as do
+        # the leads' links (one reverse() for the page).
         scores = quality_scores(clinic_ids={d.clinic_id for d in changelist.result_list})
+        lead_url = change_urls("admin:leads_lead_change", current_app=self.admin_site.name)
         for dispute in changelist.result_list:
             dispute.quality = scores[dispute.clinic_id]
+            dispute.lead_url = lead_url(dispute.lead_id)
         return changelist
 
     @admin.display(description="Lead", ordering="lead_id")
     def lead_link(self, obj):
-        url = reverse("admin:leads_lead_change", args=[obj.lead_id])
+        url = getattr(obj, "lead_url", None) or reverse(
+            "admin:leads_lead_change", args=[obj.lead_id]
+        )
         return format_html('<a href="{}">#{}</a> {}', url, obj.lead_id, obj.lead.phone)
 
     @admin.display(description="Age")

@@ -3,6 +3,7 @@ still show staff Django's own markup: the checkbox actions read, the links they 
 
 import pytest
 from django.contrib import admin
+from django.urls import URLResolver, reverse
 
 from disputes import services as disputes
 from disputes.models import Dispute
@@ -68,3 +69,52 @@ def test_big_list_checkbox_is_djangos_markup(model):
     model_admin = admin.site._registry[model]
     obj = model.objects.first()
     assert model_admin.action_checkbox(obj) == admin.ModelAdmin.action_checkbox(model_admin, obj)
+
+
+def reverses_for(client, url, monkeypatch):
+    calls = []
+    real = URLResolver._reverse_with_prefix
+
+    def counted(resolver, lookup_view, *args, **kwargs):
+        calls.append(lookup_view)
+        return real(resolver, lookup_view, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(URLResolver, "_reverse_with_prefix", counted)
+        assert client.get(url).status_code == 200
+    return len(calls)
+
+
+@pytest.mark.parametrize("name", LISTS)
+def test_big_list_reverses_no_url_per_row(staff_client, name, monkeypatch):
+    # Each row's link (and a dispute's lead's) reversed one at a time: 100 or 200 a page.
+    add_rows(1)
+    one = reverses_for(staff_client, LISTS[name], monkeypatch)
+    add_rows(2)
+    three = reverses_for(staff_client, LISTS[name], monkeypatch)
+    assert three == one, f"{one} reverse() calls for 1 row, {three} for 3"
+
+
+def test_big_lists_link_each_row_to_its_page(staff_client):
+    add_rows(2)
+    for name, model in [
+        ("disputes", Dispute),
+        ("orders", PaymentOrder),
+        ("leads", Lead),
+        ("clinics", Clinic),
+    ]:
+        page = staff_client.get(LISTS[name]).text
+        for obj in model.objects.all():
+            url = reverse(
+                f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.pk]
+            )
+            assert f'<a href="{url}">' in page, (name, obj.pk)
+    page = staff_client.get(LISTS["disputes"] + "?status__exact=pending").text
+    for dispute in Dispute.objects.all():
+        url = reverse("admin:leads_lead_change", args=[dispute.lead_id])
+        assert f'<a href="{url}">#{dispute.lead_id}</a>' in page
+        assert (
+            reverse("admin:disputes_dispute_change", args=[dispute.pk])
+            + "?_changelist_filters=status__exact%3Dpending"
+            in page
+        )
