@@ -126,7 +126,7 @@ class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "package_rates": dispute_rate_by_package()[:10],
+            "package_rates": dispute_rate_by_package(limit=10),
             # The queue's nine columns and its filters fill a 1,280 px screen; the site-wide
             # app list beside them would push the status and quality columns out of view.
             "is_nav_sidebar_enabled": False,
