@@ -21,7 +21,7 @@ from antidote.admin_bases import (
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number
-from antidote.when import format_ist
+from antidote.when import format_ist, format_ist_column
 from billing.selectors import refundable_credits
 from billing.sources import register_entry_source
 from disputes import services
@@ -152,7 +152,7 @@ class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
 
     @admin.display(description="Opened (IST)", ordering="created_at")
     def opened(self, obj):
-        return f"{timezone.localtime(obj.created_at):%-d %b %Y, %H:%M}"
+        return format_ist_column(obj.created_at)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

@@ -13,6 +13,7 @@ from antidote.admin_bases import (
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
+from antidote.when import format_ist_column
 from billing.selectors import lead_net_charge
 from billing.sources import register_entry_source
 from leads import services
@@ -46,7 +47,7 @@ class TechnicalErrorForm(forms.Form):
 class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
-        "created_at",
+        "received",
         "clinic",
         "package",
         "status",
@@ -85,6 +86,10 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
 
     def has_add_permission(self, request):
         return False  # leads arrive through the enquiry form, which bills them
+
+    @admin.display(description="Received (IST)", ordering="created_at")
+    def received(self, obj):
+        return format_ist_column(obj.created_at)
 
     def has_flag_technical_error_permission(self, request):
         return request.user.has_perm("leads.flag_technical_error")
