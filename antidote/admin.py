@@ -17,6 +17,7 @@ from antidote.admin_bases import (
     MoneyMove,
     RefusalAsMessageMixin,
     record_history_baseline,
+    yes_no_icon,
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_signed
@@ -180,7 +181,7 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
     list_display = [
         "name",
         "city",
-        "is_active",
+        "active",
         "balance",
         "overdraft",
         "alert_level",
@@ -233,6 +234,10 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
 
     def has_adjust_credits_permission(self, request):
         return request.user.has_perm("billing.adjust_credits")
+
+    @admin.display(description="Is active", ordering="is_active")
+    def active(self, obj):
+        return yes_no_icon(obj.is_active)
 
     @admin.display(description="Balance", ordering="credit_account__balance")
     def balance(self, obj):

@@ -2,6 +2,7 @@
 dashboard reads every app: importing it would tie each app to all the others."""
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django import forms
@@ -10,8 +11,11 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -51,6 +55,22 @@ def change_urls(viewname: str, *, current_app: str = "admin"):
         return f"{prefix}{int(pk)}{suffix}"
 
     return url
+
+
+@cache
+def yes_no_icon(value: bool | None) -> str:
+    """The icon a boolean column shows (Django's markup), made once per value.
+
+    Django makes it for each cell, and finding the static file's URL is most of the ~70 µs:
+    100 rows a page. A display method returns it for a boolean field it shows."""
+    name = {True: "yes", False: "no", None: "unknown"}[value]
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{name}.svg"), value)
+
+
+@receiver(setting_changed)
+def _forget_icons(*, setting, **kwargs):
+    if setting in {"STATIC_URL", "STORAGES"}:
+        yes_no_icon.cache_clear()
 
 
 class BigChangeList(ChangeList):

@@ -10,6 +10,7 @@ from antidote.admin_bases import (
     NoRevertMixin,
     RefusalAsMessageMixin,
     one_clinic_filter,
+    yes_no_icon,
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
@@ -53,7 +54,7 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
         "status",
         "billing_state",
         "price_credits",
-        "technical_error",
+        "technical_error_icon",
     ]
     list_filter = [
         "status",
@@ -90,6 +91,10 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
     @admin.display(description="Received (IST)", ordering="created_at")
     def received(self, obj):
         return format_ist_column(obj.created_at)
+
+    @admin.display(description="Technical error", ordering="technical_error")
+    def technical_error_icon(self, obj):
+        return yes_no_icon(obj.technical_error)
 
     def has_flag_technical_error_permission(self, request):
         return request.user.has_perm("leads.flag_technical_error")

@@ -7,6 +7,7 @@ import pytest
 from django.contrib import admin
 from django.urls import URLResolver, reverse
 
+from antidote.admin_bases import yes_no_icon
 from disputes import services as disputes
 from disputes.models import Dispute
 from leads import services as leads
@@ -136,3 +137,18 @@ def test_lead_and_order_lists_show_times_in_ist_like_the_dispute_queue(staff_cli
     assert "Created (IST)" in staff_client.get(LISTS["orders"]).text
     ordered = staff_client.get(LISTS["leads"] + "?o=2").context["cl"].result_list
     assert len(ordered) == 2  # sorting by the column still works
+
+
+def test_boolean_columns_show_djangos_icons(staff_client):
+    # Made once per value (antidote.admin_bases.yes_no_icon), not once a cell.
+    from django.contrib.admin.templatetags.admin_list import _boolean_icon
+
+    for value in [True, False, None]:
+        assert yes_no_icon(value) == _boolean_icon(value)
+    add_rows(1)
+    Lead.objects.filter(billing_state=Lead.Billing.CHARGED).update(technical_error=True)
+    page = staff_client.get(LISTS["leads"]).text
+    assert page.count(f'class="field-technical_error_icon">{_boolean_icon(True)}<') == 1
+    assert page.count(f'class="field-technical_error_icon">{_boolean_icon(False)}<') == 1
+    page = staff_client.get(LISTS["clinics"]).text
+    assert page.count(f'class="field-active">{_boolean_icon(True)}<') == Clinic.objects.count()
