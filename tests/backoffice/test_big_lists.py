@@ -152,3 +152,11 @@ def test_boolean_columns_show_djangos_icons(staff_client):
     assert page.count(f'class="field-technical_error_icon">{_boolean_icon(False)}<') == 1
     page = staff_client.get(LISTS["clinics"]).text
     assert page.count(f'class="field-active">{_boolean_icon(True)}<') == Clinic.objects.count()
+
+
+def test_empty_cells_show_the_sites_dash(staff_client):
+    # Asked for once a cell: antidote.admin_bases.BigListMixin.get_empty_value_display.
+    add_rows(1)
+    assert admin.site._registry[Lead].get_empty_value_display() == "-"
+    page = staff_client.get(LISTS["leads"]).text
+    assert '<td class="field-package nowrap">-</td>' in page  # the enquiry without a package
