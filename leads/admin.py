@@ -12,9 +12,11 @@ from antidote.admin_bases import (
     ReadOnlyInline,
     RefusalAsMessageMixin,
     one_clinic_filter,
+    yes_no_icon,
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
+from antidote.when import format_ist_column
 from billing.selectors import lead_net_charge
 from billing.sources import register_entry_source
 from leads import services
@@ -94,13 +96,13 @@ class TechnicalErrorForm(forms.Form):
 class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
     list_display = [
         "id",
-        "created_at",
+        "received",
         "clinic",
         "package",
         "status",
         "billing_state",
         "price_credits",
-        "technical_error",
+        "technical_error_icon",
     ]
     list_filter = [
         "status",
@@ -133,6 +135,14 @@ class LeadAdmin(BigListMixin, NoRevertMixin, HistoryAdmin):
 
     def has_add_permission(self, request):
         return False  # leads arrive through the enquiry form, which bills them
+
+    @admin.display(description="Received (IST)", ordering="created_at")
+    def received(self, obj):
+        return format_ist_column(obj.created_at)
+
+    @admin.display(description="Technical error", ordering="technical_error")
+    def technical_error_icon(self, obj):
+        return yes_no_icon(obj.technical_error)
 
     def has_flag_technical_error_permission(self, request):
         return request.user.has_perm("leads.flag_technical_error")

@@ -20,6 +20,7 @@ from antidote.admin_bases import (
 )
 from antidote.errors import AntidoteError
 from antidote.money import format_number, format_paise
+from antidote.when import format_ist_column
 from billing.sources import register_entry_source
 from payments import refunds, selectors, services
 from payments.forms import CreditPackageForm, PromoCodeForm
@@ -183,7 +184,7 @@ class OverrunFilter(admin.SimpleListFilter):
 class PaymentOrderAdmin(BigListMixin, MoneyActionConfirmation, ReadOnlyAdmin):
     list_display = [
         "id",
-        "created_at",
+        "created",
         "clinic",
         "amount",
         "total_credits",
@@ -213,6 +214,10 @@ class PaymentOrderAdmin(BigListMixin, MoneyActionConfirmation, ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), *self.RUPEES.values()]
+
+    @admin.display(description="Created (IST)", ordering="created_at")
+    def created(self, obj):
+        return format_ist_column(obj.created_at)
 
     @admin.display(description="Price", ordering="base_amount_paise")
     def price(self, obj):

@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from antidote.errors import AntidoteError
@@ -323,3 +325,24 @@ def test_quality_score_and_package_rates_count_standing_disputes_on_recent_charg
     }
     assert rates == {"Peel": (5, 1), "Laser": (5, 2)}
     assert dispute_rate_by_package(clinic=clinic)[0]["package__name"] == "Laser"
+
+
+def test_package_rates_worst_first_then_by_name_and_cut_in_the_database(clinic, member):
+    # 1 dispute on 3 leads is 333.3 per 1,000 and ranks above 1 on 4 (250); a tie goes by name.
+    fund(clinic, 10_000)
+    sizes = {"Zeta": (3, 1), "Alpha": (3, 1), "Beta": (4, 1), "Calm": (2, 0)}
+    phone = iter(range(100))
+    for name, (count, disputed) in sizes.items():
+        package = PackageFactory(clinic=clinic, name=name)
+        for i in range(count):
+            lead = leads.submit_enquiry(
+                clinic=clinic, package=package, name="P", phone=f"90000000{next(phone):02d}"
+            )
+            if i < disputed:
+                open_(lead, member)
+    names = [row["package__name"] for row in dispute_rate_by_package(clinic=clinic)]
+    assert names == ["Alpha", "Zeta", "Beta", "Calm"]
+    with CaptureQueriesContext(connection) as queries:
+        worst = dispute_rate_by_package(limit=2)
+    assert [row["package__name"] for row in worst] == ["Alpha", "Zeta"]
+    assert "LIMIT 2" in queries[0]["sql"]
