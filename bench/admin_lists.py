@@ -26,19 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.database import ensure_database  # noqa: E402
+from bench.database import prepare_django, use_database  # noqa: E402
 from bench.fixtures import clinic_with_owner, insert_leads  # noqa: E402
 
-DB_URL = os.environ.get(
-    "BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_admin_lists"
+DB_URL = use_database(
+    os.environ.get(
+        "BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_admin_lists"
+    )
 )
-os.environ["DATABASE_URL"] = DB_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "antidote.settings")
-os.environ.setdefault("PAYMENT_MODE", "test")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ["EMAIL_URL"] = "dummymail://"
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 CLINICS = 300
 LEADS_PER_CLINIC = 7
@@ -168,22 +163,9 @@ def main():
     parser.add_argument("--only", default="", help="only the lists whose name contains this")
     parser.add_argument("--profile", action="store_true", help="cProfile each list instead")
     args = parser.parse_args()
-    ensure_database(DB_URL)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    prepare_django(DB_URL)
     from django.test import Client
-    from django.test.utils import override_settings
 
-    call_command("migrate", verbosity=0)
-    # DEBUG stays off (no query log); static files by name, without a collectstatic manifest.
-    override_settings(
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-    ).enable()
     staff = build()
     from tests.otp import login_with_otp  # the admin wants a verified second factor
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.database import ensure_database  # noqa: E402
+from bench.database import prepare_django  # noqa: E402
 from bench.fixtures import clinic_with_owner, insert_leads, insert_ledger  # noqa: E402
 
 DB_URL = os.environ.get(
@@ -165,22 +165,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    ensure_database(DB_URL)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.test.utils import override_settings
-
-    # DEBUG stays off (no query log); static files by name, without a collectstatic manifest.
-    override_settings(
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-    ).enable()
+    prepare_django(DB_URL)
     big, big_user = load_big_clinic()
     _, demo_user = load_demo_clinic()
 

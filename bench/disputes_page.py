@@ -24,19 +24,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.database import ensure_database  # noqa: E402
+from bench.database import ensure_database, use_database  # noqa: E402
 from bench.fixtures import clinic_with_owner, insert_leads  # noqa: E402
 
-DB_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_disputes"
+DB_URL = use_database(
+    os.environ.get(
+        "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/antidote_bench_disputes"
+    )
 )
-os.environ["DATABASE_URL"] = DB_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "antidote.settings")
-os.environ.setdefault("PAYMENT_MODE", "test")
-os.environ["EMAIL_URL"] = "dummymail://"
-os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 
 GROWTH_LIMIT = 2.0
 URL = "/clinic/disputes"

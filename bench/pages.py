@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.database import ensure_database  # noqa: E402
+from bench.database import prepare_django  # noqa: E402
 from bench.fixtures import clinic_with_owner, insert_leads, insert_ledger  # noqa: E402
 
 DB_URL = os.environ.get(
@@ -323,22 +323,7 @@ def main():
     args = parser.parse_args()
     global ONLY
     ONLY = args.only
-    ensure_database(DB_URL)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    from django.test.utils import override_settings
-
-    # DEBUG stays off (no query log); static files by name, without a collectstatic manifest.
-    override_settings(
-        STORAGES={
-            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-        }
-    ).enable()
+    prepare_django(DB_URL)
     demo, big, sizes, staff = build()
     if args.scaling:
         ok = scaling(demo, big, [*sizes, (1_000_000, big)], args.requests)
